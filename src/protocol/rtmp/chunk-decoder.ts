@@ -97,6 +97,11 @@ export class ChunkDecoder {
     }
   }
 
+  /** True right after the header of a zero-length message, which has no body bytes to wait for. */
+  private emptyBodyPending(): boolean {
+    return this.inBody !== undefined && this.inBody.remaining === 0;
+  }
+
   /** Parses one chunk header at offset; returns bytes consumed, or 0 if incomplete. */
   private readHeader(buf: Buffer, offset: number): number {
     const available = buf.length - offset;
