@@ -1,0 +1,161 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { loadConfigFile, type ConfigIssue } from './config/load.js';
+import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
+import { fileSecretStore, fillMissingSecrets, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
+import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
+import type { FlowSpec } from './core/flow.js';
+import { FlowrelayError } from './lib/errors.js';
+import { registryRouter } from './rtmp/router.js';
+import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
+import { WireCache } from './rtmp/wire-cache.js';
+import { createLogger } from './telemetry/logger.js';
+
+export interface AppOptions {
+  configFile: string;
+  env?: Record<string, string | undefined>;
+  /** Defaults to a pino logger on stdout at the config's level. */
+  logger?: Logger;
+  /** Where generated keys are announced (once). Defaults to stderr. */
+  announce?: (text: string) => void;
+}
+
+export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
+
+/** Thrown by App.load for a config that does not validate; carries every issue. */
+export class ConfigInvalidError extends FlowrelayError {
+  constructor(readonly issues: ConfigIssue[]) {
+    super('CONFIG_INVALID', `config is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'})`);
+  }
+}
+
+/** Per-player backlog before it skips to the next keyframe: a few seconds of a 1080p stream. */
+const PLAYER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
+  return {
+    id: flow.id,
+    name: flow.name,
+    enabled: flow.enabled,
+    inputs: flow.inputs.map((i) => ({ name: i.name, type: i.type, streamKey: i.streamKey })),
+    playbackKey: flow.playback.key,
+  };
+}
+
+/**
+ * Composition root: builds the daemon's parts from a config file and owns their start,
+ * reload and close order. Nothing here knows protocol details.
+ */
+export class App {
+  readonly registry: FlowRegistry;
+  private rtmp: RtmpServer | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private config: ResolvedConfig,
+    private readonly options: AppOptions,
+    readonly logger: Logger,
+    private pendingAnnouncements: GeneratedSecret[],
+  ) {
+    this.registry = new FlowRegistry(logger.child({ component: 'flows' }));
+  }
+
+  /** Loads and validates the config (and fills generated keys); throws ConfigInvalidError. */
+  static async load(options: AppOptions): Promise<App> {
+    const loaded = await loadConfigFile(options.configFile, options.env ?? process.env);
+    if (!loaded.ok) throw new ConfigInvalidError(loaded.issues);
+    const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
+    const logger = options.logger ?? createLogger(config.log.level);
+    return new App(config, options, logger, generated);
+  }
+
+  async start(): Promise<void> {
+    const { rtmp } = this.config;
+    const listeners: RtmpListenerSpec[] = [parseListen(rtmp.listen)];
+    if (rtmp.tls) {
+      const [cert, key] = await Promise.all([readFile(rtmp.tls.cert), readFile(rtmp.tls.key)]).catch((err: Error) => {
+        throw new FlowrelayError('TLS_FILES', `cannot read rtmp.tls certificate or key: ${err.message}`);
+      });
+      listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key } });
+    }
+    this.registry.apply(this.config.flows.map(toFlowSpec));
+    this.rtmp = new RtmpServer(
+      listeners,
+      {
+        chunkSize: rtmp.chunkSize,
+        maxMessageSize: rtmp.maxMessageSize,
+        handshakeTimeoutMs: rtmp.handshakeTimeoutMs,
+        idleTimeoutMs: rtmp.idleTimeoutMs,
+        playerMaxBacklogBytes: PLAYER_MAX_BACKLOG_BYTES,
+      },
+      {
+        router: registryRouter(this.registry),
+        wire: new WireCache(rtmp.chunkSize),
+        logger: this.logger.child({ component: 'rtmp' }),
+        now: Date.now,
+      },
+    );
+    await this.rtmp.start();
+    this.announceGenerated(this.pendingAnnouncements);
+    this.pendingAnnouncements = [];
+    this.logger.info({ flows: this.config.flows.length }, 'flowrelay started');
+  }
+
+  /** Bound RTMP/RTMPS addresses (port 0 in the config resolved). */
+  addresses(): ReturnType<RtmpServer['addresses']> {
+    return this.rtmp?.addresses() ?? [];
+  }
+
+  /**
+   * Re-reads the config file and applies what changed. A file that does not validate is
+   * reported and changes nothing: the running flows keep streaming.
+   */
+  async reload(): Promise<ReloadResult> {
+    const loaded = await loadConfigFile(this.options.configFile, this.options.env ?? process.env);
+    if (!loaded.ok) {
+      this.logger.error({ issues: loaded.issues.map((i) => `${i.file}:${i.line}: ${i.path}: ${i.message}`) }, 'config reload rejected; keeping the running config');
+      return { ok: false, issues: loaded.issues };
+    }
+    const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
+    this.warnAboutRestartOnlySettings(config);
+    this.config = { ...config, rtmp: this.config.rtmp };
+    const changes = this.registry.apply(config.flows.map(toFlowSpec));
+    this.announceGenerated(generated);
+    this.logger.info({ ...changes }, 'config reloaded');
+    return { ok: true, changes };
+  }
+
+  /** Stops accepting, disconnects everyone, closes flows. Idempotent. */
+  close(reason = 'shutdown'): Promise<void> {
+    this.closing ??= (async () => {
+      this.logger.info({ reason }, 'flowrelay stopping');
+      const rtmpClosed = this.rtmp?.close();
+      this.registry.close(reason);
+      await rtmpClosed;
+      this.logger.info('flowrelay stopped');
+    })();
+    return this.closing;
+  }
+
+  private warnAboutRestartOnlySettings(next: ResolvedConfig): void {
+    if (JSON.stringify(next.rtmp) !== JSON.stringify(this.config.rtmp)) {
+      this.logger.warn('rtmp settings changed; they take effect at the next restart');
+    }
+  }
+
+  /** Prints newly generated keys with the URLs that use them, once, outside the logs. */
+  private announceGenerated(generated: GeneratedSecret[]): void {
+    if (generated.length === 0) return;
+    const announce = this.options.announce ?? ((text: string) => process.stderr.write(text));
+    const rtmpPort = this.addresses().find((a) => a.protocol === 'rtmp')?.address.port;
+    const host = this.config.publicHost;
+    const base = `rtmp://${host}:${rtmpPort ?? parseListen(this.config.rtmp.listen).port}/live`;
+    const lines = [`Generated keys (kept in ${secretsFilePath(this.config.storage.dir)}; shown once):`];
+    for (const g of generated) {
+      const what = g.what === 'streamKey' ? `publish to flow "${g.flowId}" input "${g.inputName}"` : `play flow "${g.flowId}"`;
+      lines.push(`  ${what}:`, `    ${base}/${g.value}`);
+      if (g.what === 'streamKey') lines.push(`    (OBS: server ${base}, stream key ${g.value})`);
+    }
+    announce(`${lines.join('\n')}\n`);
+  }
+}

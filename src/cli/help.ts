@@ -1,0 +1,21 @@
+export const HELP = `flowrelay - live media relay (RTMP/RTMPS in, RTMP out, fan-out to many players)
+
+Usage:
+  flowrelay run -c FILE       run the daemon in the foreground with config FILE
+  flowrelay check FILE        validate FILE; prints "file:line: path: message" per error, exit 2 if invalid
+  flowrelay --version         print the version
+  flowrelay --help            print this help
+
+Options for run:
+  -c, --config FILE           config file (YAML); default: config/flowrelay.yaml
+
+Signals (run):
+  SIGHUP                      re-read the config; flows are added, removed or restarted;
+                              a broken file is logged and the running config stays
+  SIGTERM, SIGINT             stop accepting, disconnect clients, exit 0
+
+Publish:  rtmp://HOST:1935/live/<streamKey>     (OBS: server rtmp://HOST:1935/live, key <streamKey>)
+Play:     rtmp://HOST:1935/live/<playbackKey>
+Keys missing from the config are generated at first start, printed once, and kept in
+<storage.dir>/secrets.json. See README.md for every config key.
+`;

@@ -1,0 +1,122 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import { Flow, type FlowSpec } from './flow.js';
+import type { StreamHubOptions } from './stream-hub.js';
+
+export interface ApplyResult {
+  added: string[];
+  removed: string[];
+  /** Restarted because inputs or keys changed: their publisher and players were disconnected. */
+  restarted: string[];
+  /** Changed in place (name only): nothing was interrupted. */
+  updated: string[];
+}
+
+interface KeyEntry {
+  key: Buffer;
+  flowId: string;
+  inputName?: string;
+}
+
+function keyHash(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/**
+ * The running flows and the key indexes that route publishers and players to them.
+ * Keys are looked up by their SHA-256 and then compared in constant time, so neither
+ * the lookup nor the comparison leaks how much of a guessed key was right.
+ */
+export class FlowRegistry {
+  private readonly flows = new Map<string, Flow>();
+  private publishKeys = new Map<string, KeyEntry>();
+  private playKeys = new Map<string, KeyEntry>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly hubOptions: Partial<StreamHubOptions> = {},
+  ) {}
+
+  get(flowId: string): Flow | undefined {
+    return this.flows.get(flowId);
+  }
+
+  list(): Flow[] {
+    return [...this.flows.values()];
+  }
+
+  /** Brings the running flows in line with the specs: add, remove, restart or update in place. */
+  apply(specs: readonly FlowSpec[]): ApplyResult {
+    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [] };
+    const wanted = new Map(specs.map((s) => [s.id, s]));
+    for (const [id, flow] of this.flows) {
+      if (!wanted.has(id)) {
+        flow.close('flow removed from config');
+        this.flows.delete(id);
+        result.removed.push(id);
+      }
+    }
+    for (const spec of specs) {
+      const current = this.flows.get(spec.id);
+      if (!current) {
+        this.flows.set(spec.id, this.createFlow(spec));
+        result.added.push(spec.id);
+      } else if (isDeepStrictEqual(current.spec, spec)) {
+        continue;
+      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name }, spec)) {
+        current.spec = spec;
+        result.updated.push(spec.id);
+      } else {
+        current.close('flow configuration changed');
+        this.flows.set(spec.id, this.createFlow(spec));
+        result.restarted.push(spec.id);
+      }
+    }
+    this.rebuildKeyIndexes();
+    return result;
+  }
+
+  /** The flow and input a stream key publishes to, if any. */
+  findPublishTarget(streamKey: string): { flow: Flow; inputName: string } | undefined {
+    const entry = this.lookup(this.publishKeys, streamKey);
+    const flow = entry && this.flows.get(entry.flowId);
+    return flow && entry.inputName ? { flow, inputName: entry.inputName } : undefined;
+  }
+
+  findPlayTarget(playbackKey: string): Flow | undefined {
+    const entry = this.lookup(this.playKeys, playbackKey);
+    return entry && this.flows.get(entry.flowId);
+  }
+
+  close(reason: string): void {
+    for (const flow of this.flows.values()) flow.close(reason);
+    this.flows.clear();
+    this.publishKeys.clear();
+    this.playKeys.clear();
+  }
+
+  private createFlow(spec: FlowSpec): Flow {
+    return new Flow(spec, this.logger.child({ flowId: spec.id }), this.hubOptions);
+  }
+
+  private rebuildKeyIndexes(): void {
+    const publish = new Map<string, KeyEntry>();
+    const play = new Map<string, KeyEntry>();
+    for (const flow of this.flows.values()) {
+      for (const input of flow.spec.inputs) {
+        publish.set(keyHash(input.streamKey), { key: Buffer.from(input.streamKey), flowId: flow.id, inputName: input.name });
+      }
+      play.set(keyHash(flow.spec.playbackKey), { key: Buffer.from(flow.spec.playbackKey), flowId: flow.id });
+    }
+    this.publishKeys = publish;
+    this.playKeys = play;
+  }
+
+  private lookup(index: Map<string, KeyEntry>, candidate: string): KeyEntry | undefined {
+    const entry = index.get(keyHash(candidate));
+    if (!entry) return undefined;
+    const given = Buffer.from(candidate);
+    return given.length === entry.key.length && timingSafeEqual(given, entry.key) ? entry : undefined;
+  }
+}

@@ -1,0 +1,222 @@
+import { parseAudioTag, parseVideoTag } from '../protocol/flv/tag.js';
+import type { MediaKind, MediaMessage } from './media.js';
+
+/** Something that consumes a flow's media: an RTMP player, later outputs and recorders. */
+export interface HubReader {
+  /** Called for every message; must not throw and must not block (queue or drop). */
+  deliver(message: MediaMessage): void;
+  /** A source started (or a new one took over): headers and a keyframe follow. */
+  sourceStarted(): void;
+  /** The source ended; the reader stays attached and waits for the next one. */
+  sourceEnded(): void;
+  /** The hub is going away (flow removed or daemon stopping): the reader must close. */
+  hubClosed(reason: string): void;
+}
+
+/** What the hub needs from whoever publishes into it. */
+export interface HubSourceOwner {
+  /** The hub (flow removed, daemon stopping) asks the publisher to disconnect. */
+  kick(reason: string): void;
+}
+
+export interface SourceHandle {
+  /** Source timestamps must be unwrapped (monotonic numbers), not 32-bit wire values. */
+  push(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void;
+  /** onMetaData body (without @setDataFrame); cached and sent to every new reader. */
+  pushMetadata(timestamp: number, payload: Buffer): void;
+  /** Other data messages (cue points, captions): forwarded, not cached. */
+  pushData(timestamp: number, payload: Buffer): void;
+  detach(reason: string): void;
+}
+
+export interface StreamHubOptions {
+  /** A GOP larger than this is not cached; new readers then wait for the next keyframe. */
+  gopCacheMaxBytes: number;
+}
+
+export const DEFAULT_HUB_OPTIONS: StreamHubOptions = { gopCacheMaxBytes: 32 * 1024 * 1024 };
+
+export interface HubCounters {
+  bytesIn: number;
+  messagesIn: number;
+  videoFrames: number;
+  audioFrames: number;
+  keyframes: number;
+  /** Sources that attached over the hub's life (1 + reconnects/failovers). */
+  sourceStarts: number;
+}
+
+/**
+ * One per flow: one active source, many readers. Every message is built once and the
+ * same object goes to every reader. Caches what a joining reader needs to start decoding
+ * at once: metadata, codec headers and the GOP since the last keyframe.
+ *
+ * The hub owns the flow's output timeline: whatever the sources' timestamps do across
+ * reconnects, what leaves the hub only moves forward, per track.
+ */
+export class StreamHub {
+  private readonly readers = new Set<HubReader>();
+  private source: { owner: HubSourceOwner; handle: SourceHandle } | undefined;
+  private metadata: MediaMessage | undefined;
+  private videoHeader: MediaMessage | undefined;
+  private audioHeader: MediaMessage | undefined;
+  private gop: MediaMessage[] = [];
+  private gopBytes = 0;
+  /** False while the GOP outgrew its cap; caching resumes at the next keyframe. */
+  private gopCaching = false;
+  private hasVideo = false;
+  private closed = false;
+  /** Output timeline state: offset applied to the current source, last value per track. */
+  private timelineOffset: number | undefined;
+  private readonly lastOut: Record<MediaKind, number> = { audio: -1, video: -1, data: -1 };
+  readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0 };
+  private readonly options: StreamHubOptions;
+
+  constructor(options: Partial<StreamHubOptions> = {}) {
+    this.options = { ...DEFAULT_HUB_OPTIONS, ...options };
+  }
+
+  get live(): boolean {
+    return this.source !== undefined;
+  }
+
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
+  /** Returns undefined when another source is attached (the caller refuses the publisher). */
+  attachSource(owner: HubSourceOwner): SourceHandle | undefined {
+    if (this.source || this.closed) return undefined;
+    const handle: SourceHandle = {
+      push: (kind, timestamp, payload) => {
+        if (this.source?.handle === handle) this.ingestMedia(kind, timestamp, payload);
+      },
+      pushMetadata: (timestamp, payload) => {
+        if (this.source?.handle !== handle) return;
+        this.metadata = this.ingest('data', timestamp, payload, false, true);
+      },
+      pushData: (timestamp, payload) => {
+        if (this.source?.handle === handle) this.ingest('data', timestamp, payload, false, false);
+      },
+      detach: () => {
+        if (this.source?.handle === handle) this.endSource();
+      },
+    };
+    this.source = { owner, handle };
+    this.counters.sourceStarts += 1;
+    this.timelineOffset = undefined;
+    for (const reader of this.readers) reader.sourceStarted();
+    return handle;
+  }
+
+  /** Adds a reader and replays what it needs to start: metadata, headers, current GOP. */
+  addReader(reader: HubReader): () => void {
+    if (this.closed) {
+      reader.hubClosed('flow closed');
+      return () => undefined;
+    }
+    this.readers.add(reader);
+    if (this.source) {
+      reader.sourceStarted();
+      if (this.metadata) reader.deliver(this.metadata);
+      if (this.videoHeader) reader.deliver(this.videoHeader);
+      if (this.audioHeader) reader.deliver(this.audioHeader);
+      if (this.gopCaching) for (const message of this.gop) reader.deliver(message);
+    }
+    return () => {
+      this.readers.delete(reader);
+    };
+  }
+
+  /** Closes the hub: the source is kicked and every reader told to close. Idempotent. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    const source = this.source;
+    this.endSource();
+    source?.owner.kick(reason);
+    for (const reader of [...this.readers]) reader.hubClosed(reason);
+    this.readers.clear();
+  }
+
+  private endSource(): void {
+    if (!this.source) return;
+    this.source = undefined;
+    this.metadata = undefined;
+    this.videoHeader = undefined;
+    this.audioHeader = undefined;
+    this.resetGop(false);
+    this.hasVideo = false;
+    for (const reader of this.readers) reader.sourceEnded();
+  }
+
+  private ingestMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void {
+    if (payload.length === 0) return;
+    if (kind === 'video') {
+      const info = parseVideoTag(payload);
+      if (info.isCommandFrame) return;
+      this.hasVideo = true;
+      const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader);
+      if (info.isSequenceHeader) this.videoHeader = message;
+      else {
+        this.counters.videoFrames += 1;
+        if (info.isKeyframe) this.counters.keyframes += 1;
+      }
+      return;
+    }
+    const info = parseAudioTag(payload);
+    // Without video every audio frame is a join point; with video, keyframes rule.
+    const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader);
+    if (info.isSequenceHeader) this.audioHeader = message;
+    else this.counters.audioFrames += 1;
+  }
+
+  private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean): MediaMessage {
+    const message: MediaMessage = {
+      kind,
+      timestamp: this.toTimeline(kind, sourceTimestamp),
+      payload,
+      isKeyframe,
+      isSequenceHeader,
+    };
+    this.counters.bytesIn += payload.length;
+    this.counters.messagesIn += 1;
+    this.cacheInGop(message);
+    for (const reader of this.readers) reader.deliver(message);
+    return message;
+  }
+
+  /**
+   * The first source starts the timeline at its own timestamps; a later source continues
+   * just after the last timestamp sent, so readers that stay attached across a publisher
+   * reconnect never see time go backwards.
+   */
+  private toTimeline(kind: MediaKind, sourceTimestamp: number): number {
+    if (this.timelineOffset === undefined) {
+      const lastAny = Math.max(this.lastOut.audio, this.lastOut.video, this.lastOut.data);
+      this.timelineOffset = lastAny < 0 ? 0 : lastAny + 1 - sourceTimestamp;
+    }
+    const out = Math.max(sourceTimestamp + this.timelineOffset, this.lastOut[kind], 0);
+    this.lastOut[kind] = out;
+    return out;
+  }
+
+  private cacheInGop(message: MediaMessage): void {
+    if (message.isSequenceHeader || message.kind === 'data') return;
+    if (message.kind === 'video' && message.isKeyframe) {
+      this.resetGop(true);
+    } else if (!this.hasVideo) {
+      return; // Audio-only: readers join on any frame, nothing to cache.
+    }
+    if (!this.gopCaching) return;
+    this.gop.push(message);
+    this.gopBytes += message.payload.length;
+    if (this.gopBytes > this.options.gopCacheMaxBytes) this.resetGop(false);
+  }
+
+  private resetGop(caching: boolean): void {
+    this.gop = [];
+    this.gopBytes = 0;
+    this.gopCaching = caching;
+  }
+}

@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { checkCommand } from './cli/check.js';
+import { HELP } from './cli/help.js';
+import { runCommand } from './cli/run.js';
+import { packageVersion } from './cli/version.js';
+
+/** argv -> command. Nothing else lives here. */
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`flowrelay: ${(err as Error).message}\n\n${HELP}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`flowrelay ${packageVersion()}\n`);
+    return 0;
+  }
+  if (values.help || command === 'help' || command === undefined) {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? 64 : 0;
+  }
+  switch (command) {
+    case 'run':
+      return runCommand(values.config ?? rest[0] ?? 'config/flowrelay.yaml');
+    case 'check': {
+      const file = rest[0] ?? values.config;
+      if (!file) {
+        process.stderr.write('flowrelay check: missing FILE\n');
+        return 64;
+      }
+      return checkCommand(file, process.stdout, process.stderr);
+    }
+    default:
+      process.stderr.write(`flowrelay: unknown command "${command}"\n\n${HELP}`);
+      return 64;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // A daemon that stopped cleanly may still have idle handles (pino's worker, timers);
+    // exit explicitly so shutdown time is bounded.
+    if (process.argv[2] === 'run') setImmediate(() => process.exit(code));
+  },
+  (err: Error) => {
+    process.stderr.write(`flowrelay: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

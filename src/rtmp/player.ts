@@ -1,0 +1,64 @@
+import type { Socket } from 'node:net';
+import type { MediaMessage } from '../core/media.js';
+import { ReaderGate } from '../core/reader-gate.js';
+import type { HubReader } from '../core/stream-hub.js';
+import { streamBegin, streamEof } from '../protocol/rtmp/control.js';
+import { onStatus } from './replies.js';
+import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
+
+export interface PlayerCounters {
+  bytesOut: number;
+  messagesOut: number;
+}
+
+/**
+ * An RTMP player as a hub reader. Writes each message as soon as it arrives (one write of
+ * the shared chunked bytes); the socket's own buffer is the queue, and the gate bounds it
+ * by skipping to the next keyframe when the peer falls behind.
+ */
+export class RtmpPlayer implements HubReader {
+  private readonly gate: ReaderGate;
+  readonly counters: PlayerCounters = { bytesOut: 0, messagesOut: 0 };
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly wire: WireCache,
+    maxBacklogBytes: number,
+    private readonly onHubClosed: (reason: string) => void,
+  ) {
+    this.gate = new ReaderGate(maxBacklogBytes);
+  }
+
+  get dropped(): { messages: number; bytes: number; skips: number } {
+    return { messages: this.gate.droppedMessages, bytes: this.gate.droppedBytes, skips: this.gate.skips };
+  }
+
+  deliver(message: MediaMessage): void {
+    if (this.socket.destroyed || !this.gate.admit(message, this.socket.writableLength)) return;
+    const bytes = this.wire.chunksFor(message);
+    this.socket.write(bytes);
+    this.counters.bytesOut += bytes.length;
+    this.counters.messagesOut += 1;
+  }
+
+  sourceStarted(): void {
+    this.gate.resync();
+    this.write(streamBegin(PLAY_STREAM_ID));
+    this.write(onStatus(this.wire.chunkSize, PLAY_STREAM_ID, 'status', 'NetStream.Play.PublishNotify', 'Stream is now published.'));
+  }
+
+  sourceEnded(): void {
+    // ffmpeg and Flash-era players treat UnpublishNotify as the end of the stream.
+    this.write(onStatus(this.wire.chunkSize, PLAY_STREAM_ID, 'status', 'NetStream.Play.UnpublishNotify', 'Stream is now unpublished.'));
+    this.write(streamEof(PLAY_STREAM_ID));
+  }
+
+  hubClosed(reason: string): void {
+    this.write(onStatus(this.wire.chunkSize, PLAY_STREAM_ID, 'status', 'NetStream.Play.Stop', 'Stream stopped.'));
+    this.onHubClosed(reason);
+  }
+
+  private write(bytes: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+}

@@ -1,0 +1,96 @@
+import { once } from 'node:events';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Logger } from 'pino';
+import { FlowrelayError } from '../lib/errors.js';
+import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
+
+export interface RtmpListenerSpec {
+  host: string;
+  port: number;
+  /** PEM certificate chain and key for RTMPS; absent for plain RTMP. */
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** How long close() waits for sessions to flush their goodbyes before destroying them. */
+const CLOSE_GRACE_MS = 1_500;
+
+/**
+ * The shared RTMP (and RTMPS) listeners. Every accepted socket becomes an RtmpSession;
+ * the server only tracks them so it can close them all on shutdown.
+ */
+export class RtmpServer {
+  private readonly servers: { spec: RtmpListenerSpec; server: Server }[] = [];
+  private readonly sessions = new Set<RtmpSession>();
+  private closing = false;
+
+  constructor(
+    private readonly listeners: readonly RtmpListenerSpec[],
+    private readonly sessionOptions: RtmpSessionOptions,
+    private readonly deps: RtmpSessionDeps,
+  ) {}
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<void> {
+    for (const spec of this.listeners) {
+      const server = spec.tls
+        ? createTlsServer({ cert: spec.tls.cert, key: spec.tls.key }, (socket) => this.accept(socket, 'rtmps'))
+        : createTcpServer((socket) => this.accept(socket, 'rtmp'));
+      // TLS handshake failures (scanners, plain RTMP on the TLS port) are per connection.
+      server.on('tlsClientError', (err: Error) => this.deps.logger.debug({ err: err.message }, 'rtmps handshake failed'));
+      server.on('error', (err) => this.deps.logger.error({ err: err.message }, 'rtmp listener error'));
+      try {
+        server.listen({ host: spec.host, port: spec.port });
+        await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+      } catch (err) {
+        await this.close();
+        const protocol = spec.tls ? 'rtmps' : 'rtmp';
+        throw new FlowrelayError('LISTEN_FAILED', `cannot listen for ${protocol} on ${spec.host}:${spec.port}: ${(err as Error).message}`, { cause: err });
+      }
+      this.servers.push({ spec, server });
+      const address = server.address() as AddressInfo;
+      this.deps.logger.info({ protocol: spec.tls ? 'rtmps' : 'rtmp', host: address.address, port: address.port }, 'listening');
+    }
+  }
+
+  /** Bound addresses in listener order (port 0 resolved to the real port). */
+  addresses(): { protocol: 'rtmp' | 'rtmps'; address: AddressInfo }[] {
+    return this.servers.map(({ spec, server }) => ({ protocol: spec.tls ? 'rtmps' : 'rtmp', address: server.address() as AddressInfo }));
+  }
+
+  /** Stops accepting, then closes every session; resolves when all sockets are gone. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const stopped = this.servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const session of [...this.sessions]) session.close('server shutting down', true);
+    const deadline = setTimeout(() => this.destroyAll(), CLOSE_GRACE_MS);
+    deadline.unref();
+    await Promise.all(stopped);
+    clearTimeout(deadline);
+  }
+
+  private destroyAll(): void {
+    for (const { server } of this.servers) {
+      (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+    }
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private readonly sockets = new Set<Socket>();
+
+  private accept(socket: Socket, protocol: 'rtmp' | 'rtmps'): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const logger = this.deps.logger.child({ protocol, remoteAddress: socket.remoteAddress });
+    const session = new RtmpSession(socket, this.sessionOptions, { ...this.deps, logger }, (s) => this.sessions.delete(s));
+    this.sessions.add(session);
+    session.start();
+  }
+}

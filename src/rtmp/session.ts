@@ -1,0 +1,339 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { HubSourceOwner, SourceHandle, StreamHub } from '../core/stream-hub.js';
+import { ProtocolError } from '../lib/errors.js';
+import type { AmfValue } from '../protocol/amf/amf0.js';
+import { ChunkDecoder, type RtmpMessage } from '../protocol/rtmp/chunk-decoder.js';
+import { decodeAmf3Command, decodeCommand, decodeDataMessage, stripSetDataFrame, type RtmpCommand } from '../protocol/rtmp/command.js';
+import { acknowledgement, parseUserControl, pingResponse, setChunkSize, setPeerBandwidth, streamBegin, streamIsRecorded, windowAckSize } from '../protocol/rtmp/control.js';
+import { ServerHandshake } from '../protocol/rtmp/handshake.js';
+import { MessageType } from '../protocol/rtmp/message-types.js';
+import { splitAggregate } from '../protocol/rtmp/aggregate.js';
+import { RtmpPlayer } from './player.js';
+import { CONNECT_PROPERTIES, dataMessage, onStatus, resultMessage } from './replies.js';
+import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
+import { TimestampUnwrapper } from './timestamp-unwrapper.js';
+
+/** Routes a publish or play request to a flow; the decision happens before we accept. */
+export interface RtmpRouter {
+  publish(request: { app: string; streamKey: string; remoteAddress: string; owner: HubSourceOwner }):
+    | { ok: true; flowId: string; inputName: string; source: SourceHandle }
+    | { ok: false; reason: 'unknown_key' | 'busy' | 'disabled'; message: string };
+  play(request: { app: string; playbackKey: string; remoteAddress: string }):
+    | { ok: true; flowId: string; hub: StreamHub }
+    | { ok: false; reason: 'unknown_key'; message: string };
+}
+
+export interface RtmpSessionOptions {
+  chunkSize: number;
+  maxMessageSize: number;
+  /** Time allowed from TCP accept until publish or play has been accepted. */
+  handshakeTimeoutMs: number;
+  /** A publisher that sends no media for this long is disconnected. */
+  idleTimeoutMs: number;
+  /** Per-player bound on bytes queued in the socket before it skips to a keyframe. */
+  playerMaxBacklogBytes: number;
+}
+
+export interface RtmpSessionDeps {
+  router: RtmpRouter;
+  wire: WireCache;
+  logger: Logger;
+  now: () => number;
+}
+
+/** What we ask peers to acknowledge, and the bandwidth we announce (FMS defaults). */
+const WINDOW_ACK_SIZE = 5_000_000;
+/** Wait this long for our last words (a refusal status) to flush before destroying. */
+const CLOSE_FLUSH_MS = 2_000;
+
+type Role =
+  | { kind: 'none' }
+  | { kind: 'publisher'; streamId: number; flowId: string; source: SourceHandle; lastMediaAt: number }
+  | { kind: 'player'; streamId: number; flowId: string; player: RtmpPlayer; detach: () => void };
+
+/**
+ * One RTMP connection, server side: handshake, chunk stream, control messages, and the
+ * NetConnection/NetStream commands encoders and players send. It publishes into or
+ * plays from a flow's hub through the router. A protocol violation closes this
+ * connection only.
+ */
+export class RtmpSession implements HubSourceOwner {
+  private handshake: ServerHandshake | undefined = new ServerHandshake();
+  private readonly decoder: ChunkDecoder;
+  private role: Role = { kind: 'none' };
+  private app = '';
+  private nextStreamId = 1;
+  private bytesIn = 0;
+  private lastAckAt = 0;
+  private peerWindow = 0;
+  private closed = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly unwrap = new TimestampUnwrapper();
+  private logger: Logger;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: RtmpSessionOptions,
+    private readonly deps: RtmpSessionDeps,
+    private readonly onClose: (session: RtmpSession) => void,
+  ) {
+    this.decoder = new ChunkDecoder({ maxMessageSize: options.maxMessageSize });
+    this.logger = deps.logger;
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? 'unknown';
+  }
+
+  start(): void {
+    this.socket.setNoDelay(true);
+    this.socket.setKeepAlive(true, 10_000);
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', (err) => this.close(`socket error: ${err.message}`));
+    this.socket.on('close', () => this.close('connection closed by peer'));
+    this.schedule(this.options.handshakeTimeoutMs, () => {
+      if (this.role.kind === 'none') this.fail('handshake_timeout', 'no publish or play within the handshake timeout');
+    });
+  }
+
+  /** The hub asks the publisher to leave (flow removed or changed, daemon stopping). */
+  kick(reason: string): void {
+    if (this.role.kind === 'publisher') {
+      this.send(onStatus(this.options.chunkSize, this.role.streamId, 'status', 'NetStream.Publish.Stop', 'Publishing stopped by the server.'));
+    }
+    this.close(reason, true);
+  }
+
+  /** Idempotent. `flush` lets queued bytes (a refusal status) reach the peer first. */
+  close(reason: string, flush = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.endRole(reason);
+    if (flush && !this.socket.destroyed) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_FLUSH_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
+    this.logger.debug({ reason, bytesIn: this.bytesIn }, 'rtmp session closed');
+    this.onClose(this);
+  }
+
+  private schedule(ms: number, fn: () => void): void {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private fail(code: string, message: string): void {
+    this.logger.warn({ code, remoteAddress: this.remoteAddress, app: this.app }, message);
+    this.close(code);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.bytesIn += chunk.length;
+      if (this.handshake) {
+        const progress = this.handshake.feed(chunk);
+        if (progress.output) this.send(progress.output);
+        if (!progress.done) return;
+        this.handshake = undefined;
+        if (progress.rest.length === 0) return;
+        chunk = progress.rest;
+      }
+      this.decoder.feed(chunk, (message) => this.onMessage(message));
+      this.maybeAcknowledge();
+    } catch (err) {
+      if (err instanceof ProtocolError) this.fail(err.code, err.message);
+      else this.fail('internal_error', `unexpected error handling RTMP input: ${(err as Error).message}`);
+    }
+  }
+
+  private maybeAcknowledge(): void {
+    if (this.peerWindow > 0 && this.bytesIn - this.lastAckAt >= this.peerWindow) {
+      this.lastAckAt = this.bytesIn;
+      this.send(acknowledgement(this.bytesIn % 0x1_0000_0000));
+    }
+  }
+
+  private onMessage(message: RtmpMessage): void {
+    if (this.closed) return;
+    switch (message.typeId) {
+      case MessageType.Audio:
+        return this.onMedia('audio', message);
+      case MessageType.Video:
+        return this.onMedia('video', message);
+      case MessageType.Aggregate:
+        for (const part of splitAggregate(message.payload, message.timestamp)) this.onMedia(part.kind, { ...message, ...part });
+        return;
+      case MessageType.DataAmf0:
+        return this.onDataMessage(message);
+      case MessageType.DataAmf3:
+        return this.onDataMessage({ ...message, payload: message.payload.subarray(1) });
+      case MessageType.CommandAmf0:
+        return this.onCommand(decodeCommand(message.payload), message.streamId);
+      case MessageType.CommandAmf3:
+        return this.onCommand(decodeAmf3Command(message.payload), message.streamId);
+      case MessageType.WindowAckSize:
+        if (message.payload.length < 4) throw new ProtocolError('RTMP_BAD_CONTROL', 'Window Acknowledgement Size shorter than 4 bytes');
+        this.peerWindow = message.payload.readUInt32BE(0);
+        return;
+      case MessageType.UserControl: {
+        const event = parseUserControl(message.payload);
+        if (event?.event === 'pingRequest') this.send(pingResponse(event.timestamp));
+        return;
+      }
+      default:
+        // Set Chunk Size and Abort are applied by the decoder; acknowledgements, peer
+        // bandwidth and shared objects need no answer from a relay.
+        return;
+    }
+  }
+
+  private onMedia(kind: 'audio' | 'video', message: Pick<RtmpMessage, 'timestamp' | 'payload'>): void {
+    if (this.role.kind !== 'publisher') return;
+    this.role.lastMediaAt = this.deps.now();
+    this.role.source.push(kind, this.unwrap.unwrap(message.timestamp), message.payload);
+  }
+
+  private onDataMessage(message: RtmpMessage): void {
+    if (this.role.kind !== 'publisher') return;
+    const payload = stripSetDataFrame(message.payload);
+    const timestamp = this.unwrap.unwrap(message.timestamp);
+    if (decodeDataMessage(payload).name === 'onMetaData') this.role.source.pushMetadata(timestamp, payload);
+    else this.role.source.pushData(timestamp, payload);
+  }
+
+  private onCommand(command: RtmpCommand, streamId: number): void {
+    const { chunkSize } = this.options;
+    switch (command.name) {
+      case 'connect':
+        return this.onConnect(command);
+      case 'createStream':
+        this.send(resultMessage(chunkSize, command.transactionId, null, this.nextStreamId++));
+        return;
+      case 'releaseStream':
+      case 'FCPublish':
+      case 'FCUnpublish':
+      case 'getStreamLength':
+        // Encoders send these out of habit; a plain _result satisfies every client we know.
+        if (command.name === 'FCUnpublish') this.endRole('FCUnpublish');
+        if (command.transactionId !== 0) this.send(resultMessage(chunkSize, command.transactionId, null, command.name === 'getStreamLength' ? 0 : undefined));
+        return;
+      case 'publish':
+        return this.onPublish(command, streamId);
+      case 'play':
+        return this.onPlay(command, streamId);
+      case 'deleteStream':
+      case 'closeStream':
+        this.endRole(command.name);
+        return;
+      default:
+        this.logger.debug({ command: command.name }, 'ignored RTMP command');
+    }
+  }
+
+  private onConnect(command: RtmpCommand): void {
+    const object = command.commandObject;
+    const app = object && typeof object === 'object' && !Array.isArray(object) && !(object instanceof Date) ? object['app'] : undefined;
+    this.app = typeof app === 'string' ? app : '';
+    const { chunkSize } = this.options;
+    this.send(windowAckSize(WINDOW_ACK_SIZE));
+    this.send(setPeerBandwidth(WINDOW_ACK_SIZE, 2));
+    this.send(setChunkSize(chunkSize));
+    this.send(
+      resultMessage(chunkSize, command.transactionId, CONNECT_PROPERTIES, {
+        level: 'status',
+        code: 'NetConnection.Connect.Success',
+        description: 'Connection succeeded.',
+        objectEncoding: 0,
+      }),
+    );
+  }
+
+  private onPublish(command: RtmpCommand, streamId: number): void {
+    const { chunkSize } = this.options;
+    if (this.role.kind !== 'none') {
+      this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Publish.BadConnection', 'This connection is already publishing or playing.'));
+      return;
+    }
+    const streamKey = streamNameOf(command.args[0]);
+    const decision = this.deps.router.publish({ app: this.app, streamKey, remoteAddress: this.remoteAddress, owner: this });
+    if (!decision.ok) {
+      this.logger.warn({ reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `publish refused: ${decision.message}`);
+      this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Publish.BadName', decision.message));
+      this.close(`publish refused: ${decision.reason}`, true);
+      return;
+    }
+    this.logger = this.logger.child({ flowId: decision.flowId, inputName: decision.inputName });
+    this.role = { kind: 'publisher', streamId, flowId: decision.flowId, source: decision.source, lastMediaAt: this.deps.now() };
+    this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Publish.Start', 'Publishing started.'));
+    this.watchIdlePublisher();
+  }
+
+  private watchIdlePublisher(): void {
+    const interval = setInterval(() => {
+      if (this.role.kind !== 'publisher') return clearInterval(interval);
+      if (this.deps.now() - this.role.lastMediaAt >= this.options.idleTimeoutMs) {
+        clearInterval(interval);
+        this.fail('idle_timeout', `publisher sent no media for ${this.options.idleTimeoutMs} ms`);
+      }
+    }, Math.min(1_000, this.options.idleTimeoutMs));
+    interval.unref();
+    this.timers.push(interval);
+  }
+
+  private onPlay(command: RtmpCommand, streamId: number): void {
+    const { chunkSize } = this.options;
+    if (this.role.kind !== 'none') {
+      this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Play.Failed', 'This connection is already publishing or playing.'));
+      return;
+    }
+    const playbackKey = streamNameOf(command.args[0]);
+    const decision = this.deps.router.play({ app: this.app, playbackKey, remoteAddress: this.remoteAddress });
+    if (!decision.ok) {
+      this.logger.warn({ reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `play refused: ${decision.message}`);
+      this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Play.StreamNotFound', decision.message));
+      this.close(`play refused: ${decision.reason}`, true);
+      return;
+    }
+    this.logger = this.logger.child({ flowId: decision.flowId });
+    // Media goes out on stream 1 whatever id the client asked for: every client we know
+    // plays on the first stream it created, and a fixed id lets players share chunked bytes.
+    this.send(streamIsRecorded(PLAY_STREAM_ID));
+    this.send(streamBegin(PLAY_STREAM_ID));
+    this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Play.Reset', 'Playing and resetting stream.'));
+    this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Play.Start', 'Started playing stream.'));
+    this.send(dataMessage(chunkSize, streamId, ['|RtmpSampleAccess', true, true]));
+    const player = new RtmpPlayer(this.socket, this.deps.wire, this.options.playerMaxBacklogBytes, (reason) => this.close(reason, true));
+    this.role = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
+    this.role.detach = decision.hub.addReader(player);
+    this.logger.info('player connected');
+  }
+
+  /** Leaves the publisher or player role (stream deleted, connection closed). */
+  private endRole(reason: string): void {
+    const role = this.role;
+    this.role = { kind: 'none' };
+    if (role.kind === 'publisher') role.source.detach(reason);
+    else if (role.kind === 'player') {
+      role.detach();
+      const { bytesOut } = role.player.counters;
+      this.logger.info({ reason, bytesOut, dropped: role.player.dropped }, 'player disconnected');
+    }
+  }
+
+  private send(bytes: Buffer): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+  }
+}
+
+/** The stream name without the query string some encoders append (`key?token=...`). */
+function streamNameOf(value: AmfValue): string {
+  if (typeof value !== 'string') return '';
+  const query = value.indexOf('?');
+  return query >= 0 ? value.slice(0, query) : value;
+}
