@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { FlowrelayError } from '../lib/errors.js';
+import type { Config, ResolvedConfig } from './schema.js';
+
+/*
+ * Design convention 10: no default secrets. A key the operator did not write is
+ * generated once, shown once, and kept in a state file so it survives restarts; the
+ * config file itself is never rewritten for this.
+ */
+
+export interface GeneratedSecret {
+  flowId: string;
+  what: 'streamKey' | 'playbackKey';
+  inputName?: string;
+  value: string;
+}
+
+export interface SecretStore {
+  load(): Promise<Record<string, string>>;
+  save(values: Record<string, string>): Promise<void>;
+}
+
+/** Where the daemon keeps generated keys: runtime state, so under storage.dir. */
+export function secretsFilePath(storageDir: string): string {
+  return join(storageDir, 'secrets.json');
+}
+
+/** 24 random bytes = 192 bits, 32 base64url characters: valid in a URL path and in the key schema. */
+export function generateKey(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** A JSON object file, mode 0600, replaced atomically so a crash never leaves half a file. */
+export function fileSecretStore(path: string): SecretStore {
+  return {
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+        throw err;
+      }
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch (err) {
+        throw new FlowrelayError('SECRETS_CORRUPT', `${path} is not valid JSON`, { cause: err });
+      }
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+        throw new FlowrelayError('SECRETS_CORRUPT', `${path} must hold a JSON object`);
+      }
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(data)) {
+        if (typeof v !== 'string') throw new FlowrelayError('SECRETS_CORRUPT', `${path}: "${k}" is not a string`);
+        out[k] = v;
+      }
+      return out;
+    },
+    async save(values) {
+      await writeFileAtomic(path, `${JSON.stringify(values, null, 2)}\n`);
+    },
+  };
+}
+
+async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    // chmod explicitly: the mode passed to open() is masked by the umask.
+    await fh.chmod(0o600);
+    await fh.writeFile(text, 'utf8');
+    // fsync before rename, or a crash can leave the new name pointing at empty data.
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+/** Makes the rename itself durable; some file systems refuse to fsync a directory, which is fine. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    // Best effort only: the file content is already safe.
+  }
+}
+
+const streamKeyId = (flowId: string, inputName: string) => `${flowId}/input/${inputName}`;
+const playbackKeyId = (flowId: string) => `${flowId}/playback`;
+
+/**
+ * Returns a copy of `config` with every missing stream and playback key filled, from the
+ * store when it has one, else newly generated and saved. `generated` lists only the new
+ * ones so the caller can print them once. Store entries of flows no longer in the config
+ * are dropped. A stored key that now collides with a key written in the config is
+ * replaced, because the schema's uniqueness rules must still hold after filling.
+ */
+export async function fillMissingSecrets(
+  config: Config,
+  store: SecretStore,
+): Promise<{ config: ResolvedConfig; generated: GeneratedSecret[] }> {
+  const stored = await store.load();
+  const flowIds = new Set(config.flows.map((f) => f.id));
+  const next: Record<string, string> = {};
+  for (const [k, v] of Object.entries(stored)) {
+    if (flowIds.has(k.split('/')[0] ?? '')) next[k] = v;
+  }
+
+  const taken = new Set<string>();
+  for (const flow of config.flows) {
+    for (const input of flow.inputs) if (input.streamKey !== undefined) taken.add(input.streamKey);
+    if (flow.playback.key !== undefined) taken.add(flow.playback.key);
+  }
+  const generated: GeneratedSecret[] = [];
+  const fill = (id: string, found: Omit<GeneratedSecret, 'value'>): string => {
+    let value = next[id];
+    if (value === undefined || taken.has(value)) {
+      value = generateKey();
+      generated.push({ ...found, value });
+      next[id] = value;
+    }
+    taken.add(value);
+    return value;
+  };
+
+  // A deep copy: the caller's config stays as loaded (its missing keys mean "generated").
+  const out = structuredClone(config);
+  for (const flow of out.flows) {
+    for (const input of flow.inputs) {
+      input.streamKey ??= fill(streamKeyId(flow.id, input.name), {
+        flowId: flow.id,
+        what: 'streamKey',
+        inputName: input.name,
+      });
+    }
+    flow.playback.key ??= fill(playbackKeyId(flow.id), { flowId: flow.id, what: 'playbackKey' });
+  }
+
+  if (!sameEntries(stored, next)) await store.save(next);
+  return { config: out as ResolvedConfig, generated };
+}
+
+function sameEntries(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
