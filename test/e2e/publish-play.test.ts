@@ -1,0 +1,87 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { audioFrames, delay, play, probeStreams, probeVideoPackets, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+
+const SECONDS = 6;
+const FPS = 25;
+
+describe('RTMP publish and play with the real ffmpeg', () => {
+  let daemon: InProcessDaemon;
+  let dir: string;
+  beforeAll(async () => {
+    daemon = await startInProcess(`flows:\n${flowYaml('studio')}`);
+    dir = await mkdtemp(join(tmpdir(), 'flowrelay-play-'));
+  });
+  afterAll(async () => daemon?.close());
+
+  it('delivers H.264 + AAC to two players at once, and a late joiner starts on a keyframe', async () => {
+    const hub = daemon.app.registry.get('studio')!.hub;
+    const early = [play(daemon.url(playKey('studio')), join(dir, 'p1.flv')), play(daemon.url(playKey('studio')), join(dir, 'p2.flv'))];
+    await waitFor(() => hub.readerCount === 2, 'two players attached');
+
+    const publisher = publish(daemon.url(publishKey('studio')), { seconds: SECONDS, fps: FPS, gop: FPS });
+    await waitFor(() => hub.live, 'publisher live');
+    // Join in the middle of a GOP (keyframes every second, join at ~2.5 s).
+    await delay(2_500);
+    const late = play(daemon.url(playKey('studio')), join(dir, 'late.flv'));
+
+    const pub = await publisher.done;
+    expect(pub.code, pub.stderr).toBe(0);
+    const results = await Promise.all([...early, late].map((p) => p.done));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+
+    const sent = SECONDS * FPS;
+    for (const name of ['p1.flv', 'p2.flv']) {
+      const streams = await probeStreams(join(dir, name));
+      const video = streams.find((s) => s.codec_type === 'video');
+      expect(video?.codec_name).toBe('h264');
+      expect([video?.width, video?.height]).toEqual([640, 360]);
+      expect(streams.find((s) => s.codec_type === 'audio')?.codec_name).toBe('aac');
+      // Players attached before the publisher: they get every frame that was sent.
+      expect(videoFrames(streams)).toBeGreaterThanOrEqual(sent - 2);
+      expect(videoFrames(streams)).toBeLessThanOrEqual(sent);
+      expect(audioFrames(streams)).toBeGreaterThan(SECONDS * 40);
+    }
+
+    const lateStreams = await probeStreams(join(dir, 'late.flv'));
+    expect(lateStreams.find((s) => s.codec_type === 'video')?.codec_name).toBe('h264');
+    expect(videoFrames(lateStreams)).toBeGreaterThan(FPS);
+    expect(videoFrames(lateStreams)).toBeLessThan(sent);
+    const packets = await probeVideoPackets(join(dir, 'late.flv'));
+    expect(packets[0]?.flags).toMatch(/^K/);
+    // Decode timestamps only move forward.
+    const dts = packets.map((p) => Number(p.dts_time));
+    for (let i = 1; i < dts.length; i++) expect(dts[i]).toBeGreaterThanOrEqual(dts[i - 1]!);
+  });
+
+  it('refuses a wrong key without disturbing a live flow, then accepts the right key', async () => {
+    const other = await startInProcess(`flows:\n${flowYaml('alpha')}${flowYaml('beta')}`);
+    try {
+      const dirOut = await mkdtemp(join(tmpdir(), 'flowrelay-wrongkey-'));
+      const alphaHub = other.app.registry.get('alpha')!.hub;
+      const player = play(other.url(playKey('alpha')), join(dirOut, 'alpha.flv'));
+      await waitFor(() => alphaHub.readerCount === 1, 'player attached');
+      const alpha = publish(other.url(publishKey('alpha')), { seconds: 5 });
+      await waitFor(() => alphaHub.live, 'alpha live');
+
+      const wrong = await publish(other.url('not-a-configured-key-123'), { seconds: 2 }).done;
+      expect(wrong.code).not.toBe(0);
+      // The key a player uses is not a publish key either.
+      const playKeyAsPublish = await publish(other.url(playKey('beta')), { seconds: 2 }).done;
+      expect(playKeyAsPublish.code).not.toBe(0);
+
+      const beta = await publish(other.url(publishKey('beta')), { seconds: 2 }).done;
+      expect(beta.code, beta.stderr).toBe(0);
+
+      expect((await alpha.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      const streams = await probeStreams(join(dirOut, 'alpha.flv'));
+      expect(videoFrames(streams)).toBeGreaterThanOrEqual(5 * 25 - 2);
+    } finally {
+      await other.close();
+    }
+  });
+});

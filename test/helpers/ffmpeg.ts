@@ -1,0 +1,98 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export interface Proc {
+  proc: ChildProcess;
+  /** Resolves when the process ends; never rejects. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+function run(command: string, args: string[]): Proc {
+  const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+    proc.once('error', (err) => resolve({ code: -1, signal: null, stderr: `${stderr}\n${err.message}` }));
+    proc.once('exit', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  return { proc, done };
+}
+
+export interface PublishOptions {
+  seconds: number;
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** Keyframe interval in frames. */
+  gop?: number;
+}
+
+/**
+ * ffmpeg pushing testsrc2 + a sine tone as H.264 (yuv420p, what players and services
+ * accept) + AAC, in real time, to an RTMP URL.
+ */
+export function publish(url: string, o: PublishOptions): Proc {
+  const { seconds, width = 640, height = 360, fps = 25, gop = 25 } = o;
+  return run('ffmpeg', [
+    '-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', String(gop),
+    '-c:a', 'aac', '-b:a', '96k',
+    '-f', 'flv', url,
+  ]);
+}
+
+/** ffmpeg playing an RTMP URL into an FLV file, copying streams (no re-encode). */
+export function play(url: string, outFile: string, extraInputArgs: string[] = []): Proc {
+  return run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-rw_timeout', '15000000', ...extraInputArgs, '-i', url, '-c', 'copy', '-f', 'flv', '-y', outFile]);
+}
+
+export interface StreamInfo {
+  codec_type: string;
+  codec_name: string;
+  width?: number;
+  height?: number;
+  nb_read_frames?: string;
+}
+
+export async function probeStreams(file: string): Promise<StreamInfo[]> {
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', '-of', 'json', file]);
+  return (JSON.parse(stdout) as { streams: StreamInfo[] }).streams;
+}
+
+export interface PacketInfo {
+  pts_time: string;
+  dts_time: string;
+  flags: string;
+}
+
+export async function probeVideoPackets(file: string): Promise<PacketInfo[]> {
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'json', file], { maxBuffer: 64 * 1024 * 1024 });
+  return (JSON.parse(stdout) as { packets: PacketInfo[] }).packets;
+}
+
+export function videoFrames(streams: StreamInfo[]): number {
+  return Number(streams.find((s) => s.codec_type === 'video')?.nb_read_frames ?? 0);
+}
+
+export function audioFrames(streams: StreamInfo[]): number {
+  return Number(streams.find((s) => s.codec_type === 'audio')?.nb_read_frames ?? 0);
+}
+
+/** Resolves after ms; tests use it only to let real-time media flow, never to assert timing. */
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until cond() is true; bounded, so a broken daemon fails the test instead of hanging it. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(50);
+  }
+}
