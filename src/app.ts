@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { loadConfigFile, type ConfigIssue } from './config/load.js';
+import { formatIssue, loadConfigFile, type ConfigIssue } from './config/load.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
 import { fileSecretStore, fillMissingSecrets, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
@@ -25,7 +25,7 @@ export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; iss
 /** Thrown by App.load for a config that does not validate; carries every issue. */
 export class ConfigInvalidError extends FlowrelayError {
   constructor(readonly issues: ConfigIssue[]) {
-    super('CONFIG_INVALID', `config is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'})`);
+    super('CONFIG_INVALID', `config is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }
 }
 

@@ -33,9 +33,9 @@ export interface InProcessDaemon {
   close: () => Promise<void>;
 }
 
-/** Runs the daemon inside the test process (real sockets, port 0). */
-export async function startInProcess(yamlBody: string): Promise<InProcessDaemon> {
-  const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\n${yamlBody}`);
+/** Runs the daemon inside the test process (real sockets, port 0). `rtmpExtra`: more rtmp keys, e.g. ", chunkSize: 128". */
+export async function startInProcess(yamlBody: string, rtmpExtra = ''): Promise<InProcessDaemon> {
+  const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0"${rtmpExtra} }\n${yamlBody}`);
   const app = await App.load({ configFile: cfg.file, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), announce: () => undefined });
   await app.start();
   const port = app.addresses()[0]!.address.port;

@@ -1,0 +1,93 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { play, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
+import { RawRtmp } from '../helpers/raw-rtmp.js';
+
+/** A chunk header on csid 3 (type 0) announcing `length` bytes of message `typeId`. */
+function type0Header(typeId: number, length: number, csid = 3): Buffer {
+  const b = Buffer.alloc(12);
+  b[0] = csid;
+  b.writeUIntBE(0, 1, 3);
+  b.writeUIntBE(length, 4, 3);
+  b[7] = typeId;
+  b.writeUInt32LE(0, 8);
+  return b;
+}
+
+function setChunkSizeMessage(size: number): Buffer {
+  const body = Buffer.alloc(4);
+  body.writeUInt32BE(size >>> 0, 0);
+  return Buffer.concat([Buffer.from([0x02]), Buffer.from([0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0]), body]);
+}
+
+const SECONDS = 12;
+
+/**
+ * Every hostile connection is closed on its own while a real stream carries on through
+ * the same daemon from first frame to last.
+ */
+describe('hostile bytes close one connection, never the daemon', () => {
+  let daemon: InProcessDaemon;
+  let publisher: Proc;
+  let player: Proc;
+  let out: string;
+
+  beforeAll(async () => {
+    daemon = await startInProcess(`flows:\n${flowYaml('live')}`, ', handshakeTimeoutMs: 1500, maxMessageSize: 1Mi');
+    const hub = daemon.app.registry.get('live')!.hub;
+    out = join(await mkdtemp(join(tmpdir(), 'flowrelay-hostile-')), 'live.flv');
+    player = play(daemon.url(playKey('live')), out);
+    await waitFor(() => hub.readerCount === 1, 'player attached');
+    publisher = publish(daemon.url(publishKey('live')), { seconds: SECONDS });
+    await waitFor(() => hub.live, 'publisher live');
+  });
+
+  afterAll(async () => {
+    publisher?.proc.kill('SIGKILL');
+    player?.proc.kill('SIGKILL');
+    await daemon?.close();
+  });
+
+  const cases: [string, (c: RawRtmp) => Promise<void> | void][] = [
+    ['garbage instead of a handshake (an HTTP request)', (c) => c.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))],
+    ['a truncated handshake (C0 and part of C1, then silence)', (c) => c.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(700)]))],
+    ['a chunk size of 0', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(0)); }],
+    ['a chunk size above 2^31', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(0x80000001)); }],
+    ['a message length over the cap', async (c) => { await c.handshake(); c.write(type0Header(9, 0xfffff0)); }],
+    ['an unknown message type', async (c) => { await c.handshake(); c.write(Buffer.concat([type0Header(7, 4), Buffer.alloc(4)])); }],
+    ['a continuation chunk on a chunk stream never opened', async (c) => { await c.handshake(); c.write(Buffer.from([0xc9, 1, 2, 3])); }],
+    ['AMF with a string length past the end', async (c) => {
+      await c.handshake();
+      const amf = Buffer.from([0x02, 0x00, 0x07, ...Buffer.from('connect'), 0x00, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0x03, ...Buffer.from('app'), 0x02, 0xff, 0xff, 0x41]);
+      c.write(Buffer.concat([type0Header(20, amf.length), amf]));
+    }],
+    ['a command whose name is not a string', async (c) => {
+      await c.handshake();
+      const amf = Buffer.from([0x00, 0x40, 0x08, 0, 0, 0, 0, 0, 0, 0x00, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+      c.write(Buffer.concat([type0Header(20, amf.length), amf]));
+    }],
+  ];
+
+  for (const [name, attack] of cases) {
+    it(`closes the connection on ${name}`, async () => {
+      const conn = await RawRtmp.open(daemon.port);
+      await attack(conn);
+      expect(await conn.closedWithin(5_000)).toBe(true);
+    });
+  }
+
+  it('kept the live stream whole through all of it', async () => {
+    const pub = await publisher.done;
+    expect(pub.code, pub.stderr).toBe(0);
+    const played = await player.done;
+    expect(played.code, played.stderr).toBe(0);
+    const streams = await probeStreams(out);
+    expect(videoFrames(streams)).toBeGreaterThanOrEqual(SECONDS * 25 - 2);
+    // And the daemon still accepts new work.
+    const after = await publish(daemon.url(publishKey('live')), { seconds: 1 }).done;
+    expect(after.code, after.stderr).toBe(0);
+  });
+});
