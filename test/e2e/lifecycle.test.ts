@@ -1,0 +1,143 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT, flowYaml, playKey, publishKey, spawnDaemon, startInProcess, tempConfig, type SpawnedDaemon } from '../helpers/daemon.js';
+import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+
+const execFileAsync = promisify(execFile);
+
+describe('publisher loss', () => {
+  it('a publisher killed with SIGKILL: players see the end, and the same key publishes again at once', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('cam')}`);
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-kill-'));
+      const flow = daemon.app.registry.get('cam')!;
+      const player = play(daemon.url(playKey('cam')), join(dir, 'before.flv'));
+      await waitFor(() => flow.hub.readerCount === 1, 'player attached');
+      const first = publish(daemon.url(publishKey('cam')), { seconds: 30 });
+      await waitFor(() => flow.hub.live, 'first publisher live');
+      await delay(2_000);
+      first.proc.kill('SIGKILL');
+
+      // The player ends by itself (unpublish notification), with what it got so far.
+      const played = await player.done;
+      expect(played.code, played.stderr).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'before.flv')))).toBeGreaterThan(10);
+      await waitFor(() => !flow.hub.live, 'stale publisher released');
+      expect(flow.inputs.get('main')?.status).toBe('client_disconnect');
+
+      const second = await publish(daemon.url(publishKey('cam')), { seconds: 2 }).done;
+      expect(second.code, second.stderr).toBe(0);
+      expect(flow.inputs.get('main')?.status).toBe('client_disconnect');
+      expect(flow.inputs.get('main')?.publishes).toBe(2);
+      expect(flow.inputs.get('main')?.refusedBusy).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('refuses a second publisher on a busy key with a clear status, without touching the first', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('busy')}`, ', idleTimeoutMs: 3000');
+    try {
+      const flow = daemon.app.registry.get('busy')!;
+      const first = publish(daemon.url(publishKey('busy')), { seconds: 5 });
+      await waitFor(() => flow.hub.live, 'first publisher live');
+      const second = await publish(daemon.url(publishKey('busy')), { seconds: 2 }).done;
+      expect(second.code).not.toBe(0);
+      expect(flow.inputs.get('main')?.refusedBusy).toBe(1);
+      expect((await first.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+describe('config check and reload', () => {
+  it('`check` reports every error with file, line and key, and exits 2', async () => {
+    const cfg = await tempConfig(`rtmp:
+  listen: 127.0.0.1:1935
+  chunkSize: 99
+flows:
+  - id: Bad_Id
+    inputs: [{ name: main, type: rtmp-push }]
+  - id: ok
+    inputs:
+      - name: main
+        type: rtmp-push
+        bogus: 1
+`);
+    const result = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/flowrelay'), 'check', cfg.file]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(new RegExp(`^${cfg.file}:4: rtmp\\.chunkSize: `));
+    expect(lines[1]).toMatch(new RegExp(`^${cfg.file}:6: flows\\[0\\]\\.id: `));
+    expect(lines[2]).toMatch(new RegExp(`^${cfg.file}:12: flows\\[1\\]\\.inputs\\[0\\]\\.bogus: unknown key`));
+    await cfg.cleanup();
+  });
+
+  it('`check` accepts the bundled config', async () => {
+    const { stdout } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/flowrelay'), 'check', join(REPO_ROOT, 'config/flowrelay.yaml')]);
+    expect(stdout).toMatch(/ok \(1 flow\)/);
+  });
+
+  let daemon: SpawnedDaemon | undefined;
+  afterEach(() => {
+    daemon?.proc.kill('SIGKILL');
+    daemon = undefined;
+  });
+
+  it('SIGHUP with a broken file keeps flows streaming; a good file then adds and removes flows', async () => {
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('keep')}${flowYaml('gone')}`);
+    daemon = await spawnDaemon(cfg.file);
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-hup-'));
+    const player = play(daemon.url(playKey('keep')), join(dir, 'keep.flv'));
+    const publisher = publish(daemon.url(publishKey('keep')), { seconds: 8 });
+    await daemon.waitForLine(/"msg":"publisher connected"/);
+
+    await writeFile(cfg.file, `rtmp: { listen: "127.0.0.1:0" }\nflows:\n  - id: keep\n    nonsense: true\n`);
+    daemon.proc.kill('SIGHUP');
+    const rejected = await daemon.waitForLine(/config reload rejected/);
+    expect(rejected).toMatch(/flowrelay\.yaml:4: flows\[0\]\.nonsense: unknown key/);
+
+    // Fix the file: keep "keep" as it is, drop "gone", add "added".
+    await writeFile(cfg.file, `storage: { dir: ${JSON.stringify(join(cfg.dir, 'data'))} }\nrtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('keep')}${flowYaml('added')}`);
+    daemon.proc.kill('SIGHUP');
+    const reloaded = JSON.parse(await daemon.waitForLine(/"msg":"config reloaded"/)) as { added: string[]; removed: string[]; restarted: string[] };
+    expect(reloaded).toMatchObject({ added: ['added'], removed: ['gone'], restarted: [] });
+    const added = await publish(daemon.url(publishKey('added')), { seconds: 1 }).done;
+    expect(added.code, added.stderr).toBe(0);
+    const gone = await publish(daemon.url(publishKey('gone')), { seconds: 1 }).done;
+    expect(gone.code).not.toBe(0);
+
+    expect((await publisher.done).code).toBe(0);
+    expect((await player.done).code).toBe(0);
+    // The untouched flow streamed through both reloads without a gap.
+    expect(videoFrames(await probeStreams(join(dir, 'keep.flv')))).toBeGreaterThanOrEqual(8 * 25 - 2);
+    await cfg.cleanup();
+  });
+
+  it('SIGTERM with a publisher and players connected: exit 0 within 5 s', async () => {
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('term')}`);
+    daemon = await spawnDaemon(cfg.file);
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-term-'));
+    const publisher = publish(daemon.url(publishKey('term')), { seconds: 30 });
+    await daemon.waitForLine(/"msg":"publisher connected"/);
+    const players = [play(daemon.url(playKey('term')), join(dir, 'a.flv')), play(daemon.url(playKey('term')), join(dir, 'b.flv'))];
+    await daemon.waitForLine(/"msg":"player connected"/);
+    await delay(1_000);
+
+    daemon.proc.kill('SIGTERM');
+    const exit = await Promise.race([daemon.exited, delay(5_000).then(() => 'still running' as const)]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    // Clients notice: the publisher fails, players end.
+    await Promise.all([publisher.done, ...players.map((p) => p.done)]);
+    await cfg.cleanup();
+  });
+});
