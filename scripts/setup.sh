@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Installs what flowrelay and its tests need on Debian 12 / Ubuntu 22.04+, then
+# installs the npm dependencies and builds dist/.
+#
+#   scripts/setup.sh [--no-build]
+#
+# Idempotent and fast on a machine that already has everything: apt is only
+# touched when `dpkg-query` says a package is missing, `npm ci` only runs when
+# package-lock.json changed since the last install, and the TypeScript build only
+# runs when a source file is newer than the last successful build.
+# Only the distribution's apt repositories and the npm registry are used.
+set -euo pipefail
+
+usage() {
+  sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "setup.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+# Work from the repository root whatever the caller's current directory is.
+cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# apt
+
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo --preserve-env=DEBIAN_FRONTEND)
+  fi
+fi
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ] && [ "${#SUDO[@]}" -eq 0 ]; then
+    die "missing system packages ($*) and not running as root, and sudo is not installed.
+       Run this script as root, or install them yourself:
+       apt-get install $*"
+  fi
+}
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+# True if the apt lists we have know a real (installable) package of this name.
+apt_has() {
+  apt-cache show --no-all-versions "$1" 2>/dev/null | grep -q '^Package:'
+}
+
+apt_updated=0
+apt_update() {
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    # Lock::Timeout: on a freshly booted Ubuntu, unattended-upgrades often holds the lock.
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q >&2
+    apt_updated=1
+  fi
+}
+
+apt_install() {
+  need_root "$@"
+  apt_update
+  log "apt-get install $*"
+  if ! "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@" >&2; then
+    if grep -qs '^ID=ubuntu' /etc/os-release; then
+      die "apt-get install failed for: $* (see apt's messages above).
+       On Ubuntu, ffmpeg, srt-tools and rtmpdump live in the 'universe' component:
+       enable it with 'add-apt-repository universe' (package software-properties-common)."
+    fi
+    die "apt-get install failed for: $* (see apt's messages above)"
+  fi
+}
+
+# Runtime libsrt for the koffi binding: libsrt 1.5 built against OpenSSL, then the
+# GnuTLS build (Debian's ffmpeg pulls that one in anyway), then on older Ubuntu
+# (22.04 ships 1.4) whatever libsrt runtime package the distribution has.
+# Names are matched as libsrt[0-9]*: libsrtp2-* is the unrelated SRTP library.
+SRT_PREFERRED=(libsrt1.5-openssl libsrt1.5-gnutls)
+
+installed_srt_runtime() {
+  dpkg-query -W -f='${Package} ${db:Status-Status}\n' 'libsrt*' 2>/dev/null \
+    | awk '$2 == "installed" && $1 ~ /^libsrt[0-9]/ && $1 !~ /-(dev|doc)$/ { print $1; exit }'
+}
+
+pick_srt_package() {
+  local p
+  for p in "${SRT_PREFERRED[@]}"; do
+    if apt_has "$p"; then echo "$p"; return 0; fi
+  done
+  # Older releases: libsrt1.4-openssl, libsrt1.4-gnutls, libsrt1 ... prefer OpenSSL builds.
+  local candidates
+  candidates="$(apt-cache pkgnames libsrt 2>/dev/null | grep -E '^libsrt[0-9]' | grep -Ev -- '-(dev|doc)$' | sort -r || true)"
+  p="$(grep -m1 openssl <<<"$candidates" || head -n1 <<<"$candidates")"
+  if [ -n "$p" ] && apt_has "$p"; then echo "$p"; return 0; fi
+  return 1
+}
+
+missing=()
+for pkg in ffmpeg srt-tools rtmpdump openssl ca-certificates procps; do
+  is_installed "$pkg" || missing+=("$pkg")
+done
+
+srt_pkg=""
+if is_installed "${SRT_PREFERRED[0]}"; then
+  :
+elif apt_has "${SRT_PREFERRED[0]}"; then
+  srt_pkg="${SRT_PREFERRED[0]}"
+elif [ -z "$(installed_srt_runtime)" ]; then
+  # Nothing installed and the current lists do not know the preferred package:
+  # decide after `apt-get update`.
+  srt_pkg="?"
+fi
+# Any other installed libsrt runtime is accepted when the preferred build is not in
+# the lists we have, so that this script does not run `apt-get update` every time.
+
+if [ "${#missing[@]}" -gt 0 ] || [ -n "$srt_pkg" ]; then
+  if [ "$srt_pkg" = "?" ]; then
+    need_root "${SRT_PREFERRED[0]}"
+    apt_update
+    srt_pkg="$(pick_srt_package)" || die "no libsrt runtime package found in the apt repositories (looked for ${SRT_PREFERRED[*]} and libsrt*)"
+  fi
+  if [ -n "$srt_pkg" ]; then missing+=("$srt_pkg"); fi
+  apt_install "${missing[@]}"
+  case "$srt_pkg" in
+    ''|libsrt1.5-*) ;;
+    *) log "warning: installed $srt_pkg; flowrelay's SRT support is built for libsrt 1.5 (Debian 12, Ubuntu 24.04)" ;;
+  esac
+fi
+
+# ---------------------------------------------------------------------------
+# Node.js 20+
+
+node_major() {
+  command -v node >/dev/null 2>&1 || { echo 0; return; }
+  node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+if [ "$(node_major)" -lt 20 ]; then
+  log "Node.js 20+ not found (have: $(node --version 2>/dev/null || echo none)); trying the distribution's nodejs"
+  # An installed but older nodejs is upgraded if the repositories have a newer one.
+  apt_install nodejs
+  hash -r
+  if [ "$(node_major)" -lt 20 ]; then
+    die "flowrelay needs Node.js 20 or newer, but this system's Node.js is $(node --version 2>/dev/null || echo missing).
+       The distribution's nodejs package is too old (Debian 12 and Ubuntu 24.04 ship 18;
+       Debian 13 and Ubuntu 25.04+ ship 20+). Install Node.js 20+ from a source you trust,
+       e.g. the NodeSource apt repository (deb.nodesource.com, node_20.x) or the official
+       binaries from nodejs.org, make sure 'node' and 'npm' on PATH are that version,
+       then run this script again."
+  fi
+fi
+# Debian packages npm separately; NodeSource's nodejs bundles it (and conflicts with
+# Debian's npm package), so only a missing npm command triggers the install.
+if ! command -v npm >/dev/null 2>&1; then
+  apt_install npm
+  hash -r
+  command -v npm >/dev/null 2>&1 || die "npm is still missing; install the npm that belongs to your Node.js 20+"
+fi
+
+# ---------------------------------------------------------------------------
+# npm dependencies and build
+
+# npm writes node_modules/.package-lock.json at the end of every successful install,
+# so it is older than package-lock.json exactly when the lock file changed since.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund >&2
+else
+  log "node_modules is up to date"
+fi
+
+stamp=dist/.build-stamp
+if [ "$build" -eq 1 ]; then
+  if [ -f "$stamp" ] && [ -f dist/main.js ] && [ -z "$(find src package-lock.json tsconfig.json tsconfig.build.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+    log "dist/ is up to date"
+  else
+    log "npm run build"
+    rm -f "$stamp"
+    npm run build >&2
+    touch "$stamp"
+  fi
+fi
+
+log "ready ($(node --version), $(ffmpeg -hide_banner -version 2>/dev/null | head -n1 | cut -d' ' -f1-3))"
