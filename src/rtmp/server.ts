@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import type { Logger } from 'pino';
 import { FlowrelayError } from '../lib/errors.js';
 import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
 
