@@ -2,7 +2,7 @@
 # flowrelay container image.
 #
 #   docker build -t flowrelay .
-#   docker run --init -p 1935:1935 -p 9000:9000/udp -p 8080:8080 \
+#   docker run --init -p 1935:1935 -p 1936:1936 \
 #     -v flowrelay-etc:/etc/flowrelay -v flowrelay-data:/var/lib/flowrelay flowrelay
 #
 # Two stages: the build stage has the dev dependencies (TypeScript) and compiles
@@ -68,8 +68,8 @@ WORKDIR /var/lib/flowrelay
 # Declared after the config is in place, so an empty named volume starts with it.
 VOLUME ["/etc/flowrelay", "/var/lib/flowrelay"]
 
-# RTMP, RTMPS, SRT (UDP), HTTP API and metrics.
-EXPOSE 1935 1936 9000/udp 8080
+# RTMP and RTMPS (the RTMPS listener runs only when rtmp.tls is configured).
+EXPOSE 1935 1936
 
 # flowrelay shuts down cleanly on SIGTERM (closes sessions, stops its ffmpeg children);
 # SIGHUP (docker kill -s HUP) reloads the config.
