@@ -29,9 +29,6 @@ export class ConfigInvalidError extends FlowrelayError {
   }
 }
 
-/** Per-player backlog before it skips to the next keyframe: a few seconds of a 1080p stream. */
-const PLAYER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
-
 function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
   return {
     id: flow.id,
@@ -86,7 +83,7 @@ export class App {
         maxMessageSize: rtmp.maxMessageSize,
         handshakeTimeoutMs: rtmp.handshakeTimeoutMs,
         idleTimeoutMs: rtmp.idleTimeoutMs,
-        playerMaxBacklogBytes: PLAYER_MAX_BACKLOG_BYTES,
+        playerMaxBacklogBytes: rtmp.maxPlayerBacklog,
       },
       {
         router: registryRouter(this.registry),

@@ -111,6 +111,8 @@ const rtmpSchema = z
     maxMessageSize: quantity('bytes', [1024, '1Ki'], [64 * 1024 * 1024, '64Mi']).default(8 * 1024 * 1024),
     handshakeTimeoutMs: intRange(1000, 120_000).default(10_000),
     idleTimeoutMs: intRange(1000, 600_000).default(15_000),
+    /** Bytes a player may have queued before it skips to the next keyframe. */
+    maxPlayerBacklog: quantity('bytes', [64 * 1024, '64Ki'], [256 * 1024 * 1024, '256Mi']).default(8 * 1024 * 1024),
   })
   .strict();
 

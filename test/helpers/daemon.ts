@@ -34,9 +34,13 @@ export interface InProcessDaemon {
 }
 
 /** Runs the daemon inside the test process (real sockets, port 0). `rtmpExtra`: more rtmp keys, e.g. ", chunkSize: 128". */
-export async function startInProcess(yamlBody: string, rtmpExtra = ''): Promise<InProcessDaemon> {
+export async function startInProcess(yamlBody: string, rtmpExtra = '', logs?: Record<string, unknown>[]): Promise<InProcessDaemon> {
   const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0"${rtmpExtra} }\n${yamlBody}`);
-  const app = await App.load({ configFile: cfg.file, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), announce: () => undefined });
+  // With `logs`, every log record is parsed into that array so tests can assert on them.
+  const logger = logs
+    ? pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
+    : pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const app = await App.load({ configFile: cfg.file, logger, announce: () => undefined });
   await app.start();
   const port = app.addresses()[0]!.address.port;
   return {

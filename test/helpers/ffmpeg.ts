@@ -29,6 +29,8 @@ export interface PublishOptions {
   fps?: number;
   /** Keyframe interval in frames. */
   gop?: number;
+  /** Lossless H.264 (qp 0): a very high bitrate, for backpressure tests. */
+  lossless?: boolean;
 }
 
 /**
@@ -36,13 +38,14 @@ export interface PublishOptions {
  * accept) + AAC, in real time, to an RTMP URL.
  */
 export function publish(url: string, o: PublishOptions): Proc {
-  const { seconds, width = 640, height = 360, fps = 25, gop = 25 } = o;
+  const { seconds, width = 640, height = 360, fps = 25, gop = 25, lossless = false } = o;
   return run('ffmpeg', [
     '-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
     '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`,
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     '-t', String(seconds),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', String(gop),
+    ...(lossless ? ['-qp', '0'] : []),
     '-c:a', 'aac', '-b:a', '96k',
     '-f', 'flv', url,
   ]);

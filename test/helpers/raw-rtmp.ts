@@ -52,6 +52,14 @@ export class RawRtmp {
     return encodeChunks({ csid: 3, typeId: 20, streamId: 0, timestamp: 0, payload: encodeAmf0([name, transactionId, ...rest]) }, 128);
   }
 
+  /** connect + createStream + play, without waiting for answers (the server handles them in order). */
+  async play(playbackKey: string): Promise<void> {
+    await this.handshake();
+    this.write(this.command('connect', 1, { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' }));
+    this.write(this.command('createStream', 2, null));
+    this.write(encodeChunks({ csid: 8, typeId: 20, streamId: 1, timestamp: 0, payload: encodeAmf0(['play', 0, null, playbackKey]) }, 128));
+  }
+
   /** Resolves true if the server closes the connection within timeoutMs. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
     return Promise.race([this.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs))]);
