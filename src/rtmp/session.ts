@@ -140,6 +140,7 @@ export class RtmpSession implements HubSourceOwner {
         const progress = this.handshake.feed(chunk);
         if (progress.output) this.send(progress.output);
         if (!progress.done) return;
+        this.logger.debug({ digest: this.handshake.digest }, 'rtmp handshake complete');
         this.handshake = undefined;
         if (progress.rest.length === 0) return;
         chunk = progress.rest;
