@@ -1,0 +1,361 @@
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { FlowRegistry } from '../../src/core/flow-registry.js';
+import { Flow, type FlowSpec, type PushInputSpec } from '../../src/core/flow.js';
+import { nextPushStatus } from '../../src/core/input-status.js';
+import type { HubReader, HubSourceOwner, SourceHandle } from '../../src/core/stream-hub.js';
+import type { MediaMessage } from '../../src/core/media.js';
+
+const logger = pino({ level: 'silent' });
+
+const KEYFRAME = Buffer.from([0x17, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x65]);
+
+/** A fresh spec object every call, so "unchanged" is judged by value, not identity. */
+function spec(id: string, over: Partial<FlowSpec> = {}): FlowSpec {
+  return {
+    id,
+    name: `Flow ${id}`,
+    enabled: true,
+    inputs: [{ name: 'main', type: 'rtmp-push', streamKey: `${id}-publish-0123456789abcdef` }],
+    playbackKey: `${id}-play-0123456789abcdef`,
+    ...over,
+  };
+}
+
+function input(name: string, streamKey: string): PushInputSpec {
+  return { name, type: 'rtmp-push', streamKey };
+}
+
+class RecordingReader implements HubReader {
+  readonly delivered: MediaMessage[] = [];
+  readonly closed: string[] = [];
+  deliver(message: MediaMessage): void {
+    this.delivered.push(message);
+  }
+  sourceStarted(): void {}
+  sourceEnded(): void {}
+  hubClosed(reason: string): void {
+    this.closed.push(reason);
+  }
+}
+
+class Owner implements HubSourceOwner {
+  readonly kicks: string[] = [];
+  kick(reason: string): void {
+    this.kicks.push(reason);
+  }
+}
+
+function publishOk(flow: Flow, inputName: string, owner: HubSourceOwner = new Owner(), address = '192.0.2.10'): SourceHandle {
+  const result = flow.publish(inputName, owner, address);
+  if (!result.ok) throw new Error(`publish refused: ${result.reason}`);
+  return result.source;
+}
+
+describe('FlowRegistry.apply', () => {
+  it('adds flows', () => {
+    const registry = new FlowRegistry(logger);
+    const result = registry.apply([spec('a'), spec('b')]);
+    expect(result).toEqual({ added: ['a', 'b'], removed: [], restarted: [], updated: [] });
+    expect(registry.list().map((f) => f.id)).toEqual(['a', 'b']);
+    expect(registry.get('a')?.spec).toEqual(spec('a'));
+    expect(registry.get('c')).toBeUndefined();
+  });
+
+  it('leaves flows whose spec did not change alone', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a'), spec('b')]);
+    const a = registry.get('a')!;
+    const hub = a.hub;
+    const result = registry.apply([spec('a'), spec('b')]);
+    expect(result).toEqual({ added: [], removed: [], restarted: [], updated: [] });
+    expect(registry.get('a')).toBe(a);
+    expect(registry.get('a')!.hub).toBe(hub);
+  });
+
+  it('removes flows, closes their hubs, and stops resolving their keys', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a'), spec('b')]);
+    const b = registry.get('b')!;
+    const reader = new RecordingReader();
+    b.hub.addReader(reader);
+    const owner = new Owner();
+    publishOk(b, 'main', owner);
+
+    const result = registry.apply([spec('a')]);
+    expect(result).toEqual({ added: [], removed: ['b'], restarted: [], updated: [] });
+    expect(registry.get('b')).toBeUndefined();
+    expect(reader.closed).toEqual(['flow removed from config']);
+    expect(owner.kicks).toEqual(['flow removed from config']);
+    expect(b.hub.live).toBe(false);
+    expect(registry.findPublishTarget('b-publish-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPlayTarget('b-play-0123456789abcdef')).toBeUndefined();
+    // The other flow still resolves.
+    expect(registry.findPublishTarget('a-publish-0123456789abcdef')?.flow.id).toBe('a');
+  });
+
+  it('updates a name-only change in place: same Flow, same hub, nothing interrupted', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a')]);
+    const flow = registry.get('a')!;
+    const hub = flow.hub;
+    const reader = new RecordingReader();
+    hub.addReader(reader);
+    const owner = new Owner();
+    const source = publishOk(flow, 'main', owner);
+
+    const result = registry.apply([spec('a', { name: 'Renamed' })]);
+    expect(result).toEqual({ added: [], removed: [], restarted: [], updated: ['a'] });
+    expect(registry.get('a')).toBe(flow);
+    expect(flow.hub).toBe(hub);
+    expect(flow.spec.name).toBe('Renamed');
+    expect(reader.closed).toEqual([]);
+    expect(owner.kicks).toEqual([]);
+    expect(hub.live).toBe(true);
+    source.push('video', 0, KEYFRAME);
+    expect(reader.delivered).toHaveLength(1);
+    expect(registry.findPublishTarget('a-publish-0123456789abcdef')?.flow).toBe(flow);
+    expect(flow.inputs.get('main')?.status).toBe('connected');
+  });
+
+  it('restarts a flow whose stream key changed: new Flow and hub, old hub closed, old key gone', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a')]);
+    const old = registry.get('a')!;
+    const reader = new RecordingReader();
+    old.hub.addReader(reader);
+    const owner = new Owner();
+    publishOk(old, 'main', owner);
+
+    const result = registry.apply([spec('a', { inputs: [input('main', 'a-new-publish-key-0000000000')] })]);
+    expect(result).toEqual({ added: [], removed: [], restarted: ['a'], updated: [] });
+    const fresh = registry.get('a')!;
+    expect(fresh).not.toBe(old);
+    expect(fresh.hub).not.toBe(old.hub);
+    expect(reader.closed).toEqual(['flow configuration changed']);
+    expect(owner.kicks).toEqual(['flow configuration changed']);
+    expect(old.hub.live).toBe(false);
+    expect(registry.findPublishTarget('a-publish-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPublishTarget('a-new-publish-key-0000000000')?.flow).toBe(fresh);
+    // The replaced flow refuses new publishers; the fresh one starts idle and accepts them.
+    expect(old.publish('main', new Owner(), '192.0.2.1')).toMatchObject({ ok: false, reason: 'disabled' });
+    expect(fresh.inputs.get('main')?.status).toBe('idle');
+    publishOk(fresh, 'main');
+  });
+
+  it('restarts on a playback key change, an input change or an enabled change', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a'), spec('b'), spec('c')]);
+    const before = ['a', 'b', 'c'].map((id) => registry.get(id)!);
+    const result = registry.apply([
+      spec('a', { playbackKey: 'a-other-play-key-000000000' }),
+      spec('b', { inputs: [input('main', 'b-publish-0123456789abcdef'), input('backup', 'b-backup-0123456789abcdef')] }),
+      spec('c', { enabled: false }),
+    ]);
+    expect(result.restarted).toEqual(['a', 'b', 'c']);
+    ['a', 'b', 'c'].forEach((id, i) => expect(registry.get(id)).not.toBe(before[i]));
+    expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPlayTarget('a-other-play-key-000000000')?.id).toBe('a');
+    expect(registry.findPublishTarget('b-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
+  });
+
+  it('a name change together with another change is a restart, not an update', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a')]);
+    const result = registry.apply([spec('a', { name: 'X', playbackKey: 'a-changed-play-key-0000000' })]);
+    expect(result).toEqual({ added: [], removed: [], restarted: ['a'], updated: [] });
+  });
+
+  it('reports adds, removes, restarts and updates of one apply together', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a'), spec('b'), spec('c'), spec('d')]);
+    const result = registry.apply([
+      spec('a'),
+      spec('b', { name: 'B!' }),
+      spec('c', { playbackKey: 'c-new-play-key-00000000000' }),
+      spec('e'),
+    ]);
+    expect(result).toEqual({ added: ['e'], removed: ['d'], restarted: ['c'], updated: ['b'] });
+    expect(registry.list().map((f) => f.id).sort()).toEqual(['a', 'b', 'c', 'e']);
+  });
+
+  it('moves a key from one flow to another in one apply', () => {
+    const registry = new FlowRegistry(logger);
+    const shared = 'shared-key-0123456789abcdef';
+    registry.apply([spec('a', { inputs: [input('main', shared)] }), spec('b')]);
+    expect(registry.findPublishTarget(shared)?.flow.id).toBe('a');
+    registry.apply([spec('a'), spec('b', { inputs: [input('main', shared)] })]);
+    expect(registry.findPublishTarget(shared)?.flow.id).toBe('b');
+  });
+
+  it('close() closes every flow and forgets every key', () => {
+    const registry = new FlowRegistry(logger);
+    registry.apply([spec('a'), spec('b')]);
+    const readers = ['a', 'b'].map((id) => {
+      const r = new RecordingReader();
+      registry.get(id)!.hub.addReader(r);
+      return r;
+    });
+    registry.close('daemon stopping');
+    expect(readers.map((r) => r.closed)).toEqual([['daemon stopping'], ['daemon stopping']]);
+    expect(registry.list()).toEqual([]);
+    expect(registry.findPublishTarget('a-publish-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBeUndefined();
+  });
+});
+
+describe('FlowRegistry key lookup', () => {
+  const registry = new FlowRegistry(logger);
+  registry.apply([
+    spec('a', { inputs: [input('main', 'a-main-key-0123456789'), input('backup', 'a-backup-key-0123456789')] }),
+    spec('b'),
+  ]);
+
+  it('finds the flow and input for a stream key', () => {
+    const main = registry.findPublishTarget('a-main-key-0123456789');
+    expect(main?.flow).toBe(registry.get('a'));
+    expect(main?.inputName).toBe('main');
+    expect(registry.findPublishTarget('a-backup-key-0123456789')?.inputName).toBe('backup');
+    expect(registry.findPublishTarget('b-publish-0123456789abcdef')?.flow).toBe(registry.get('b'));
+  });
+
+  it('finds the flow for a playback key', () => {
+    expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBe(registry.get('a'));
+    expect(registry.findPlayTarget('b-play-0123456789abcdef')).toBe(registry.get('b'));
+  });
+
+  it('rejects a wrong key, a same-length key with different bytes, a prefix, a case change and the empty key', () => {
+    const right = 'a-main-key-0123456789';
+    const sameLength = 'a-main-key-0123456780';
+    expect(sameLength.length).toBe(right.length);
+    for (const k of ['nope', sameLength, right.slice(0, -1), `${right}x`, right.toUpperCase(), ` ${right}`, '']) {
+      expect(registry.findPublishTarget(k)).toBeUndefined();
+    }
+    const play = 'a-play-0123456789abcdef';
+    for (const k of ['nope', `${play.slice(0, -1)}0`, play.slice(1), '']) {
+      expect(registry.findPlayTarget(k)).toBeUndefined();
+    }
+  });
+
+  it('keeps the publish and play indexes apart', () => {
+    expect(registry.findPublishTarget('a-play-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPlayTarget('a-main-key-0123456789')).toBeUndefined();
+  });
+
+  it('compares non-ASCII keys by their bytes', () => {
+    const r = new FlowRegistry(logger);
+    r.apply([spec('u', { inputs: [input('main', 'clé-ünïcødé-0123456789')], playbackKey: 'plé-ünïcødé-0123456789' })]);
+    expect(r.findPublishTarget('clé-ünïcødé-0123456789')?.inputName).toBe('main');
+    expect(r.findPublishTarget('cle-unicode-0123456789')).toBeUndefined();
+    expect(r.findPlayTarget('plé-ünïcødé-0123456789')?.id).toBe('u');
+  });
+});
+
+describe('Flow.publish', () => {
+  it('attaches a publisher and feeds the hub', () => {
+    const flow = new Flow(spec('a'), logger);
+    const reader = new RecordingReader();
+    flow.hub.addReader(reader);
+    const source = publishOk(flow, 'main', new Owner(), '198.51.100.7');
+    const state = flow.inputs.get('main')!;
+    expect(state.status).toBe('connected');
+    expect(state.remoteAddress).toBe('198.51.100.7');
+    expect(state.connectedAt).toBeInstanceOf(Date);
+    expect(state.publishes).toBe(1);
+    source.push('video', 0, KEYFRAME);
+    expect(reader.delivered.map((m) => m.payload)).toEqual([KEYFRAME]);
+  });
+
+  it('refuses a second publisher as busy and counts it', () => {
+    const flow = new Flow(spec('a', { inputs: [input('main', 'k1-0123456789'), input('backup', 'k2-0123456789')] }), logger);
+    publishOk(flow, 'main');
+    const second = flow.publish('main', new Owner(), '192.0.2.2');
+    expect(second).toEqual({ ok: false, reason: 'busy', message: expect.any(String) });
+    expect(flow.inputs.get('main')!.refusedBusy).toBe(1);
+    // One hub, one source: the other input is busy too, and counted on that input.
+    expect(flow.publish('backup', new Owner(), '192.0.2.3')).toMatchObject({ ok: false, reason: 'busy' });
+    expect(flow.inputs.get('backup')!.refusedBusy).toBe(1);
+    expect(flow.inputs.get('main')!.refusedBusy).toBe(1);
+    // The refused attempts did not disturb the live publisher's state.
+    expect(flow.inputs.get('main')!.status).toBe('connected');
+    expect(flow.inputs.get('main')!.publishes).toBe(1);
+    expect(flow.inputs.get('backup')!.status).toBe('idle');
+  });
+
+  it('refuses publishing to a disabled flow, an unknown input, or a closed flow', () => {
+    const disabled = new Flow(spec('a', { enabled: false }), logger);
+    expect(disabled.publish('main', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
+    expect(disabled.inputs.get('main')!.status).toBe('idle');
+
+    const flow = new Flow(spec('b'), logger);
+    expect(flow.publish('nope', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
+    flow.close('gone');
+    expect(flow.publish('main', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
+    expect(flow.hub.live).toBe(false);
+  });
+
+  it('moves status idle -> connected -> client_disconnect -> reconnected -> client_disconnect', () => {
+    const flow = new Flow(spec('a'), logger);
+    const state = flow.inputs.get('main')!;
+    expect(state.status).toBe('idle');
+    const first = publishOk(flow, 'main');
+    expect(state.status).toBe('connected');
+    first.detach('publisher left');
+    expect(state.status).toBe('client_disconnect');
+    expect(state.remoteAddress).toBeUndefined();
+    expect(state.connectedAt).toBeUndefined();
+    expect(flow.hub.live).toBe(false);
+    const second = publishOk(flow, 'main', new Owner(), '203.0.113.5');
+    expect(state.status).toBe('reconnected');
+    expect(state.remoteAddress).toBe('203.0.113.5');
+    second.detach('left again');
+    expect(state.status).toBe('client_disconnect');
+    publishOk(flow, 'main');
+    expect(state.status).toBe('reconnected');
+    expect(state.publishes).toBe(3);
+  });
+
+  it('detach is idempotent', () => {
+    const flow = new Flow(spec('a'), logger);
+    const source = publishOk(flow, 'main');
+    source.detach('one');
+    expect(() => source.detach('two')).not.toThrow();
+    expect(flow.inputs.get('main')!.status).toBe('client_disconnect');
+  });
+
+  it('an old handle detaching late does not end the next publisher', () => {
+    const flow = new Flow(spec('a'), logger);
+    const first = publishOk(flow, 'main');
+    first.detach('left');
+    publishOk(flow, 'main');
+    first.detach('late');
+    expect(flow.hub.live).toBe(true);
+    expect(flow.inputs.get('main')!.status).toBe('reconnected');
+  });
+
+  it('close kicks the publisher and closes the hub; close is idempotent', () => {
+    const flow = new Flow(spec('a'), logger);
+    const owner = new Owner();
+    publishOk(flow, 'main', owner);
+    flow.close('bye');
+    flow.close('again');
+    expect(owner.kicks).toEqual(['bye']);
+    expect(flow.hub.live).toBe(false);
+  });
+});
+
+describe('nextPushStatus', () => {
+  it('follows the allowed transitions', () => {
+    expect(nextPushStatus('idle', 'publisher_connected')).toBe('connected');
+    expect(nextPushStatus('connected', 'publisher_left')).toBe('client_disconnect');
+    expect(nextPushStatus('client_disconnect', 'publisher_connected')).toBe('reconnected');
+    expect(nextPushStatus('reconnected', 'publisher_left')).toBe('client_disconnect');
+  });
+
+  it('throws on impossible transitions', () => {
+    expect(() => nextPushStatus('idle', 'publisher_left')).toThrow(/idle to client_disconnect/);
+    expect(() => nextPushStatus('connected', 'publisher_connected')).toThrow(/connected to reconnected/);
+    expect(() => nextPushStatus('reconnected', 'publisher_connected')).toThrow();
+    expect(() => nextPushStatus('client_disconnect', 'publisher_left')).toThrow();
+  });
+});

@@ -1,0 +1,755 @@
+import { describe, expect, it } from 'vitest';
+import { StreamHub, type HubReader, type HubSourceOwner, type SourceHandle } from '../../src/core/stream-hub.js';
+import { ReaderGate } from '../../src/core/reader-gate.js';
+import type { MediaMessage } from '../../src/core/media.js';
+
+// Real FLV tag bodies (legacy AVC and AAC, Adobe FLV spec E.4.2 / E.4.3).
+const AVC_SEQUENCE_HEADER = Buffer.from([
+  0x17, 0x00, 0x00, 0x00, 0x00, // keyframe | AVC, AVCPacketType 0, composition time 0
+  0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1f, 0x01, 0x00, 0x04, 0x68, 0xee, 0x3c, 0x80,
+]);
+const AAC_SEQUENCE_HEADER = Buffer.from([0xaf, 0x00, 0x12, 0x10]); // AAC LC, 44.1 kHz, stereo
+const METADATA = Buffer.from('02000a6f6e4d65746144617461080000000000000009', 'hex'); // "onMetaData", empty ECMA array
+
+function keyframe(tag: number, size = 20): Buffer {
+  const b = Buffer.alloc(Math.max(size, 9), tag);
+  b.set([0x17, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04], 0);
+  return b;
+}
+
+function interframe(tag: number, size = 12): Buffer {
+  const b = Buffer.alloc(Math.max(size, 9), tag);
+  b.set([0x27, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04], 0);
+  return b;
+}
+
+function aacFrame(tag: number, size = 8): Buffer {
+  const b = Buffer.alloc(Math.max(size, 3), tag);
+  b.set([0xaf, 0x01], 0);
+  return b;
+}
+
+type ReaderEvent =
+  | { type: 'deliver'; message: MediaMessage }
+  | { type: 'sourceStarted' }
+  | { type: 'sourceEnded' }
+  | { type: 'hubClosed'; reason: string };
+
+class FakeReader implements HubReader {
+  readonly events: ReaderEvent[] = [];
+
+  deliver(message: MediaMessage): void {
+    this.events.push({ type: 'deliver', message });
+  }
+
+  sourceStarted(): void {
+    this.events.push({ type: 'sourceStarted' });
+  }
+
+  sourceEnded(): void {
+    this.events.push({ type: 'sourceEnded' });
+  }
+
+  hubClosed(reason: string): void {
+    this.events.push({ type: 'hubClosed', reason });
+  }
+
+  get delivered(): MediaMessage[] {
+    return this.events.flatMap((e) => (e.type === 'deliver' ? [e.message] : []));
+  }
+
+  get callbacks(): string[] {
+    return this.events.filter((e) => e.type !== 'deliver').map((e) => e.type);
+  }
+
+  clear(): void {
+    this.events.length = 0;
+  }
+}
+
+class FakeOwner implements HubSourceOwner {
+  readonly kicks: string[] = [];
+
+  kick(reason: string): void {
+    this.kicks.push(reason);
+  }
+}
+
+function attach(hub: StreamHub, owner: HubSourceOwner = new FakeOwner()): SourceHandle {
+  const handle = hub.attachSource(owner);
+  if (!handle) throw new Error('expected the hub to accept the source');
+  return handle;
+}
+
+/** Last delivered message whose payload is exactly `payload` (by identity). */
+function byPayload(reader: FakeReader, payload: Buffer): MediaMessage {
+  const found = reader.delivered.find((m) => m.payload === payload);
+  if (!found) throw new Error('payload not delivered');
+  return found;
+}
+
+describe('StreamHub sources', () => {
+  it('accepts one source at a time, and another after detach', () => {
+    const hub = new StreamHub();
+    expect(hub.live).toBe(false);
+    const first = attach(hub);
+    expect(hub.live).toBe(true);
+    expect(hub.attachSource(new FakeOwner())).toBeUndefined();
+    first.detach('done');
+    expect(hub.live).toBe(false);
+    const second = hub.attachSource(new FakeOwner());
+    expect(second).toBeDefined();
+    expect(hub.counters.sourceStarts).toBe(2);
+  });
+
+  it('ignores pushes and detach from a handle that is no longer the source', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const old = attach(hub);
+    old.detach('left');
+    const current = attach(hub);
+    reader.clear();
+    old.push('video', 0, keyframe(1));
+    old.pushMetadata(0, METADATA);
+    old.pushData(0, Buffer.from([1]));
+    old.detach('again');
+    expect(reader.events).toEqual([]);
+    expect(hub.live).toBe(true);
+    current.push('video', 0, keyframe(2));
+    expect(reader.delivered).toHaveLength(1);
+  });
+
+  it('tells readers when a source starts and ends', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.callbacks).toEqual([]); // nothing live yet
+    const source = attach(hub);
+    expect(reader.callbacks).toEqual(['sourceStarted']);
+    source.detach('publisher left');
+    expect(reader.callbacks).toEqual(['sourceStarted', 'sourceEnded']);
+    attach(hub);
+    expect(reader.callbacks).toEqual(['sourceStarted', 'sourceEnded', 'sourceStarted']);
+    expect(hub.readerCount).toBe(1);
+  });
+
+  it('a reader added while a source is live is told it started', () => {
+    const hub = new StreamHub();
+    attach(hub);
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.callbacks).toEqual(['sourceStarted']);
+  });
+
+  it('removes a reader with the function addReader returns', () => {
+    const hub = new StreamHub();
+    const source = attach(hub);
+    const reader = new FakeReader();
+    const remove = hub.addReader(reader);
+    expect(hub.readerCount).toBe(1);
+    remove();
+    expect(hub.readerCount).toBe(0);
+    reader.clear();
+    source.push('video', 0, keyframe(1));
+    source.detach('x');
+    expect(reader.events).toEqual([]);
+  });
+
+  it("throws the FLV parser's ProtocolError for a malformed tag, and delivers nothing", () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    expect(() => source.push('video', 0, Buffer.from([0x17, 0x01]))).toThrow(expect.objectContaining({ name: 'ProtocolError', code: 'FLV_MALFORMED' }));
+    expect(() => source.push('audio', 0, Buffer.from([0xaf]))).toThrow(expect.objectContaining({ code: 'FLV_MALFORMED' }));
+    expect(reader.delivered).toEqual([]);
+    expect(hub.counters.messagesIn).toBe(0);
+  });
+
+  it('ignores empty payloads and video command frames', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('video', 0, Buffer.alloc(0));
+    source.push('audio', 0, Buffer.alloc(0));
+    source.push('video', 0, Buffer.from([0x57, 0x00])); // frameType 5 (command), AVC
+    expect(reader.delivered).toEqual([]);
+    expect(hub.counters.messagesIn).toBe(0);
+  });
+});
+
+describe('StreamHub fan-out and join', () => {
+  it('delivers the same message object to every reader', () => {
+    const hub = new StreamHub();
+    const a = new FakeReader();
+    const b = new FakeReader();
+    hub.addReader(a);
+    hub.addReader(b);
+    const source = attach(hub);
+    const k = keyframe(1);
+    source.push('video', 0, k);
+    expect(a.delivered).toHaveLength(1);
+    expect(a.delivered[0]).toBe(b.delivered[0]);
+    expect(a.delivered[0]!.payload).toBe(k); // no copy
+    expect(a.delivered[0]).toMatchObject({ kind: 'video', timestamp: 0, isKeyframe: true, isSequenceHeader: false });
+  });
+
+  it('a reader joining mid-GOP gets metadata, video header, audio header, then the GOP from its keyframe, in order and by identity', () => {
+    const hub = new StreamHub();
+    const early = new FakeReader();
+    hub.addReader(early);
+    const source = attach(hub);
+
+    // Audio header before the video header: the replay order is fixed regardless.
+    source.push('audio', 0, AAC_SEQUENCE_HEADER);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    source.pushMetadata(0, METADATA);
+    const k1 = keyframe(1);
+    const a1 = aacFrame(1);
+    const p1 = interframe(1);
+    const k2 = keyframe(2);
+    const a2 = aacFrame(2);
+    const p2 = interframe(2);
+    const a3 = aacFrame(3);
+    source.push('video', 0, k1);
+    source.push('audio', 10, a1);
+    source.push('video', 40, p1);
+    source.push('video', 80, k2);
+    source.push('audio', 90, a2);
+    source.push('video', 120, p2);
+    source.push('audio', 121, a3);
+
+    const late = new FakeReader();
+    hub.addReader(late);
+    expect(late.callbacks).toEqual(['sourceStarted']);
+    const replay = late.delivered;
+    expect(replay.map((m) => m.payload)).toEqual([METADATA, AVC_SEQUENCE_HEADER, AAC_SEQUENCE_HEADER, k2, a2, p2, a3]);
+    // The very objects the early reader got.
+    for (const m of replay) expect(early.delivered).toContain(m);
+    expect(replay[0]).toBe(byPayload(early, METADATA));
+    expect(replay[3]).toBe(byPayload(early, k2));
+    expect(replay[0]).toMatchObject({ kind: 'data', isSequenceHeader: true, isKeyframe: false });
+    expect(replay[1]).toMatchObject({ kind: 'video', isSequenceHeader: true, isKeyframe: false });
+    expect(replay[2]).toMatchObject({ kind: 'audio', isSequenceHeader: true, isKeyframe: false });
+    expect(replay[3]).toMatchObject({ kind: 'video', isKeyframe: true, timestamp: 80 });
+    expect(replay[4]).toMatchObject({ kind: 'audio', isKeyframe: false, timestamp: 90 });
+
+    // Live messages after the join reach both, as one object.
+    const p3 = interframe(3);
+    source.push('video', 160, p3);
+    expect(late.delivered.at(-1)).toBe(early.delivered.at(-1));
+    expect(late.delivered.at(-1)!.payload).toBe(p3);
+  });
+
+  it('replays the latest headers and metadata when they are replaced', () => {
+    const hub = new StreamHub();
+    const source = attach(hub);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    const newHeader = Buffer.from(AVC_SEQUENCE_HEADER);
+    newHeader[10] = 0xe1;
+    source.push('video', 10, newHeader);
+    const meta2 = Buffer.concat([METADATA, Buffer.from([0])]);
+    source.pushMetadata(0, METADATA);
+    source.pushMetadata(20, meta2);
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered.map((m) => m.payload)).toEqual([meta2, newHeader]);
+  });
+
+  it('a reader joining before the first keyframe gets only the headers', () => {
+    const hub = new StreamHub();
+    const source = attach(hub);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    source.push('audio', 0, AAC_SEQUENCE_HEADER);
+    source.push('audio', 10, aacFrame(1));
+    source.push('video', 20, interframe(1)); // joined mid-GOP ourselves: not a join point
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER, AAC_SEQUENCE_HEADER]);
+  });
+
+  it('forwards other data messages without caching them', () => {
+    const hub = new StreamHub();
+    const early = new FakeReader();
+    hub.addReader(early);
+    const source = attach(hub);
+    source.push('video', 0, keyframe(1));
+    const cue = Buffer.from('02000a6f6e437565506f696e74', 'hex');
+    source.pushData(5, cue);
+    expect(early.delivered.at(-1)).toMatchObject({ kind: 'data', payload: cue, isSequenceHeader: false, isKeyframe: false, timestamp: 5 });
+    const late = new FakeReader();
+    hub.addReader(late);
+    expect(late.delivered.map((m) => m.payload)).not.toContain(cue);
+  });
+
+  it('forgets headers, metadata and GOP when the source ends', () => {
+    const hub = new StreamHub();
+    const source = attach(hub);
+    source.pushMetadata(0, METADATA);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    source.push('audio', 0, AAC_SEQUENCE_HEADER);
+    source.push('video', 0, keyframe(1));
+    source.detach('gone');
+    attach(hub);
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered).toEqual([]);
+  });
+
+  it('counts what came in', () => {
+    const hub = new StreamHub();
+    const source = attach(hub);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    source.push('audio', 0, AAC_SEQUENCE_HEADER);
+    source.push('video', 0, keyframe(1, 20));
+    source.push('video', 40, interframe(1, 12));
+    source.push('audio', 10, aacFrame(1, 8));
+    source.pushMetadata(0, METADATA);
+    expect(hub.counters).toEqual({
+      bytesIn: AVC_SEQUENCE_HEADER.length + AAC_SEQUENCE_HEADER.length + 20 + 12 + 8 + METADATA.length,
+      messagesIn: 6,
+      videoFrames: 2,
+      audioFrames: 1,
+      keyframes: 1,
+      sourceStarts: 1,
+    });
+  });
+});
+
+describe('StreamHub GOP cache cap', () => {
+  it('stops caching once the GOP exceeds gopCacheMaxBytes and resumes at the next keyframe', () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 100 });
+    const source = attach(hub);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    const k1 = keyframe(1, 50);
+    const p1 = interframe(1, 40);
+    source.push('video', 0, k1);
+    source.push('video', 40, p1); // 90 bytes: still cached
+
+    const r1 = new FakeReader();
+    hub.addReader(r1);
+    expect(r1.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER, k1, p1]);
+
+    source.push('video', 80, interframe(2, 20)); // 110 > 100: cache dropped
+    const r2 = new FakeReader();
+    hub.addReader(r2);
+    expect(r2.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER]);
+
+    source.push('video', 120, interframe(3, 10)); // still not caching (no keyframe yet)
+    const r3 = new FakeReader();
+    hub.addReader(r3);
+    expect(r3.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER]);
+
+    const k2 = keyframe(2, 30);
+    const p4 = interframe(4, 10);
+    source.push('video', 160, k2);
+    source.push('video', 200, p4);
+    const r4 = new FakeReader();
+    hub.addReader(r4);
+    expect(r4.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER, k2, p4]);
+  });
+
+  it('does not cache a single keyframe larger than the cap', () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 100 });
+    const source = attach(hub);
+    source.push('video', 0, keyframe(1, 101));
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered).toEqual([]);
+  });
+
+  it('counts audio in the GOP size when the stream has video', () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 100 });
+    const source = attach(hub);
+    source.push('video', 0, keyframe(1, 60));
+    source.push('audio', 10, aacFrame(1, 30));
+    source.push('audio', 20, aacFrame(2, 30)); // 120 bytes
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered).toEqual([]);
+  });
+
+  it('does not count headers against the cap', () => {
+    const hub = new StreamHub({ gopCacheMaxBytes: 40 });
+    const source = attach(hub);
+    const k = keyframe(1, 30);
+    source.push('video', 0, k);
+    source.push('video', 1, AVC_SEQUENCE_HEADER); // 24 bytes, would exceed 40 if counted
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    expect(reader.delivered.map((m) => m.payload)).toEqual([AVC_SEQUENCE_HEADER, k]);
+  });
+});
+
+describe('StreamHub audio-only streams', () => {
+  it('marks every audio frame (not the sequence header) as a keyframe, and caches no GOP', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('audio', 0, AAC_SEQUENCE_HEADER);
+    source.push('audio', 0, aacFrame(1));
+    source.push('audio', 23, aacFrame(2));
+    expect(reader.delivered.map((m) => [m.isSequenceHeader, m.isKeyframe])).toEqual([
+      [true, false],
+      [false, true],
+      [false, true],
+    ]);
+    const late = new FakeReader();
+    hub.addReader(late);
+    expect(late.delivered.map((m) => m.payload)).toEqual([AAC_SEQUENCE_HEADER]);
+    expect(hub.counters.keyframes).toBe(0); // video keyframes only
+  });
+
+  it('marks non-AAC audio frames (MP3) as keyframes too', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('audio', 0, Buffer.from([0x2f, 0xff, 0xfb, 0x90]));
+    expect(reader.delivered[0]).toMatchObject({ kind: 'audio', isKeyframe: true, isSequenceHeader: false });
+  });
+
+  it('stops marking audio frames as keyframes once video appears', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('audio', 0, aacFrame(1));
+    source.push('video', 10, AVC_SEQUENCE_HEADER);
+    source.push('audio', 23, aacFrame(2));
+    expect(reader.delivered.filter((m) => m.kind === 'audio').map((m) => m.isKeyframe)).toEqual([true, false]);
+  });
+
+  it('forgets that a stream had video when the source changes', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    second.push('audio', 0, aacFrame(1));
+    expect(reader.delivered.at(-1)).toMatchObject({ kind: 'audio', isKeyframe: true });
+  });
+});
+
+describe('StreamHub timeline', () => {
+  it('passes the first source timestamps through', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('video', 5000, keyframe(1));
+    source.push('audio', 5010, aacFrame(1));
+    source.push('video', 5040, interframe(1));
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([5000, 5010, 5040]);
+  });
+
+  it('continues a second source that restarts at 0 just after the last timestamp sent', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.push('audio', 0, aacFrame(1));
+    first.push('video', 40, interframe(1));
+    first.push('audio', 46, aacFrame(2));
+    first.push('video', 80, interframe(2));
+    first.detach('reconnecting');
+
+    const second = attach(hub);
+    reader.clear();
+    second.push('video', 0, keyframe(2));
+    second.push('audio', 0, aacFrame(3));
+    second.push('audio', 23, aacFrame(4));
+    second.push('video', 40, interframe(3));
+    expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
+      ['video', 81],
+      ['audio', 81],
+      ['audio', 104],
+      ['video', 121],
+    ]);
+  });
+
+  it('also continues a second source whose timestamps start far ahead', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.push('video', 1000, interframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    reader.clear();
+    second.push('video', 9_000_000, keyframe(2));
+    second.push('video', 9_000_040, interframe(2));
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([1001, 1041]);
+  });
+
+  it('anchors the second source on its first message even when that is metadata', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 500, keyframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    reader.clear();
+    second.pushMetadata(0, METADATA);
+    second.push('video', 0, keyframe(2));
+    second.push('video', 33, interframe(2));
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([501, 501, 534]);
+  });
+
+  it('never lets a track go backwards, but leaves the other track alone', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('video', 100, keyframe(1));
+    source.push('audio', 100, aacFrame(1));
+    source.push('audio', 90, aacFrame(2)); // a step back on audio: clamped
+    source.push('video', 95, interframe(1)); // and on video: clamped to video's own last
+    source.push('audio', 120, aacFrame(3));
+    expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
+      ['video', 100],
+      ['audio', 100],
+      ['audio', 100],
+      ['video', 100],
+      ['audio', 120],
+    ]);
+  });
+
+  it('keeps moving forward across many reconnects', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    for (let i = 0; i < 5; i++) {
+      const source = attach(hub);
+      source.push('video', 0, keyframe(i));
+      source.push('audio', 5, aacFrame(i));
+      source.push('video', 33, interframe(i));
+      source.detach('x');
+    }
+    for (const kind of ['audio', 'video'] as const) {
+      const ts = reader.delivered.filter((m) => m.kind === kind).map((m) => m.timestamp);
+      for (let i = 1; i < ts.length; i++) expect(ts[i]).toBeGreaterThan(ts[i - 1]!);
+    }
+    const all = reader.delivered.map((m) => m.timestamp);
+    expect(all.at(-1)).toBe(4 * 34 + 33);
+  });
+});
+
+describe('StreamHub close', () => {
+  it('kicks the source owner, ends the source and closes every reader', () => {
+    const hub = new StreamHub();
+    const owner = new FakeOwner();
+    const a = new FakeReader();
+    const b = new FakeReader();
+    hub.addReader(a);
+    hub.addReader(b);
+    attach(hub, owner);
+    hub.close('flow removed');
+    expect(owner.kicks).toEqual(['flow removed']);
+    expect(a.callbacks).toEqual(['sourceStarted', 'sourceEnded', 'hubClosed']);
+    expect(a.events.at(-1)).toEqual({ type: 'hubClosed', reason: 'flow removed' });
+    expect(b.events.at(-1)).toEqual({ type: 'hubClosed', reason: 'flow removed' });
+    expect(hub.live).toBe(false);
+    expect(hub.readerCount).toBe(0);
+  });
+
+  it('is idempotent', () => {
+    const hub = new StreamHub();
+    const owner = new FakeOwner();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    attach(hub, owner);
+    hub.close('first');
+    hub.close('second');
+    expect(owner.kicks).toEqual(['first']);
+    expect(reader.events.filter((e) => e.type === 'hubClosed')).toHaveLength(1);
+  });
+
+  it('refuses sources and closes new readers at once after close', () => {
+    const hub = new StreamHub();
+    hub.close('bye');
+    expect(hub.attachSource(new FakeOwner())).toBeUndefined();
+    const reader = new FakeReader();
+    const remove = hub.addReader(reader);
+    expect(reader.events).toEqual([{ type: 'hubClosed', reason: 'flow closed' }]);
+    expect(hub.readerCount).toBe(0);
+    expect(() => remove()).not.toThrow();
+  });
+
+  it('ignores pushes from the old handle after close, and a detach from the kicked owner', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const held: { handle?: SourceHandle } = {};
+    const owner: HubSourceOwner = { kick: () => held.handle?.detach('kicked') };
+    const handle = attach(hub, owner);
+    held.handle = handle;
+    hub.close('bye');
+    handle.push('video', 0, keyframe(1));
+    expect(reader.delivered).toEqual([]);
+    expect(reader.callbacks).toEqual(['sourceStarted', 'sourceEnded', 'hubClosed']);
+  });
+
+  it('lets readers remove themselves while being closed', () => {
+    const hub = new StreamHub();
+    const removers: Array<() => void> = [];
+    const closed: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const reader: HubReader = {
+        deliver: () => undefined,
+        sourceStarted: () => undefined,
+        sourceEnded: () => undefined,
+        hubClosed: () => {
+          closed.push(`r${i}`);
+          removers[i]!();
+        },
+      };
+      removers.push(hub.addReader(reader));
+    }
+    hub.close('bye');
+    expect(closed).toEqual(['r0', 'r1', 'r2']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// ReaderGate
+// ---------------------------------------------------------------------------------------
+
+function media(kind: MediaMessage['kind'], opts: { key?: boolean; header?: boolean; size?: number } = {}): MediaMessage {
+  return { kind, timestamp: 0, payload: Buffer.alloc(opts.size ?? 100), isKeyframe: opts.key ?? false, isSequenceHeader: opts.header ?? false };
+}
+
+describe('ReaderGate', () => {
+  const KEY = media('video', { key: true, size: 1000 });
+  const INTER = media('video', { size: 100 });
+  const AUDIO = media('audio', { size: 10 });
+  const VIDEO_HEADER = media('video', { header: true, size: 40 });
+  const AUDIO_HEADER = media('audio', { header: true, size: 4 });
+  const META = media('data', { header: true, size: 50 });
+  const CUE = media('data', { size: 7 });
+
+  it('starts dropping until a keyframe, counting the drops but not as skips', () => {
+    const gate = new ReaderGate(10_000);
+    expect(gate.admit(INTER, 0)).toBe(false);
+    expect(gate.admit(AUDIO, 0)).toBe(false);
+    expect(gate.admit(KEY, 0)).toBe(true);
+    expect(gate.admit(INTER, 0)).toBe(true);
+    expect(gate.admit(AUDIO, 0)).toBe(true);
+    expect(gate.droppedMessages).toBe(2);
+    expect(gate.droppedBytes).toBe(110);
+    expect(gate.skips).toBe(0);
+  });
+
+  it('always admits headers and data, even while dropping and far behind', () => {
+    const gate = new ReaderGate(1000);
+    for (const m of [VIDEO_HEADER, AUDIO_HEADER, META, CUE]) {
+      expect(gate.admit(m, 0)).toBe(true);
+      expect(gate.admit(m, 1_000_000)).toBe(true);
+    }
+    expect(gate.droppedMessages).toBe(0);
+    // Still waiting for a keyframe: headers did not open the gate.
+    expect(gate.admit(INTER, 0)).toBe(false);
+  });
+
+  it('starts dropping above maxBacklogBytes (not at it) and counts one skip per fall-behind', () => {
+    const gate = new ReaderGate(1000);
+    expect(gate.admit(KEY, 0)).toBe(true);
+    expect(gate.admit(INTER, 1000)).toBe(true); // at the limit: still fine
+    expect(gate.admit(INTER, 1001)).toBe(false);
+    expect(gate.skips).toBe(1);
+    expect(gate.admit(INTER, 0)).toBe(false); // backlog gone, but no keyframe yet
+    expect(gate.admit(AUDIO, 0)).toBe(false);
+    expect(gate.skips).toBe(1);
+    expect(gate.droppedMessages).toBe(3);
+    expect(gate.droppedBytes).toBe(210);
+  });
+
+  it('resumes only at a keyframe with backlog at most half the limit', () => {
+    const gate = new ReaderGate(1000);
+    gate.admit(KEY, 0);
+    expect(gate.admit(INTER, 5000)).toBe(false);
+    expect(gate.admit(KEY, 501)).toBe(false); // keyframe, but still too far behind
+    expect(gate.admit(KEY, 500)).toBe(true); // exactly half
+    expect(gate.admit(INTER, 900)).toBe(true);
+    expect(gate.skips).toBe(1);
+    expect(gate.droppedMessages).toBe(2);
+    expect(gate.droppedBytes).toBe(1100);
+  });
+
+  it('the initial keyframe must also come with a small backlog', () => {
+    const gate = new ReaderGate(1000);
+    expect(gate.admit(KEY, 600)).toBe(false);
+    expect(gate.admit(KEY, 0)).toBe(true);
+  });
+
+  it('counts a skip each time the reader falls behind again', () => {
+    const gate = new ReaderGate(1000);
+    gate.admit(KEY, 0);
+    for (let round = 1; round <= 3; round++) {
+      expect(gate.admit(INTER, 2000)).toBe(false);
+      expect(gate.admit(KEY, 0)).toBe(true);
+      expect(gate.skips).toBe(round);
+    }
+  });
+
+  it('treats audio keyframes (audio-only streams) as join points', () => {
+    const gate = new ReaderGate(1000);
+    const audioKey = media('audio', { key: true, size: 10 });
+    expect(gate.admit(audioKey, 0)).toBe(true);
+    expect(gate.admit(audioKey, 5000)).toBe(false);
+    expect(gate.admit(audioKey, 0)).toBe(true);
+  });
+
+  it('resync makes the reader wait for the next keyframe without counting a skip', () => {
+    const gate = new ReaderGate(1000);
+    gate.admit(KEY, 0);
+    gate.resync();
+    expect(gate.admit(INTER, 0)).toBe(false);
+    expect(gate.admit(KEY, 0)).toBe(true);
+    expect(gate.skips).toBe(0);
+    expect(gate.droppedMessages).toBe(1);
+  });
+
+  it('fed by a hub, a slow reader loses frames up to the next keyframe and others are untouched', () => {
+    const hub = new StreamHub();
+    const fastGate = new ReaderGate(1000);
+    const slowGate = new ReaderGate(1000);
+    let slowBacklog = 0;
+    const fast: MediaMessage[] = [];
+    const slow: MediaMessage[] = [];
+    const reader = (gate: ReaderGate, out: MediaMessage[], backlog: () => number): HubReader => ({
+      deliver: (m) => {
+        if (gate.admit(m, backlog())) out.push(m);
+      },
+      sourceStarted: () => gate.resync(),
+      sourceEnded: () => undefined,
+      hubClosed: () => undefined,
+    });
+    hub.addReader(reader(fastGate, fast, () => 0));
+    hub.addReader(reader(slowGate, slow, () => slowBacklog));
+    const source = attach(hub);
+    source.push('video', 0, AVC_SEQUENCE_HEADER);
+    source.push('video', 0, keyframe(1));
+    source.push('video', 40, interframe(1));
+    slowBacklog = 5000;
+    source.push('video', 80, interframe(2));
+    source.push('video', 120, interframe(3));
+    slowBacklog = 0;
+    source.push('video', 160, interframe(4));
+    source.push('video', 200, keyframe(2));
+    source.push('video', 240, interframe(5));
+    expect(fast).toHaveLength(8);
+    expect(slow.map((m) => m.timestamp)).toEqual([0, 0, 40, 200, 240]);
+    expect(slowGate.skips).toBe(1);
+    expect(slowGate.droppedMessages).toBe(3);
+    expect(fastGate.droppedMessages).toBe(0);
+  });
+});
