@@ -44,6 +44,7 @@ describe('defaults', () => {
       maxMessageSize: 8 * 1024 * 1024,
       handshakeTimeoutMs: 10_000,
       idleTimeoutMs: 15_000,
+      maxPlayerBacklog: 8 * 1024 * 1024,
     },
     publicHost: 'localhost',
     storage: { dir: '/etc/flowrelay/data' },
@@ -88,6 +89,7 @@ rtmp:
   maxMessageSize: 64Mi
   handshakeTimeoutMs: 1000
   idleTimeoutMs: 600000
+  maxPlayerBacklog: 64Ki
 publicHost: relay.example.com
 storage: { dir: /var/lib/flowrelay }
 ffmpeg: { path: /usr/bin/ffmpeg }
@@ -109,6 +111,7 @@ flows:
         maxMessageSize: 64 * 1024 * 1024,
         handshakeTimeoutMs: 1000,
         idleTimeoutMs: 600_000,
+        maxPlayerBacklog: 64 * 1024,
       },
       publicHost: 'relay.example.com',
       storage: { dir: '/var/lib/flowrelay' },
@@ -218,6 +221,7 @@ describe('value rules', () => {
     ['rtmp: { maxMessageSize: true }', 'rtmp.maxMessageSize', 'must be a number of bytes or a string such as "8Mi"'],
     ['rtmp: { handshakeTimeoutMs: 999 }', 'rtmp.handshakeTimeoutMs', 'must be from 1000 to 120000'],
     ['rtmp: { idleTimeoutMs: 600001 }', 'rtmp.idleTimeoutMs', 'must be from 1000 to 600000'],
+    ['rtmp: { maxPlayerBacklog: 1Ki }', 'rtmp.maxPlayerBacklog', '64Ki'],
     ['rtmp: { tls: { cert: "", key: /k } }', 'rtmp.tls.cert', 'must not be empty'],
     ['log: { level: verbose }', 'log.level', /expected one of "trace"\|"debug"/],
     ['publicHost: "http://relay.example.com"', 'publicHost', /host name or IP address/],

@@ -636,18 +636,9 @@ describe('ChunkDecoder errors', () => {
     expect(out).toHaveLength(64);
   });
 
-  // BUG (src/protocol/rtmp/chunk-decoder.ts, readBody, lines 186-195): the first body byte of
-  // a message allocates a Buffer of the whole declared length (Buffer.allocUnsafe(state.length)),
-  // so the decoder's memory follows what the peer announces, not what it sends. Each chunk stream
-  // may hold one partial message, so with the default limits a peer that opens 62 chunk streams,
-  // each with a type 0 header announcing an 8 MiB video message and one 128-byte chunk (8,680
-  // bytes on the wire), makes the decoder hold about 496 MiB; with rtmp.maxMessageSize at its
-  // 64 MiB maximum and 64 streams, about 4 GiB per connection, before any byte of it is real.
-  // That breaks "memory never grows without bound" (DESIGN, media plane) in spirit: the caps bound
-  // one message, not what a connection can pin. Suggested fix: grow reassembly buffers with the
-  // bytes actually received (keep the chunk slices and concat on completion, or double on
-  // demand up to state.length), and/or cap the bytes pending across all chunk streams.
-  it.fails('holds memory in proportion to the bytes received, not to the lengths announced', () => {
+  // A peer announcing big messages on many chunk streams but sending little must not make
+  // the decoder hold the announced lengths (62 x 8 MiB from 8,680 bytes on the wire).
+  it('holds memory in proportion to the bytes received, not to the lengths announced', () => {
     const wire = Buffer.concat(
       Array.from({ length: 62 }, (_, i) => Buffer.concat([type0(2 + i, 0, 8 * 1024 * 1024, MessageType.Video, 1), Buffer.alloc(128)])),
     );
@@ -660,6 +651,26 @@ describe('ChunkDecoder errors', () => {
     expect(grown).toBeLessThan(32 * 1024 * 1024);
   });
 
+  it('refuses more unfinished bytes across chunk streams than maxPendingBytes', () => {
+    const decoder = new ChunkDecoder({ maxMessageSize: 4096, maxPendingBytes: 5000 });
+    // Chunks of 3000 bytes: each 4096-byte message stays unfinished after its first chunk.
+    decoder.feed(setChunkSizeWire(3000), () => undefined);
+    const first = Buffer.concat([type0(4, 0, 4096, MessageType.Video, 1), Buffer.alloc(3000)]);
+    decoder.feed(first, () => undefined);
+    const second = Buffer.concat([type0(5, 0, 4096, MessageType.Video, 1), Buffer.alloc(3000)]);
+    expect(protocolError(() => decoder.feed(second, () => undefined)).code).toBe('RTMP_TOO_MUCH_PENDING');
+  });
+
+  it('frees pending bytes when a message completes, so the cap is per moment, not cumulative', () => {
+    const decoder = new ChunkDecoder({ maxMessageSize: 4096, maxPendingBytes: 5000 });
+    decoder.feed(setChunkSizeWire(4096), () => undefined);
+    const out: RtmpMessage[] = [];
+    for (let i = 0; i < 10; i++) {
+      decoder.feed(Buffer.concat([type0(4, i, 4000, MessageType.Video, 1), Buffer.alloc(4000)]), (m) => out.push(m));
+    }
+    expect(out).toHaveLength(10);
+  });
+
   it('messages completed before the bad bytes are still delivered', () => {
     const good = msg({ payload: bytes(5) });
     const out: RtmpMessage[] = [];
@@ -668,6 +679,13 @@ describe('ChunkDecoder errors', () => {
     expect(out).toEqual([expected(good)]);
   });
 });
+
+/** A Set Chunk Size message on chunk stream 2, as a peer sends it. */
+function setChunkSizeWire(size: number): Buffer {
+  const body = Buffer.alloc(4);
+  body.writeUInt32BE(size, 0);
+  return Buffer.concat([type0(2, 0, 4, MessageType.SetChunkSize, 0), body]);
+}
 
 // ---------------------------------------------------------------------------------------
 // Properties

@@ -16,9 +16,14 @@ export interface ChunkDecoderLimits {
   maxMessageSize: number;
   /** Distinct chunk stream ids a peer may open (each holds header state). */
   maxChunkStreams: number;
+  /**
+   * Bytes of unfinished messages held across all chunk streams. Peers interleave audio
+   * with a large video message, so the default is twice the message cap.
+   */
+  maxPendingBytes: number;
 }
 
-export const DEFAULT_DECODER_LIMITS: ChunkDecoderLimits = { maxMessageSize: 8 * 1024 * 1024, maxChunkStreams: 64 };
+export const DEFAULT_DECODER_LIMITS: Omit<ChunkDecoderLimits, 'maxPendingBytes'> = { maxMessageSize: 8 * 1024 * 1024, maxChunkStreams: 64 };
 
 /** Largest chunk size the spec allows (5.4.1: the top bit must be zero). */
 export const MAX_CHUNK_SIZE = 0x7fffffff;
@@ -34,8 +39,11 @@ interface ChunkStreamState {
   length: number;
   typeId: number;
   streamId: number;
-  /** Message being assembled, and how much of it has arrived. */
-  payload: Buffer | undefined;
+  /**
+   * Slices of the message being assembled (undefined when none is). Memory follows the
+   * bytes that arrived, never the length a header announced.
+   */
+  parts: Buffer[] | undefined;
   received: number;
 }
 
@@ -56,9 +64,12 @@ export class ChunkDecoder {
   /** Set while the bytes of a chunk body are still arriving. */
   private inBody: { state: ChunkStreamState; csid: number; remaining: number } | undefined;
   private readonly limits: ChunkDecoderLimits;
+  /** Sum of `received` over chunk streams with a message in progress. */
+  private pendingBytes = 0;
 
   constructor(limits: Partial<ChunkDecoderLimits> = {}) {
-    this.limits = { ...DEFAULT_DECODER_LIMITS, ...limits };
+    const maxMessageSize = limits.maxMessageSize ?? DEFAULT_DECODER_LIMITS.maxMessageSize;
+    this.limits = { ...DEFAULT_DECODER_LIMITS, maxPendingBytes: 2 * maxMessageSize, ...limits };
   }
 
   get incomingChunkSize(): number {
@@ -129,7 +140,7 @@ export class ChunkDecoder {
       if (this.streams.size >= this.limits.maxChunkStreams) {
         throw new ProtocolError('RTMP_TOO_MANY_CHUNK_STREAMS', `more than ${this.limits.maxChunkStreams} chunk streams`);
       }
-      state = { timestamp: 0, timestampField: 0, extended: false, length: 0, typeId: 0, streamId: 0, payload: undefined, received: 0 };
+      state = { timestamp: 0, timestampField: 0, extended: false, length: 0, typeId: 0, streamId: 0, parts: undefined, received: 0 };
       this.streams.set(csid, state);
     }
 
@@ -151,12 +162,12 @@ export class ChunkDecoder {
     if (extended) {
       if (buf.length - pos < 4) return 0;
       // For type 3 continuation chunks the field repeats the previous value; read and skip.
-      if (fmt <= 2 || state.payload === undefined) timestampField = buf.readUInt32BE(pos);
+      if (fmt <= 2 || state.parts === undefined) timestampField = buf.readUInt32BE(pos);
       pos += 4;
     }
 
     // The header is complete: commit it.
-    const startsMessage = state.payload === undefined || fmt !== 3;
+    const startsMessage = state.parts === undefined || fmt !== 3;
     if (startsMessage) {
       if (fmt <= 1 && length > this.limits.maxMessageSize) {
         throw new ProtocolError('RTMP_MESSAGE_TOO_LARGE', `message of ${length} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
@@ -171,8 +182,8 @@ export class ChunkDecoder {
       state.typeId = typeId;
       state.streamId = streamId;
       // A new header while a message was mid-way abandons that message (peers do this after errors).
-      state.payload = length === 0 ? Buffer.alloc(0) : undefined;
-      state.received = 0;
+      this.discardPartial(state);
+      state.parts = [];
     }
     const remainingInMessage = state.length - state.received;
     this.inBody = { state, csid, remaining: Math.min(this.chunkSize, remainingInMessage) };
@@ -183,20 +194,12 @@ export class ChunkDecoder {
     const body = this.inBody!;
     const state = body.state;
     const take = Math.min(body.remaining, buf.length - offset);
-    if (state.payload === undefined) {
-      // Whole message inside this buffer in one piece: share the bytes instead of copying,
-      // unless the slice is small next to the buffer it would keep alive (GOP caches hold
-      // messages for seconds).
-      if (state.received === 0 && take === state.length && take * 2 >= buf.buffer.byteLength) {
-        state.payload = buf.subarray(offset, offset + take);
-      } else {
-        state.payload = Buffer.allocUnsafe(state.length);
-        buf.copy(state.payload, 0, offset, offset + take);
-      }
-    } else {
-      buf.copy(state.payload, state.received, offset, offset + take);
-    }
+    state.parts!.push(buf.subarray(offset, offset + take));
     state.received += take;
+    this.pendingBytes += take;
+    if (this.pendingBytes > this.limits.maxPendingBytes) {
+      throw new ProtocolError('RTMP_TOO_MUCH_PENDING', `more than ${this.limits.maxPendingBytes} bytes of unfinished messages`);
+    }
     body.remaining -= take;
     if (body.remaining === 0) this.finishChunk(onMessage);
     return offset + take;
@@ -211,13 +214,18 @@ export class ChunkDecoder {
       typeId: state.typeId,
       streamId: state.streamId,
       timestamp: state.timestamp,
-      payload: state.payload ?? Buffer.alloc(0),
+      payload: joinParts(state.parts!, state.length),
     };
-    state.payload = undefined;
-    state.received = 0;
+    this.discardPartial(state);
     if (message.typeId === MessageType.SetChunkSize) this.applyChunkSize(message.payload);
     else if (message.typeId === MessageType.Abort) this.applyAbort(message.payload);
     onMessage(message);
+  }
+
+  private discardPartial(state: ChunkStreamState): void {
+    this.pendingBytes -= state.received;
+    state.parts = undefined;
+    state.received = 0;
   }
 
   private applyChunkSize(payload: Buffer): void {
@@ -232,9 +240,18 @@ export class ChunkDecoder {
   private applyAbort(payload: Buffer): void {
     if (payload.length < 4) throw new ProtocolError('RTMP_BAD_CHUNK', 'Abort message shorter than 4 bytes');
     const state = this.streams.get(payload.readUInt32BE(0));
-    if (state) {
-      state.payload = undefined;
-      state.received = 0;
-    }
+    if (state) this.discardPartial(state);
   }
+}
+
+/**
+ * One piece is shared as it is, unless it is small next to the read buffer it would keep
+ * alive (GOP caches hold messages for seconds); several pieces are joined in one copy.
+ */
+function joinParts(parts: Buffer[], length: number): Buffer {
+  if (parts.length === 1) {
+    const only = parts[0]!;
+    return only.length * 2 >= only.buffer.byteLength ? only : Buffer.from(only);
+  }
+  return Buffer.concat(parts, length);
 }
