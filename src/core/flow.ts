@@ -28,7 +28,7 @@ export interface InputState {
 
 export type PublishResult =
   | { ok: true; source: SourceHandle }
-  | { ok: false; reason: 'busy' | 'disabled'; message: string };
+  | { ok: false; reason: 'busy' | 'disabled' | 'unknown_input'; message: string };
 
 /**
  * A flow at run time: its spec, its hub and the observed state of its inputs.
@@ -57,9 +57,8 @@ export class Flow {
   /** Attaches a publisher to one of the flow's inputs, or says why not. */
   publish(inputName: string, owner: HubSourceOwner, remoteAddress: string): PublishResult {
     const state = this.inputs.get(inputName);
-    if (!state || this.closed || !this.spec.enabled) {
-      return { ok: false, reason: 'disabled', message: 'flow is disabled' };
-    }
+    if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
+    if (this.closed || !this.spec.enabled) return { ok: false, reason: 'disabled', message: 'flow is disabled' };
     const source = this.hub.attachSource(owner);
     if (!source) {
       state.refusedBusy += 1;

@@ -2,21 +2,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeAmf0, encodeAmf0, type AmfObject, type AmfValue } from '../../src/protocol/amf/amf0.js';
 import { ProtocolError } from '../../src/lib/errors.js';
+import { protocolError } from '../helpers/protocol-error.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const str = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 const ONE = '3ff0000000000000'; // float64 1.0
-
-/** Runs fn and returns the ProtocolError it throws; fails on success or any other error. */
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 /** Structural equality with Object.is for numbers and Date times (NaN, -0), prototype-blind. */
 function amfEqual(a: AmfValue, b: AmfValue): boolean {

@@ -10,6 +10,7 @@ import {
 } from '../../src/protocol/rtmp/command.js';
 import { decodeAmf0, encodeAmf0, type AmfObject, type AmfValue } from '../../src/protocol/amf/amf0.js';
 import { ProtocolError } from '../../src/lib/errors.js';
+import { protocolError } from '../helpers/protocol-error.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const str = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
@@ -17,16 +18,6 @@ const str = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 const amfStr = (s: string): string => `02 ${Buffer.byteLength(s).toString(16).padStart(4, '0')} ${str(s)}`;
 /** Object property name: u16 length, UTF-8 bytes. */
 const key = (s: string): string => `${s.length.toString(16).padStart(4, '0')} ${str(s)}`;
-
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 /** Plain-object view of decoded (null-prototype) objects, recursively, for toEqual. */
 function plain(v: AmfValue): unknown {

@@ -288,7 +288,7 @@ describe('Flow.publish', () => {
     expect(disabled.inputs.get('main')!.status).toBe('idle');
 
     const flow = new Flow(spec('b'), logger);
-    expect(flow.publish('nope', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
+    expect(flow.publish('nope', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'unknown_input' });
     flow.close('gone');
     expect(flow.publish('main', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
     expect(flow.hub.live).toBe(false);

@@ -3,19 +3,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { avcResolution, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { ProtocolError } from '../../src/lib/errors.js';
+import { protocolError } from '../helpers/protocol-error.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const cc = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
-
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 /** Every proper prefix of a tag header is FLV_MALFORMED; the full header parses. */
 function expectHeaderLength(parse: (b: Buffer) => unknown, header: Buffer): void {

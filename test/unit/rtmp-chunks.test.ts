@@ -4,20 +4,11 @@ import { ChunkDecoder, DEFAULT_DECODER_LIMITS, MAX_CHUNK_SIZE, type ChunkDecoder
 import { encodeChunks, type OutgoingMessage } from '../../src/protocol/rtmp/chunk-encoder.js';
 import { MessageType } from '../../src/protocol/rtmp/message-types.js';
 import { ProtocolError } from '../../src/lib/errors.js';
+import { protocolError } from '../helpers/protocol-error.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 /** Deterministic payload bytes (a simple LCG) so failures reproduce. */
 function bytes(length: number, seed = 1): Buffer {

@@ -14,17 +14,7 @@ import {
 } from '../../src/protocol/rtmp/control.js';
 import { splitAggregate } from '../../src/protocol/rtmp/aggregate.js';
 import { MessageType, UserControlEvent } from '../../src/protocol/rtmp/message-types.js';
-import { ProtocolError } from '../../src/lib/errors.js';
-
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
+import { protocolError } from '../helpers/protocol-error.js';
 
 /** Decodes bytes that must hold exactly one message. */
 function decodeOne(wire: Buffer): RtmpMessage {

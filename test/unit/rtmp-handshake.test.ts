@@ -10,17 +10,7 @@ import {
   ServerHandshake,
   type HandshakeProgress,
 } from '../../src/protocol/rtmp/handshake.js';
-import { ProtocolError } from '../../src/lib/errors.js';
-
-function protocolError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err;
-    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
+import { protocolError } from '../helpers/protocol-error.js';
 
 /** Deterministic bytes (LCG) so a failing case reproduces. */
 function bytes(length: number, seed: number): Buffer {
