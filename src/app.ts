@@ -6,6 +6,8 @@ import { fileSecretStore, fillMissingSecrets, secretsFilePath, type GeneratedSec
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
 import type { FlowSpec } from './core/flow.js';
 import { FlowrelayError } from './lib/errors.js';
+import { systemClock } from './lib/clock.js';
+import { rtmpFlowParts } from './rtmp/flow-parts-factory.js';
 import { registryRouter } from './rtmp/router.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WireCache } from './rtmp/wire-cache.js';
@@ -34,7 +36,8 @@ function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
     id: flow.id,
     name: flow.name,
     enabled: flow.enabled,
-    inputs: flow.inputs.map((i) => ({ name: i.name, type: i.type, streamKey: i.streamKey })),
+    inputs: flow.inputs.map((i) => (i.type === 'rtmp-push' ? { name: i.name, type: i.type, streamKey: i.streamKey } : i)),
+    outputs: flow.outputs,
     playbackKey: flow.playback.key,
   };
 }
@@ -54,7 +57,8 @@ export class App {
     readonly logger: Logger,
     private pendingAnnouncements: GeneratedSecret[],
   ) {
-    this.registry = new FlowRegistry(logger.child({ component: 'flows' }));
+    const parts = rtmpFlowParts({ chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize }, systemClock);
+    this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts);
   }
 
   /** Loads and validates the config (and fills generated keys); throws ConfigInvalidError. */

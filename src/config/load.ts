@@ -158,6 +158,8 @@ function locate(doc: Document, path: readonly PropertyKey[]): number {
 /** Relative paths in a config file mean "next to the file", not "wherever the daemon was started". */
 function resolvePaths(config: Config, baseDir: string): Config {
   const tls = config.rtmp.tls;
+  const withCa = <T extends { tls: { ca?: string | undefined } }>(o: T): T =>
+    o.tls.ca === undefined ? o : { ...o, tls: { ...o.tls, ca: resolve(baseDir, o.tls.ca) } };
   return {
     ...config,
     rtmp: {
@@ -165,5 +167,10 @@ function resolvePaths(config: Config, baseDir: string): Config {
       ...(tls && { tls: { ...tls, cert: resolve(baseDir, tls.cert), key: resolve(baseDir, tls.key) } }),
     },
     storage: { ...config.storage, dir: resolve(baseDir, config.storage.dir) },
+    flows: config.flows.map((flow) => ({
+      ...flow,
+      inputs: flow.inputs.map((input) => (input.type === 'rtmp-pull' ? withCa(input) : input)),
+      outputs: flow.outputs.map(withCa),
+    })),
   };
 }

@@ -1,8 +1,10 @@
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { FlowrelayError } from '../lib/errors.js';
 import { formatPath } from './path.js';
-import { parseQuantity, type QuantityKind } from './quantity.js';
+import { intRange, isHostName, listen, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
+import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
+
+export { parseListen } from './schema-parts.js';
 
 /*
  * The one schema for the config file, also meant to validate API bodies, so it holds
@@ -11,89 +13,6 @@ import { parseQuantity, type QuantityKind } from './quantity.js';
  * env.ts and secrets.ts. Every object is strict: a typo in a key must fail loudly, not
  * silently fall back to a default.
  */
-
-const HOSTNAME_RE =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
-function isHostName(s: string): boolean {
-  // A dotted all-digit string that is not a valid IPv4 address (999.1.1.1) would pass the
-  // hostname pattern; nobody means that as a name.
-  return HOSTNAME_RE.test(s) && !/^[\d.]+$/.test(s);
-}
-
-/** Splits `host:port` / `[v6]:port`; throws a FlowrelayError with an operator-facing message. */
-export function parseListen(s: string): { host: string; port: number } {
-  const bad = (why: string): never => {
-    throw new FlowrelayError('CONFIG_BAD_LISTEN', `${JSON.stringify(s)} ${why}`);
-  };
-  const m = /^(?:\[([^\]]*)\]|([^[\]]*)):(\d+)$/.exec(s);
-  if (!m) {
-    return bad('is not host:port (for IPv6 use brackets, e.g. [::]:1935)');
-  }
-  const [, v6, other, portText = ''] = m;
-  let host: string;
-  if (v6 !== undefined) {
-    if (!isIPv6(v6)) return bad('has an invalid IPv6 address in brackets');
-    host = v6;
-  } else {
-    host = other ?? '';
-    if (isIPv6(host)) return bad('has an IPv6 address without brackets; write [addr]:port');
-    if (!isIPv4(host) && !isHostName(host)) return bad('has an invalid host');
-  }
-  const port = Number(portText);
-  if (portText.length > 5 || port > 65535) return bad('has a port outside 0..65535');
-  return { host, port };
-}
-
-const listen = (fallback: string) =>
-  z
-    .string({ error: 'must be a "host:port" string, e.g. 0.0.0.0:1935' })
-    .superRefine((s, ctx) => {
-      try {
-        parseListen(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .default(fallback);
-
-const intRange = (min: number, max: number) =>
-  z
-    .int({ error: 'must be a whole number' })
-    .min(min, `must be from ${min} to ${max}`)
-    .max(max, `must be from ${min} to ${max}`);
-
-/** A size or rate: a number or a string like `8Mi`, normalised to a whole number. */
-const quantity = (kind: QuantityKind, [min, minText]: [number, string], [max, maxText]: [number, string]) =>
-  z
-    .union([z.string(), z.number()], { error: `must be a number of ${kind} or a string such as "8Mi"` })
-    .transform((v, ctx) => {
-      try {
-        return parseQuantity(v, kind);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
-    .pipe(
-      z
-        .number()
-        .min(min, `must be between ${minText} and ${maxText} ${kind}`)
-        .max(max, `must be between ${minText} and ${maxText} ${kind}`),
-    );
-
-const nonEmpty = z.string().min(1, 'must not be empty');
-
-/**
- * Stream and playback keys appear verbatim in RTMP URLs (rtmp://host/live/<key>), so
- * they are limited to RFC 3986 unreserved characters; 16 characters is the floor that
- * keeps a hand-written key from being guessable in practice.
- */
-const secretKey = z
-  .string()
-  .min(16, 'must be at least 16 characters')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._~-]*$/, 'may only contain letters, digits and . _ ~ -');
 
 const rtmpTlsSchema = z
   .object({
@@ -119,27 +38,41 @@ const rtmpSchema = z
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Input types the design names but this build does not implement yet. */
-const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['rtmp-pull', 'srt-listener', 'srt-caller', 'flow', 'pull']);
+const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['srt-listener', 'srt-caller', 'flow', 'pull']);
 
 const rtmpPushInputSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1..64 characters of A-Z a-z 0-9 _ -'),
+    name: objectName,
     type: z.literal('rtmp-push'),
     /** Missing means "generate one and keep it" (secrets.ts); never a default value. */
     streamKey: secretKey.optional(),
   })
   .strict();
 
-// A discriminated union with one member so that adding input types later is additive,
-// and so an unsupported type yields one clear issue instead of a pile of unknown keys.
-const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema], {
+// A discriminated union so that adding input types later is additive, and so an
+// unsupported type yields one clear issue instead of a pile of unknown keys.
+const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const input: unknown = iss.input;
     const type = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).type : undefined;
-    if (type === undefined) return 'input type is required (rtmp-push)';
+    if (type === undefined) return 'input type is required (rtmp-push or rtmp-pull)';
     if (FUTURE_INPUT_TYPES.has(type)) return `input type ${String(type)} is not supported yet`;
-    return `unknown input type ${JSON.stringify(type)} (expected rtmp-push)`;
+    return `unknown input type ${JSON.stringify(type)} (expected rtmp-push or rtmp-pull)`;
+  },
+});
+
+/** Output types the design names but this build does not implement yet. */
+const FUTURE_OUTPUT_TYPES: ReadonlySet<unknown> = new Set(['srt-caller', 'srt-listener']);
+
+const outputSchema = z.discriminatedUnion('type', [rtmpOutputSchema], {
+  error: (iss) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    const output: unknown = iss.input;
+    const type = typeof output === 'object' && output !== null ? (output as Record<string, unknown>).type : undefined;
+    if (type === undefined) return 'output type is required (rtmp)';
+    if (FUTURE_OUTPUT_TYPES.has(type)) return `output type ${String(type)} is not supported yet`;
+    return `unknown output type ${JSON.stringify(type)} (expected rtmp)`;
   },
 });
 
@@ -174,6 +107,7 @@ const flowSchema = z
     enabled: z.boolean().default(true),
     meta: z.record(z.string(), z.string()).prefault({}),
     inputs: inputsSchema,
+    outputs: z.array(outputSchema).prefault([]),
     playback: playbackSchema.prefault({}),
   })
   .strict()
@@ -191,12 +125,22 @@ export const configSchema = z
     storage: z.object({ dir: nonEmpty.default('./data') }).strict().prefault({}),
     ffmpeg: z.object({ path: nonEmpty.default('ffmpeg') }).strict().prefault({}),
     log: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().prefault({}),
+    limits: z
+      .object({ maxOutputsPerFlow: intRange(1, MAX_OUTPUTS_PER_FLOW_CEILING).default(50) })
+      .strict()
+      .prefault({}),
     flows: z.array(flowSchema).prefault([]),
   })
   .strict()
   // Runs even when other parts failed (`when`), so one pass reports every problem; it
   // therefore reads the value defensively instead of trusting the output type.
-  .superRefine((config, ctx) => checkUniqueness(config, ctx), { when: () => true });
+  .superRefine(
+    (config, ctx) => {
+      checkUniqueness(config, ctx);
+      checkOutputs(config, ctx);
+    },
+    { when: () => true },
+  );
 
 type Issue = { path: (string | number)[]; message: string };
 
@@ -233,7 +177,8 @@ function checkUniqueness(config: unknown, ctx: { addIssue(i: { code: 'custom' } 
         if (first !== undefined) add(path, `duplicate input name "${input.name}" (already used at ${first})`);
         else names.set(input.name, formatPath(path));
       }
-      if (typeof input.streamKey === 'string') {
+      // Only push keys are ours; an rtmp-pull streamKey is the remote's and may repeat.
+      if (input.type === 'rtmp-push' && typeof input.streamKey === 'string') {
         const path = ['flows', i, 'inputs', j, 'streamKey'];
         const first = streamKeys.get(input.streamKey);
         if (first !== undefined) add(path, `duplicate stream key (same as ${first})`);
@@ -255,6 +200,27 @@ function checkUniqueness(config: unknown, ctx: { addIssue(i: { code: 'custom' } 
   });
 }
 
+/** Output names are unique in their flow, and a flow has at most limits.maxOutputsPerFlow outputs. */
+function checkOutputs(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
+  if (!isRecord(config) || !Array.isArray(config.flows)) return;
+  const limit = isRecord(config.limits) && typeof config.limits.maxOutputsPerFlow === 'number' ? config.limits.maxOutputsPerFlow : 50;
+  (config.flows as unknown[]).forEach((flow, i) => {
+    if (!isRecord(flow) || !Array.isArray(flow.outputs)) return;
+    const outputs = flow.outputs as unknown[];
+    if (outputs.length > limit) {
+      ctx.addIssue({ code: 'custom', path: ['flows', i, 'outputs', limit], message: `a flow may have at most ${limit} outputs (limits.maxOutputsPerFlow)` });
+    }
+    const names = new Map<string, string>();
+    outputs.forEach((output, j) => {
+      if (!isRecord(output) || typeof output.name !== 'string') return;
+      const path = ['flows', i, 'outputs', j, 'name'];
+      const first = names.get(output.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path, message: `duplicate output name "${output.name}" (already used at ${first})` });
+      else names.set(output.name, formatPath(path));
+    });
+  });
+}
+
 /** What a config file may contain (before defaults); the API accepts the same shape. */
 export type ConfigInput = z.input<typeof configSchema>;
 /** A validated config with every default applied; keys may still be missing. */
@@ -270,8 +236,12 @@ export type InputConfig = FlowConfig['inputs'][number];
 export type InputType = InputConfig['type'];
 export type PlaybackConfig = FlowConfig['playback'];
 
-/** After fillMissingSecrets: every stream and playback key is present. */
-export type ResolvedInputConfig = InputConfig & { streamKey: string };
+export type OutputConfig = FlowConfig['outputs'][number];
+export type RtmpPushInputConfig = Extract<InputConfig, { type: 'rtmp-push' }>;
+export type RtmpPullInputConfig = Extract<InputConfig, { type: 'rtmp-pull' }>;
+
+/** After fillMissingSecrets: every push stream key and playback key is present. */
+export type ResolvedInputConfig = (RtmpPushInputConfig & { streamKey: string }) | RtmpPullInputConfig;
 export type ResolvedFlowConfig = Omit<FlowConfig, 'inputs' | 'playback'> & {
   inputs: ResolvedInputConfig[];
   playback: { key: string };

@@ -123,7 +123,7 @@ export async function fillMissingSecrets(
 
   const taken = new Set<string>();
   for (const flow of config.flows) {
-    for (const input of flow.inputs) if (input.streamKey !== undefined) taken.add(input.streamKey);
+    for (const input of flow.inputs) if (input.type === 'rtmp-push' && input.streamKey !== undefined) taken.add(input.streamKey);
     if (flow.playback.key !== undefined) taken.add(flow.playback.key);
   }
   const generated: GeneratedSecret[] = [];
@@ -142,6 +142,8 @@ export async function fillMissingSecrets(
   const out = structuredClone(config);
   for (const flow of out.flows) {
     for (const input of flow.inputs) {
+      // Only push inputs have keys of ours; a pull's streamKey belongs to the remote.
+      if (input.type !== 'rtmp-push') continue;
       input.streamKey ??= fill(streamKeyId(flow.id, input.name), {
         flowId: flow.id,
         what: 'streamKey',

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { Flow, type FlowSpec } from './flow.js';
+import type { FlowPartsFactory } from './flow-parts.js';
+import { Flow, type FlowSpec, type OutputChanges } from './flow.js';
 import type { StreamHubOptions } from './stream-hub.js';
 
 export interface ApplyResult {
@@ -9,8 +10,10 @@ export interface ApplyResult {
   removed: string[];
   /** Restarted because inputs or keys changed: their publisher and players were disconnected. */
   restarted: string[];
-  /** Changed in place (name only): nothing was interrupted. */
+  /** Changed in place (name, outputs): the input and untouched outputs were not interrupted. */
   updated: string[];
+  /** Per flow changed in place: which outputs were added, removed or restarted. */
+  outputs: Record<string, OutputChanges>;
 }
 
 interface KeyEntry {
@@ -35,6 +38,7 @@ export class FlowRegistry {
 
   constructor(
     private readonly logger: Logger,
+    private readonly parts: FlowPartsFactory,
     private readonly hubOptions: Partial<StreamHubOptions> = {},
   ) {}
 
@@ -48,7 +52,7 @@ export class FlowRegistry {
 
   /** Brings the running flows in line with the specs: add, remove, restart or update in place. */
   apply(specs: readonly FlowSpec[]): ApplyResult {
-    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [] };
+    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [], outputs: {} };
     const wanted = new Map(specs.map((s) => [s.id, s]));
     for (const [id, flow] of this.flows) {
       if (!wanted.has(id)) {
@@ -60,16 +64,18 @@ export class FlowRegistry {
     for (const spec of specs) {
       const current = this.flows.get(spec.id);
       if (!current) {
-        this.flows.set(spec.id, this.createFlow(spec));
+        this.startFlow(spec);
         result.added.push(spec.id);
       } else if (isDeepStrictEqual(current.spec, spec)) {
         continue;
-      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name }, spec)) {
-        current.spec = spec;
+      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs }, spec)) {
+        // Only the name or the outputs changed: the input keeps streaming.
+        current.spec = { ...current.spec, name: spec.name };
+        result.outputs[spec.id] = current.updateOutputs(spec.outputs);
         result.updated.push(spec.id);
       } else {
         current.close('flow configuration changed');
-        this.flows.set(spec.id, this.createFlow(spec));
+        this.startFlow(spec);
         result.restarted.push(spec.id);
       }
     }
@@ -96,8 +102,10 @@ export class FlowRegistry {
     this.playKeys.clear();
   }
 
-  private createFlow(spec: FlowSpec): Flow {
-    return new Flow(spec, this.logger.child({ flowId: spec.id }), this.hubOptions);
+  private startFlow(spec: FlowSpec): void {
+    const flow = new Flow(spec, this.logger.child({ flowId: spec.id }), this.parts, this.hubOptions);
+    this.flows.set(spec.id, flow);
+    flow.start();
   }
 
   private rebuildKeyIndexes(): void {
@@ -105,6 +113,7 @@ export class FlowRegistry {
     const play = new Map<string, KeyEntry>();
     for (const flow of this.flows.values()) {
       for (const input of flow.spec.inputs) {
+        if (input.type !== 'rtmp-push') continue;
         publish.set(keyHash(input.streamKey), { key: Buffer.from(input.streamKey), flowId: flow.id, inputName: input.name });
       }
       play.set(keyHash(flow.spec.playbackKey), { key: Buffer.from(flow.spec.playbackKey), flowId: flow.id });

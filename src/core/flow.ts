@@ -1,4 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
+import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
 
@@ -7,8 +10,17 @@ export interface FlowSpec {
   id: string;
   name: string;
   enabled: boolean;
-  inputs: readonly PushInputSpec[];
+  inputs: readonly InputSpec[];
+  outputs: readonly OutputConfig[];
   playbackKey: string;
+}
+
+export type InputSpec = PushInputSpec | RtmpPullInputConfig;
+
+export interface OutputChanges {
+  added: string[];
+  removed: string[];
+  restarted: string[];
 }
 
 export interface PushInputSpec {
@@ -36,18 +48,63 @@ export type PublishResult =
  */
 export class Flow {
   readonly hub: StreamHub;
+  /** Push inputs' observed state; pull inputs report through `pullInputs`. */
   readonly inputs = new Map<string, InputState>();
+  readonly pullInputs = new Map<string, FlowPullInput>();
+  readonly outputs = new Map<string, { spec: OutputConfig; output: FlowOutput }>();
   private closed = false;
 
   constructor(
     public spec: FlowSpec,
     private readonly logger: Logger,
+    private readonly parts: FlowPartsFactory,
     hubOptions: Partial<StreamHubOptions> = {},
   ) {
     this.hub = new StreamHub(hubOptions);
     for (const input of spec.inputs) {
+      if (input.type !== 'rtmp-push') continue;
       this.inputs.set(input.name, { status: 'idle', remoteAddress: undefined, connectedAt: undefined, publishes: 0, refusedBusy: 0 });
     }
+  }
+
+  /** Starts what connects out: pull inputs and outputs (not for a disabled flow). */
+  start(): void {
+    if (!this.spec.enabled || this.closed) return;
+    for (const input of this.spec.inputs) {
+      if (input.type !== 'rtmp-pull') continue;
+      const pull = this.parts.createPullInput(input, this.hub, this.logger.child({ inputName: input.name }));
+      this.pullInputs.set(input.name, pull);
+      pull.start();
+    }
+    this.updateOutputs(this.spec.outputs);
+  }
+
+  /**
+   * Brings the running outputs in line with `outputs`: new ones start, removed ones
+   * disconnect, changed ones restart; the others are not touched.
+   */
+  updateOutputs(outputs: readonly OutputConfig[]): OutputChanges {
+    const changes: OutputChanges = { added: [], removed: [], restarted: [] };
+    this.spec = { ...this.spec, outputs };
+    if (!this.spec.enabled || this.closed) return changes;
+    const wanted = new Map(outputs.filter((o) => o.enabled).map((o) => [o.name, o]));
+    for (const [name, running] of this.outputs) {
+      if (!wanted.has(name)) {
+        running.output.close('output removed');
+        this.outputs.delete(name);
+        changes.removed.push(name);
+      }
+    }
+    for (const [name, spec] of wanted) {
+      const running = this.outputs.get(name);
+      if (running && isDeepStrictEqual(running.spec, spec)) continue;
+      if (running) running.output.close('output configuration changed');
+      const output = this.parts.createOutput(spec, this.hub, this.logger.child({ outputName: name }));
+      this.outputs.set(name, { spec, output });
+      output.start();
+      (running ? changes.restarted : changes.added).push(name);
+    }
+    return changes;
   }
 
   get id(): string {
@@ -82,9 +139,14 @@ export class Flow {
     return { ok: true, source: { ...source, detach } };
   }
 
+  /** Outputs first (they say goodbye to their destinations), then inputs, then the hub. */
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    for (const { output } of this.outputs.values()) output.close(reason);
+    this.outputs.clear();
+    for (const pull of this.pullInputs.values()) pull.close(reason);
+    this.pullInputs.clear();
     this.hub.close(reason);
   }
 }

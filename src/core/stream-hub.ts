@@ -80,6 +80,11 @@ export class StreamHub {
     return this.source !== undefined;
   }
 
+  /** The latest timestamp the hub has sent on any track (-1 before the first message). */
+  get lastTimestamp(): number {
+    return Math.max(this.lastOut.audio, this.lastOut.video, this.lastOut.data);
+  }
+
   get readerCount(): number {
     return this.readers.size;
   }
@@ -126,6 +131,16 @@ export class StreamHub {
     return () => {
       this.readers.delete(reader);
     };
+  }
+
+  /**
+   * What a reader attaching now would be replayed: metadata, codec headers and the GOP
+   * from its keyframe (empty when no source is live). Outputs use it on every (re)connect.
+   */
+  snapshot(): MediaMessage[] {
+    if (!this.source) return [];
+    const startup = [this.metadata, this.videoHeader, this.audioHeader].filter((m): m is MediaMessage => m !== undefined);
+    return this.gopCaching ? [...startup, ...this.gop] : startup;
   }
 
   /** Closes the hub: the source is kicked and every reader told to close. Idempotent. */

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FlowRegistry } from '../../src/core/flow-registry.js';
 import { Flow, type FlowSpec, type PushInputSpec } from '../../src/core/flow.js';
+import type { ConnectionReport, FlowOutput, FlowPartsFactory, FlowPullInput } from '../../src/core/flow-parts.js';
+import type { OutputConfig } from '../../src/config/schema.js';
 import { nextPushStatus } from '../../src/core/input-status.js';
 import type { HubReader, HubSourceOwner, SourceHandle } from '../../src/core/stream-hub.js';
 import type { MediaMessage } from '../../src/core/media.js';
@@ -17,8 +19,46 @@ function spec(id: string, over: Partial<FlowSpec> = {}): FlowSpec {
     name: `Flow ${id}`,
     enabled: true,
     inputs: [{ name: 'main', type: 'rtmp-push', streamKey: `${id}-publish-0123456789abcdef` }],
+    outputs: [],
     playbackKey: `${id}-play-0123456789abcdef`,
     ...over,
+  };
+}
+
+/** Outputs and pull inputs that only record what the flow asked of them. */
+class RecordingParts implements FlowPartsFactory {
+  readonly events: string[] = [];
+  createOutput(o: OutputConfig): FlowOutput {
+    return this.part(`output ${o.name}`);
+  }
+  createPullInput(i: { name: string }): FlowPullInput {
+    return this.part(`pull ${i.name}`);
+  }
+  private part(label: string): FlowOutput & FlowPullInput {
+    const events = this.events;
+    return {
+      name: label,
+      start: () => void events.push(`start ${label}`),
+      close: () => void events.push(`close ${label}`),
+      report: () => ({}) as ConnectionReport,
+    };
+  }
+}
+
+const parts = (): RecordingParts => new RecordingParts();
+
+function output(name: string, url = 'rtmp://127.0.0.1:1/live/x'): OutputConfig {
+  return {
+    name,
+    type: 'rtmp',
+    url,
+    enabled: true,
+    tls: { verify: true },
+    reconnect: { initialDelayMs: 1000, maxDelayMs: 30000, resetAfterMs: 60000, failAfter: 5, giveUp: false },
+    connectTimeoutMs: 10000,
+    handshakeTimeoutMs: 10000,
+    idleDisconnectMs: 30000,
+    maxBacklog: 8 << 20,
   };
 }
 
@@ -54,27 +94,27 @@ function publishOk(flow: Flow, inputName: string, owner: HubSourceOwner = new Ow
 
 describe('FlowRegistry.apply', () => {
   it('adds flows', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     const result = registry.apply([spec('a'), spec('b')]);
-    expect(result).toEqual({ added: ['a', 'b'], removed: [], restarted: [], updated: [] });
+    expect(result).toMatchObject({ outputs: {}, added: ['a', 'b'], removed: [], restarted: [], updated: [] });
     expect(registry.list().map((f) => f.id)).toEqual(['a', 'b']);
     expect(registry.get('a')?.spec).toEqual(spec('a'));
     expect(registry.get('c')).toBeUndefined();
   });
 
   it('leaves flows whose spec did not change alone', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b')]);
     const a = registry.get('a')!;
     const hub = a.hub;
     const result = registry.apply([spec('a'), spec('b')]);
-    expect(result).toEqual({ added: [], removed: [], restarted: [], updated: [] });
+    expect(result).toMatchObject({ outputs: {}, added: [], removed: [], restarted: [], updated: [] });
     expect(registry.get('a')).toBe(a);
     expect(registry.get('a')!.hub).toBe(hub);
   });
 
   it('removes flows, closes their hubs, and stops resolving their keys', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b')]);
     const b = registry.get('b')!;
     const reader = new RecordingReader();
@@ -83,7 +123,7 @@ describe('FlowRegistry.apply', () => {
     publishOk(b, 'main', owner);
 
     const result = registry.apply([spec('a')]);
-    expect(result).toEqual({ added: [], removed: ['b'], restarted: [], updated: [] });
+    expect(result).toMatchObject({ outputs: {}, added: [], removed: ['b'], restarted: [], updated: [] });
     expect(registry.get('b')).toBeUndefined();
     expect(reader.closed).toEqual(['flow removed from config']);
     expect(owner.kicks).toEqual(['flow removed from config']);
@@ -95,7 +135,7 @@ describe('FlowRegistry.apply', () => {
   });
 
   it('updates a name-only change in place: same Flow, same hub, nothing interrupted', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a')]);
     const flow = registry.get('a')!;
     const hub = flow.hub;
@@ -105,7 +145,7 @@ describe('FlowRegistry.apply', () => {
     const source = publishOk(flow, 'main', owner);
 
     const result = registry.apply([spec('a', { name: 'Renamed' })]);
-    expect(result).toEqual({ added: [], removed: [], restarted: [], updated: ['a'] });
+    expect(result).toMatchObject({ outputs: {}, added: [], removed: [], restarted: [], updated: ['a'] });
     expect(registry.get('a')).toBe(flow);
     expect(flow.hub).toBe(hub);
     expect(flow.spec.name).toBe('Renamed');
@@ -119,7 +159,7 @@ describe('FlowRegistry.apply', () => {
   });
 
   it('restarts a flow whose stream key changed: new Flow and hub, old hub closed, old key gone', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a')]);
     const old = registry.get('a')!;
     const reader = new RecordingReader();
@@ -128,7 +168,7 @@ describe('FlowRegistry.apply', () => {
     publishOk(old, 'main', owner);
 
     const result = registry.apply([spec('a', { inputs: [input('main', 'a-new-publish-key-0000000000')] })]);
-    expect(result).toEqual({ added: [], removed: [], restarted: ['a'], updated: [] });
+    expect(result).toMatchObject({ outputs: {}, added: [], removed: [], restarted: ['a'], updated: [] });
     const fresh = registry.get('a')!;
     expect(fresh).not.toBe(old);
     expect(fresh.hub).not.toBe(old.hub);
@@ -144,7 +184,7 @@ describe('FlowRegistry.apply', () => {
   });
 
   it('restarts on a playback key change, an input change or an enabled change', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b'), spec('c')]);
     const before = ['a', 'b', 'c'].map((id) => registry.get(id)!);
     const result = registry.apply([
@@ -160,14 +200,14 @@ describe('FlowRegistry.apply', () => {
   });
 
   it('a name change together with another change is a restart, not an update', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a')]);
     const result = registry.apply([spec('a', { name: 'X', playbackKey: 'a-changed-play-key-0000000' })]);
-    expect(result).toEqual({ added: [], removed: [], restarted: ['a'], updated: [] });
+    expect(result).toMatchObject({ outputs: {}, added: [], removed: [], restarted: ['a'], updated: [] });
   });
 
   it('reports adds, removes, restarts and updates of one apply together', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b'), spec('c'), spec('d')]);
     const result = registry.apply([
       spec('a'),
@@ -175,12 +215,12 @@ describe('FlowRegistry.apply', () => {
       spec('c', { playbackKey: 'c-new-play-key-00000000000' }),
       spec('e'),
     ]);
-    expect(result).toEqual({ added: ['e'], removed: ['d'], restarted: ['c'], updated: ['b'] });
+    expect(result).toMatchObject({ outputs: {}, added: ['e'], removed: ['d'], restarted: ['c'], updated: ['b'] });
     expect(registry.list().map((f) => f.id).sort()).toEqual(['a', 'b', 'c', 'e']);
   });
 
   it('moves a key from one flow to another in one apply', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     const shared = 'shared-key-0123456789abcdef';
     registry.apply([spec('a', { inputs: [input('main', shared)] }), spec('b')]);
     expect(registry.findPublishTarget(shared)?.flow.id).toBe('a');
@@ -189,7 +229,7 @@ describe('FlowRegistry.apply', () => {
   });
 
   it('close() closes every flow and forgets every key', () => {
-    const registry = new FlowRegistry(logger);
+    const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b')]);
     const readers = ['a', 'b'].map((id) => {
       const r = new RecordingReader();
@@ -205,7 +245,7 @@ describe('FlowRegistry.apply', () => {
 });
 
 describe('FlowRegistry key lookup', () => {
-  const registry = new FlowRegistry(logger);
+  const registry = new FlowRegistry(logger, parts());
   registry.apply([
     spec('a', { inputs: [input('main', 'a-main-key-0123456789'), input('backup', 'a-backup-key-0123456789')] }),
     spec('b'),
@@ -243,7 +283,7 @@ describe('FlowRegistry key lookup', () => {
   });
 
   it('compares non-ASCII keys by their bytes', () => {
-    const r = new FlowRegistry(logger);
+    const r = new FlowRegistry(logger, parts());
     r.apply([spec('u', { inputs: [input('main', 'clé-ünïcødé-0123456789')], playbackKey: 'plé-ünïcødé-0123456789' })]);
     expect(r.findPublishTarget('clé-ünïcødé-0123456789')?.inputName).toBe('main');
     expect(r.findPublishTarget('cle-unicode-0123456789')).toBeUndefined();
@@ -253,7 +293,7 @@ describe('FlowRegistry key lookup', () => {
 
 describe('Flow.publish', () => {
   it('attaches a publisher and feeds the hub', () => {
-    const flow = new Flow(spec('a'), logger);
+    const flow = new Flow(spec('a'), logger, parts());
     const reader = new RecordingReader();
     flow.hub.addReader(reader);
     const source = publishOk(flow, 'main', new Owner(), '198.51.100.7');
@@ -267,7 +307,7 @@ describe('Flow.publish', () => {
   });
 
   it('refuses a second publisher as busy and counts it', () => {
-    const flow = new Flow(spec('a', { inputs: [input('main', 'k1-0123456789'), input('backup', 'k2-0123456789')] }), logger);
+    const flow = new Flow(spec('a', { inputs: [input('main', 'k1-0123456789'), input('backup', 'k2-0123456789')] }), logger, parts());
     publishOk(flow, 'main');
     const second = flow.publish('main', new Owner(), '192.0.2.2');
     expect(second).toEqual({ ok: false, reason: 'busy', message: expect.any(String) });
@@ -283,11 +323,11 @@ describe('Flow.publish', () => {
   });
 
   it('refuses publishing to a disabled flow, an unknown input, or a closed flow', () => {
-    const disabled = new Flow(spec('a', { enabled: false }), logger);
+    const disabled = new Flow(spec('a', { enabled: false }), logger, parts());
     expect(disabled.publish('main', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
     expect(disabled.inputs.get('main')!.status).toBe('idle');
 
-    const flow = new Flow(spec('b'), logger);
+    const flow = new Flow(spec('b'), logger, parts());
     expect(flow.publish('nope', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'unknown_input' });
     flow.close('gone');
     expect(flow.publish('main', new Owner(), 'x')).toMatchObject({ ok: false, reason: 'disabled' });
@@ -295,7 +335,7 @@ describe('Flow.publish', () => {
   });
 
   it('moves status idle -> connected -> client_disconnect -> reconnected -> client_disconnect', () => {
-    const flow = new Flow(spec('a'), logger);
+    const flow = new Flow(spec('a'), logger, parts());
     const state = flow.inputs.get('main')!;
     expect(state.status).toBe('idle');
     const first = publishOk(flow, 'main');
@@ -316,7 +356,7 @@ describe('Flow.publish', () => {
   });
 
   it('detach is idempotent', () => {
-    const flow = new Flow(spec('a'), logger);
+    const flow = new Flow(spec('a'), logger, parts());
     const source = publishOk(flow, 'main');
     source.detach('one');
     expect(() => source.detach('two')).not.toThrow();
@@ -324,7 +364,7 @@ describe('Flow.publish', () => {
   });
 
   it('an old handle detaching late does not end the next publisher', () => {
-    const flow = new Flow(spec('a'), logger);
+    const flow = new Flow(spec('a'), logger, parts());
     const first = publishOk(flow, 'main');
     first.detach('left');
     publishOk(flow, 'main');
@@ -334,7 +374,7 @@ describe('Flow.publish', () => {
   });
 
   it('close kicks the publisher and closes the hub; close is idempotent', () => {
-    const flow = new Flow(spec('a'), logger);
+    const flow = new Flow(spec('a'), logger, parts());
     const owner = new Owner();
     publishOk(flow, 'main', owner);
     flow.close('bye');
@@ -357,5 +397,42 @@ describe('nextPushStatus', () => {
     expect(() => nextPushStatus('connected', 'publisher_connected')).toThrow(/connected to reconnected/);
     expect(() => nextPushStatus('reconnected', 'publisher_connected')).toThrow();
     expect(() => nextPushStatus('client_disconnect', 'publisher_left')).toThrow();
+  });
+});
+
+describe('output changes', () => {
+  it('adds, removes and restarts only the outputs that changed, keeping the flow and its input', () => {
+    const recorder = new RecordingParts();
+    const registry = new FlowRegistry(logger, recorder);
+    registry.apply([spec('a', { outputs: [output('yt'), output('twitch'), output('fb')] })]);
+    const flow = registry.get('a')!;
+    const hub = flow.hub;
+    expect(recorder.events).toEqual(['start output yt', 'start output twitch', 'start output fb']);
+    recorder.events.length = 0;
+
+    const result = registry.apply([spec('a', { outputs: [output('yt'), output('twitch', 'rtmp://127.0.0.1:2/live/y'), output('partner')] })]);
+    expect(result).toMatchObject({ updated: ['a'], restarted: [], outputs: { a: { added: ['partner'], removed: ['fb'], restarted: ['twitch'] } } });
+    expect(registry.get('a')).toBe(flow);
+    expect(registry.get('a')!.hub).toBe(hub);
+    expect(recorder.events).toEqual(['close output fb', 'close output twitch', 'start output twitch', 'start output partner']);
+  });
+
+  it('a disabled output is stopped like a removed one, and started again when enabled', () => {
+    const recorder = new RecordingParts();
+    const registry = new FlowRegistry(logger, recorder);
+    registry.apply([spec('a', { outputs: [output('yt')] })]);
+    registry.apply([spec('a', { outputs: [{ ...output('yt'), enabled: false }] })]);
+    registry.apply([spec('a', { outputs: [output('yt')] })]);
+    expect(recorder.events).toEqual(['start output yt', 'close output yt', 'start output yt']);
+  });
+
+  it('a disabled flow starts no outputs or pulls; closing a flow closes outputs before the hub', () => {
+    const recorder = new RecordingParts();
+    const registry = new FlowRegistry(logger, recorder);
+    registry.apply([spec('off', { enabled: false, outputs: [output('yt')] })]);
+    expect(recorder.events).toEqual([]);
+    registry.apply([spec('on', { outputs: [output('yt')] })]);
+    registry.close('test');
+    expect(recorder.events).toEqual(['start output yt', 'close output yt']);
   });
 });

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import type { ConnectionStatus } from './connection-status.js';
+import type { StreamHub } from './stream-hub.js';
+
+/** Observed state of a connection we make (an output, a pull input). */
+export interface ConnectionReport {
+  status: ConnectionStatus;
+  /** Where it connects, with any key redacted. */
+  target: string;
+  attempts: number;
+  reconnects: number;
+  consecutiveFailures: number;
+  lastError: string | undefined;
+  lastErrorAt: Date | undefined;
+  connectedAt: Date | undefined;
+  nextAttemptAt: Date | undefined;
+  /** Bytes sent (outputs) or received (inputs) over all connections. */
+  bytes: number;
+  /** Bits per second over the last few seconds. */
+  bitrate: number;
+  frames: number;
+  framesDropped: number;
+  bytesDropped: number;
+  skips: number;
+}
+
+/** A running output of a flow (closing it disconnects it). */
+export interface FlowOutput {
+  readonly name: string;
+  start(): void;
+  close(reason: string): void;
+  report(): ConnectionReport;
+}
+
+/** A running input that connects somewhere to get media (rtmp-pull). */
+export interface FlowPullInput {
+  readonly name: string;
+  start(): void;
+  close(reason: string): void;
+  report(): ConnectionReport;
+}
+
+/**
+ * Builds the parts of a flow that need the network. Injected so core stays free of
+ * sockets and so tests can supply their own.
+ */
+export interface FlowPartsFactory {
+  createOutput(spec: OutputConfig, hub: StreamHub, logger: Logger): FlowOutput;
+  createPullInput(spec: RtmpPullInputConfig, hub: StreamHub, logger: Logger): FlowPullInput;
+}

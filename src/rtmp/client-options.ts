@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import { FlowrelayError } from '../lib/errors.js';
+import type { RtmpClientOptions } from './client/types.js';
+import { parseRtmpUrl } from './client/url.js';
+
+/** Client-wide settings that come from the daemon's rtmp section, not from each output. */
+export interface RtmpClientDefaults {
+  chunkSize: number;
+  maxMessageSize: number;
+}
+
+/**
+ * RtmpClientOptions for an output or pull input from its config. The CA file is read
+ * here, once per (re)start of the output, so a bad path fails that output only.
+ */
+export function clientOptionsFor(
+  spec: OutputConfig | RtmpPullInputConfig,
+  mode: 'publish' | 'play',
+  defaults: RtmpClientDefaults,
+  logger: Logger,
+): RtmpClientOptions {
+  const target = parseRtmpUrl(spec.url, spec.streamKey);
+  let ca: Buffer | undefined;
+  if (spec.tls.ca !== undefined) {
+    try {
+      ca = readFileSync(spec.tls.ca);
+    } catch (err) {
+      throw new FlowrelayError('TLS_CA_UNREADABLE', `cannot read tls.ca ${spec.tls.ca}: ${(err as Error).message}`);
+    }
+  }
+  return {
+    target,
+    mode,
+    tls: { ...(ca && { ca }), rejectUnauthorized: spec.tls.verify },
+    connectTimeoutMs: spec.connectTimeoutMs,
+    handshakeTimeoutMs: spec.handshakeTimeoutMs,
+    chunkSize: defaults.chunkSize,
+    maxMessageSize: defaults.maxMessageSize,
+    logger,
+  };
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { Backoff } from '../../src/lib/backoff.js';
+import { RateMeter } from '../../src/policy/rate-meter.js';
+
+describe('Backoff', () => {
+  it('doubles from the initial delay up to the cap, and resets', () => {
+    const b = new Backoff({ initialDelayMs: 1000, maxDelayMs: 30_000 }, () => 0);
+    expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    b.reset();
+    expect(b.next()).toBe(1000);
+  });
+
+  it('jitter takes up to 20% off each delay', () => {
+    const b = new Backoff({ initialDelayMs: 1000, maxDelayMs: 30_000 }, () => 1);
+    expect([b.next(), b.next()]).toEqual([800, 1600]);
+  });
+
+  it('does not overflow after very many attempts', () => {
+    const b = new Backoff({ initialDelayMs: 1000, maxDelayMs: 30_000 }, () => 0.5);
+    for (let i = 0; i < 10_000; i++) b.next();
+    expect(b.next()).toBe(27_000);
+  });
+});
+
+describe('RateMeter', () => {
+  it('averages completed seconds over the window', () => {
+    const m = new RateMeter(5);
+    for (let s = 0; s < 5; s++) m.add(125_000, s * 1000 + 500); // 1 Mbit each second
+    expect(m.bitsPerSecond(5_000)).toBe(1_000_000);
+  });
+
+  it('forgets seconds that left the window and ignores the current partial second', () => {
+    const m = new RateMeter(5);
+    m.add(1_000_000, 0);
+    m.add(125_000, 9_500);
+    expect(m.bitsPerSecond(9_900)).toBe(0);
+    expect(m.bitsPerSecond(10_100)).toBe(200_000);
+  });
+});

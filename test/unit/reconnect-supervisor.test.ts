@@ -1,0 +1,131 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ReconnectSupervisor, type AttemptHandlers, type ReconnectPolicy } from '../../src/core/reconnect-supervisor.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+const logger = pino({ level: 'silent' });
+const policy: ReconnectPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, resetAfterMs: 60_000, failAfter: 3, giveUp: false };
+
+/** Each attempt is held here until the test settles it. */
+function harness(p: ReconnectPolicy = policy) {
+  const clock = new FakeClock();
+  const attempts: { handlers: AttemptHandlers; closedBy: string | undefined }[] = [];
+  const supervisor = new ReconnectSupervisor(
+    p,
+    (handlers) => {
+      const attempt = { handlers, closedBy: undefined as string | undefined };
+      attempts.push(attempt);
+      return { close: (reason) => { attempt.closedBy = reason; handlers.closed(undefined); } };
+    },
+    clock,
+    logger,
+    () => 0,
+  );
+  const last = () => attempts[attempts.length - 1]!;
+  return { clock, attempts, supervisor, last };
+}
+
+describe('ReconnectSupervisor', () => {
+  it('connects, and reconnects with growing delays after a drop, reporting the statuses', () => {
+    const { clock, attempts, supervisor, last } = harness();
+    supervisor.want();
+    expect(attempts).toHaveLength(1);
+    expect(supervisor.status).toBe('new_configuration_accepted');
+    last().handlers.ready();
+    expect(supervisor.status).toBe('connected');
+
+    last().handlers.closed(new Error('connection reset'));
+    expect(supervisor.status).toBe('reconnecting');
+    expect(supervisor.counters.lastError).toBe('connection reset');
+    expect(clock.nextDelay()).toBe(1000);
+    clock.advance(1000);
+    expect(attempts).toHaveLength(2);
+    last().handlers.closed(new Error('refused'));
+    expect(clock.nextDelay()).toBe(2000);
+    clock.advance(2000);
+    last().handlers.closed(new Error('refused'));
+    expect(clock.nextDelay()).toBe(4000);
+    clock.advance(4000);
+    last().handlers.ready();
+    expect(supervisor.status).toBe('reconnected');
+    expect(supervisor.counters.reconnects).toBe(1);
+    expect(supervisor.counters.consecutiveFailures).toBe(0);
+  });
+
+  it('says failed_to_connect after failAfter failures and keeps trying at the cap', () => {
+    const { clock, attempts, supervisor, last } = harness();
+    supervisor.want();
+    for (let i = 0; i < 3; i++) {
+      last().handlers.closed(new Error('timeout'));
+      clock.advance(clock.nextDelay()!);
+    }
+    expect(supervisor.status).toBe('failed_to_connect');
+    for (let i = 0; i < 10; i++) {
+      last().handlers.closed(new Error('timeout'));
+      clock.advance(clock.nextDelay()!);
+    }
+    expect(clock.nextDelay()).toBeUndefined();
+    expect(attempts.length).toBe(14);
+    last().handlers.closed(new Error('timeout'));
+    expect(clock.nextDelay()).toBe(30_000);
+    clock.advance(30_000);
+    last().handlers.ready();
+    expect(supervisor.status).toBe('connected');
+  });
+
+  it('says failed_to_reconnect after a connection, and with giveUp stops trying', () => {
+    const { clock, attempts, supervisor, last } = harness({ ...policy, giveUp: true });
+    supervisor.want();
+    last().handlers.ready();
+    last().handlers.closed(new Error('gone'));
+    for (let i = 0; i < 3; i++) {
+      clock.advance(clock.nextDelay()!);
+      last().handlers.closed(new Error('refused'));
+    }
+    expect(supervisor.status).toBe('failed_to_reconnect');
+    expect(clock.pending).toBe(0);
+    clock.advance(600_000);
+    expect(attempts).toHaveLength(4);
+  });
+
+  it('resets the backoff after a connection stayed up for resetAfterMs', () => {
+    const { clock, supervisor, last } = harness();
+    supervisor.want();
+    last().handlers.closed(new Error('x'));
+    clock.advance(clock.nextDelay()!);
+    last().handlers.closed(new Error('x'));
+    clock.advance(clock.nextDelay()!); // 2 s
+    last().handlers.ready();
+    clock.advance(60_000);
+    last().handlers.closed(new Error('dropped'));
+    expect(clock.nextDelay()).toBe(1000);
+  });
+
+  it('unwant disconnects and goes idle; want reconnects; close stops everything', () => {
+    const { clock, attempts, supervisor, last } = harness();
+    supervisor.want();
+    last().handlers.ready();
+    supervisor.unwant('input idle');
+    expect(last().closedBy).toBe('input idle');
+    expect(supervisor.status).toBe('idle');
+    expect(clock.pending).toBe(0);
+    supervisor.want();
+    last().handlers.ready();
+    expect(supervisor.status).toBe('reconnected');
+    supervisor.close('removed');
+    expect(last().closedBy).toBe('removed');
+    supervisor.want();
+    expect(attempts).toHaveLength(2);
+  });
+
+  it('ignores events from an attempt that was already superseded', () => {
+    const { clock, attempts, supervisor } = harness();
+    supervisor.want();
+    const first = attempts[0]!;
+    first.handlers.closed(new Error('x'));
+    clock.advance(clock.nextDelay()!);
+    first.handlers.ready(); // stale
+    expect(supervisor.status).toBe('new_configuration_accepted');
+    expect(attempts).toHaveLength(2);
+  });
+});
