@@ -23,6 +23,8 @@ export class RtmpOutput implements FlowOutput {
   private readonly meter = new RateMeter();
   private connection: RtmpClientConnection | undefined;
   private idleTimer: unknown;
+  /** Whether the flow's input is live; an output only (re)connects while it is. */
+  private inputLive = false;
   private bytesBefore = 0;
   private closed = false;
   private readonly target: string;
@@ -85,11 +87,13 @@ export class RtmpOutput implements FlowOutput {
   }
 
   private onSourceLive(): void {
+    this.inputLive = true;
     this.cancelIdleTimer();
     if (!this.closed) this.supervisor.want();
   }
 
   private onSourceGone(): void {
+    this.inputLive = false;
     if (this.closed || this.spec.idleDisconnectMs === 0) return;
     this.cancelIdleTimer();
     this.idleTimer = this.clock.setTimeout(() => {
@@ -121,6 +125,11 @@ export class RtmpOutput implements FlowOutput {
           this.bytesBefore += connection.bytesOut;
           if (this.connection === connection) this.connection = undefined;
           handlers.closed(error);
+          // Lost while the input is away: wait for the input instead of retrying an idle push.
+          if (!this.inputLive && !this.closed) {
+            this.cancelIdleTimer();
+            this.supervisor.unwant('input idle');
+          }
         },
       });
     } catch (err) {

@@ -128,7 +128,7 @@ export class RtmpSession implements HubSourceOwner {
   }
 
   private fail(code: string, message: string): void {
-    this.logger.warn({ code, remoteAddress: this.remoteAddress, app: this.app }, message);
+    this.logger.warn({ code, app: this.app }, message);
     this.close(code);
   }
 
@@ -264,7 +264,7 @@ export class RtmpSession implements HubSourceOwner {
     const streamKey = streamNameOf(command.args[0]);
     const decision = this.deps.router.publish({ app: this.app, streamKey, remoteAddress: this.remoteAddress, owner: this });
     if (!decision.ok) {
-      this.logger.warn({ reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `publish refused: ${decision.message}`);
+      this.logger.warn({ reason: decision.reason, app: this.app }, `publish refused: ${decision.message}`);
       this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Publish.BadName', decision.message));
       this.close(`publish refused: ${decision.reason}`, true);
       return;
@@ -296,7 +296,7 @@ export class RtmpSession implements HubSourceOwner {
     const playbackKey = streamNameOf(command.args[0]);
     const decision = this.deps.router.play({ app: this.app, playbackKey, remoteAddress: this.remoteAddress });
     if (!decision.ok) {
-      this.logger.warn({ reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `play refused: ${decision.message}`);
+      this.logger.warn({ reason: decision.reason, app: this.app }, `play refused: ${decision.message}`);
       this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Play.StreamNotFound', decision.message));
       this.close(`play refused: ${decision.reason}`, true);
       return;
