@@ -13,10 +13,16 @@ import type { MediaMessage } from './media.js';
  * A new reader starts in the dropping state: its first media is a keyframe.
  */
 export class ReaderGate {
-  private dropping = true;
+  /**
+   * `waiting`: not started yet, or restarting after the source changed: skipping to a
+   * keyframe is how a reader starts, so nothing is counted. `behind`: the reader fell
+   * behind and loses media until the next keyframe; that is counted.
+   */
+  private dropping: false | 'waiting' | 'behind' = 'waiting';
+  /** Messages and bytes lost because the reader fell behind. */
   droppedMessages = 0;
   droppedBytes = 0;
-  /** Times the reader fell behind and had to skip to a keyframe (excludes the initial wait). */
+  /** Times the reader fell behind and had to skip to a keyframe. */
   skips = 0;
 
   constructor(private readonly maxBacklogBytes: number) {}
@@ -31,7 +37,7 @@ export class ReaderGate {
       return this.drop(message);
     }
     if (backlogBytes > this.maxBacklogBytes) {
-      this.dropping = true;
+      this.dropping = 'behind';
       this.skips += 1;
       return this.drop(message);
     }
@@ -40,12 +46,14 @@ export class ReaderGate {
 
   /** Forces a restart at the next keyframe (after the source changed). */
   resync(): void {
-    this.dropping = true;
+    if (!this.dropping) this.dropping = 'waiting';
   }
 
   private drop(message: MediaMessage): false {
-    this.droppedMessages += 1;
-    this.droppedBytes += message.payload.length;
+    if (this.dropping === 'behind') {
+      this.droppedMessages += 1;
+      this.droppedBytes += message.payload.length;
+    }
     return false;
   }
 }

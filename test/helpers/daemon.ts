@@ -16,12 +16,20 @@ export async function tempConfig(yamlBody: string): Promise<{ dir: string; file:
   return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Standard test flows: keys are fixed so tests can build URLs. */
-export function flowYaml(id: string): string {
+/** Standard test flows: keys are fixed so tests can build URLs. `extra`: more keys of the flow, e.g. outputs. */
+export function flowYaml(id: string, extra: Record<string, unknown> = {}): string {
+  const more = Object.entries(extra)
+    .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}\n`)
+    .join('');
   return `  - id: ${id}
     inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey(id)}" }]
     playback: { key: "${playKey(id)}" }
-`;
+${more}`;
+}
+
+/** An rtmp output pushing to a flow of a daemon listening on `port`. */
+export function outputTo(name: string, port: number, flowId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, type: 'rtmp', url: `rtmp://127.0.0.1:${port}/live`, streamKey: publishKey(flowId), ...extra };
 }
 export const publishKey = (id: string): string => `publish-${id}-0123456789`;
 export const playKey = (id: string): string => `play-${id}-0123456789abc`;
@@ -29,6 +37,7 @@ export const playKey = (id: string): string => `play-${id}-0123456789abc`;
 export interface InProcessDaemon {
   app: App;
   port: number;
+  configFile: string;
   url: (key: string) => string;
   close: () => Promise<void>;
 }
@@ -46,6 +55,7 @@ export async function startInProcess(yamlBody: string, rtmpExtra = '', logs?: Re
   return {
     app,
     port,
+    configFile: cfg.file,
     url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`,
     close: async () => {
       await app.close('test done');

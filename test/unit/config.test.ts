@@ -50,6 +50,7 @@ describe('defaults', () => {
     storage: { dir: '/etc/flowrelay/data' },
     ffmpeg: { path: 'ffmpeg' },
     log: { level: 'info' },
+    limits: { maxOutputsPerFlow: 50 },
     flows: [],
   };
 
@@ -73,6 +74,7 @@ describe('defaults', () => {
         enabled: true,
         meta: {},
         inputs: [{ name: 'main', type: 'rtmp-push' }],
+        outputs: [],
         playback: {},
       },
     ]);
@@ -117,6 +119,7 @@ flows:
       storage: { dir: '/var/lib/flowrelay' },
       ffmpeg: { path: '/usr/bin/ffmpeg' },
       log: { level: 'silent' },
+      limits: { maxOutputsPerFlow: 50 },
       flows: [
         {
           id: 'studio-a',
@@ -124,6 +127,7 @@ flows:
           enabled: false,
           meta: { team: 'live', 'a.b': 'x' },
           inputs: [{ name: 'Main_1', type: 'rtmp-push', streamKey: KEY_A }],
+          outputs: [],
           playback: { key: PLAY_A },
         },
       ],
@@ -311,7 +315,7 @@ describe('inputs', () => {
     ]);
   });
 
-  it.each(['rtmp-pull', 'srt-listener', 'srt-caller', 'flow', 'pull'])('says input type %s is not supported yet', (type) => {
+  it.each(['srt-listener', 'srt-caller', 'flow', 'pull'])('says input type %s is not supported yet', (type) => {
     // The type's own keys (passphrase) are not also reported as unknown: one clear issue.
     const issues = parseBad(oneFlow(`{ name: main, type: ${type}, passphrase: xyz }`));
     expect(summary(issues)).toEqual([[4, 'flows[0].inputs[0].type', `input type ${type} is not supported yet`]]);
@@ -319,10 +323,10 @@ describe('inputs', () => {
 
   it('rejects an unknown input type and a missing one', () => {
     expect(summary(parseBad(oneFlow('{ name: main, type: webrtc }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push)'],
+      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push or rtmp-pull)'],
     ]);
     expect(summary(parseBad(oneFlow('{ name: main }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push)'],
+      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push or rtmp-pull)'],
     ]);
   });
 });

@@ -636,15 +636,15 @@ describe('ReaderGate', () => {
   const META = media('data', { header: true, size: 50 });
   const CUE = media('data', { size: 7 });
 
-  it('starts dropping until a keyframe, counting the drops but not as skips', () => {
+  it('starts by waiting for a keyframe; what it skips while starting is not counted as loss', () => {
     const gate = new ReaderGate(10_000);
     expect(gate.admit(INTER, 0)).toBe(false);
     expect(gate.admit(AUDIO, 0)).toBe(false);
     expect(gate.admit(KEY, 0)).toBe(true);
     expect(gate.admit(INTER, 0)).toBe(true);
     expect(gate.admit(AUDIO, 0)).toBe(true);
-    expect(gate.droppedMessages).toBe(2);
-    expect(gate.droppedBytes).toBe(110);
+    expect(gate.droppedMessages).toBe(0);
+    expect(gate.droppedBytes).toBe(0);
     expect(gate.skips).toBe(0);
   });
 
@@ -708,14 +708,25 @@ describe('ReaderGate', () => {
     expect(gate.admit(audioKey, 0)).toBe(true);
   });
 
-  it('resync makes the reader wait for the next keyframe without counting a skip', () => {
+  it('resync makes the reader wait for the next keyframe without counting a skip or a loss', () => {
     const gate = new ReaderGate(1000);
     gate.admit(KEY, 0);
     gate.resync();
     expect(gate.admit(INTER, 0)).toBe(false);
     expect(gate.admit(KEY, 0)).toBe(true);
     expect(gate.skips).toBe(0);
-    expect(gate.droppedMessages).toBe(1);
+    expect(gate.droppedMessages).toBe(0);
+  });
+
+  it('a resync while behind keeps counting the loss until the keyframe', () => {
+    const gate = new ReaderGate(1000);
+    gate.admit(KEY, 0);
+    expect(gate.admit(INTER, 5000)).toBe(false);
+    gate.resync();
+    expect(gate.admit(INTER, 0)).toBe(false);
+    expect(gate.admit(KEY, 0)).toBe(true);
+    expect(gate.skips).toBe(1);
+    expect(gate.droppedMessages).toBe(2);
   });
 
   it('fed by a hub, a slow reader loses frames up to the next keyframe and others are untouched', () => {

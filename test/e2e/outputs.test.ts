@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { ConnectionReport } from '../../src/core/flow-parts.js';
+import { flowYaml, outputTo, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { blackHole, throttlingProxy } from '../helpers/tcp-tools.js';
+
+const execFileAsync = promisify(execFile);
+
+function report(daemon: InProcessDaemon, flowId: string, output: string): ConnectionReport {
+  return daemon.app.registry.get(flowId)!.outputs.get(output)!.output.report();
+}
+
+/** Fast retries so failure paths show within a test's time. */
+const FAST_RETRY = { initialDelayMs: 100, maxDelayMs: 1000, failAfter: 2 };
+
+describe('rtmp outputs', () => {
+  it('rtmps:// works with verification against a private CA and fails clearly when the CA is not trusted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-out-tls-'));
+    const cert = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=flowrelay test CA', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    // The daemon is its own TLS destination: its RTMPS listener serves flow "dest".
+    const tlsPort = 0;
+    const daemon = await startInProcess(
+      `flows:\n${flowYaml('dest')}${flowYaml('spare')}`,
+      `, tls: { listen: "127.0.0.1:${tlsPort}", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`,
+    );
+    try {
+      const port = daemon.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
+      const url = `rtmps://127.0.0.1:${port}/live`;
+      const reloaded = await reconfigure(daemon, `${flowYaml('src', {
+        outputs: [
+          { name: 'trusted', type: 'rtmp', url, streamKey: publishKey('dest'), tls: { ca: cert }, idleDisconnectMs: 1000 },
+          { name: 'untrusted', type: 'rtmp', url, streamKey: publishKey('spare'), reconnect: FAST_RETRY },
+        ],
+      })}${flowYaml('dest')}${flowYaml('spare')}`);
+      expect(reloaded).toBe(true);
+
+      const out = join(dir, 'dest.flv');
+      const player = play(daemon.url(playKey('dest')), out);
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 4 });
+      await waitFor(() => daemon.app.registry.get('dest')!.hub.counters.videoFrames > 25, 'media through the verified TLS output');
+      expect(report(daemon, 'src', 'trusted').status).toBe('connected');
+      await waitFor(() => report(daemon, 'src', 'untrusted').status === 'failed_to_connect', 'untrusted output fails');
+      const untrusted = report(daemon, 'src', 'untrusted');
+      expect(untrusted.lastError).toMatch(/certificate/i);
+      const pub = await publisher.done;
+      expect(pub.code, pub.stderr).toBe(0);
+      // The output disconnects a second after its input ended; the player sees the end.
+      expect((await player.done).code).toBe(0);
+      const streams = await probeStreams(out);
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect(videoFrames(streams)).toBeGreaterThan(50);
+      expect(report(daemon, 'src', 'trusted').status).toBe('idle');
+
+      expect(daemon.app.registry.get('spare')!.hub.counters.messagesIn).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('a destination that accepts TCP and never answers: handshake timeouts, failed_to_connect, no leaked sockets', async () => {
+    const hole = await blackHole();
+    const daemon = await startInProcess(
+      `flows:\n${flowYaml('src', {
+        outputs: [{ name: 'stuck', type: 'rtmp', url: `rtmp://127.0.0.1:${hole.port}/live`, streamKey: 'x', handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, reconnect: FAST_RETRY }],
+      })}`,
+    );
+    try {
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 8 });
+      await waitFor(() => hole.accepted() >= 4, 'four attempts', 20_000);
+      const r = report(daemon, 'src', 'stuck');
+      expect(r.status).toBe('failed_to_connect');
+      expect(r.lastError).toMatch(/handshake/i);
+      expect(r.attempts).toBeGreaterThanOrEqual(4);
+      // Every attempt but the one in flight was closed by us.
+      expect(hole.open()).toBeLessThanOrEqual(1);
+      expect((await publisher.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+    await waitFor(() => hole.open() === 0, 'all sockets closed after shutdown');
+    await hole.close();
+  });
+
+  it('a destination that reads very slowly: bounded queue, drops counted, other outputs and players keep pace', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('slow')}${flowYaml('fast')}`);
+    const proxy = await throttlingProxy(daemon.port, 256 * 1024, 50_000);
+    try {
+      const ok = await reconfigure(daemon, `${flowYaml('src', {
+        outputs: [
+          outputTo('thin', proxy.port, 'slow', { maxBacklog: '256Ki' }),
+          outputTo('wide', daemon.port, 'fast'),
+        ],
+      })}${flowYaml('slow')}${flowYaml('fast')}`);
+      expect(ok).toBe(true);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-out-slow-'));
+      const srcPlayer = play(daemon.url(playKey('src')), join(dir, 'src.flv'));
+      const fastPlayer = play(daemon.url(playKey('fast')), join(dir, 'fast.flv'));
+      await waitFor(() => daemon.app.registry.get('src')!.hub.readerCount >= 3, 'players and outputs attached');
+      const seconds = 8;
+      const pub = await publish(daemon.url(publishKey('src')), { seconds, width: 1280, height: 720, lossless: true }).done;
+      expect(pub.code, pub.stderr).toBe(0);
+
+      const thin = report(daemon, 'src', 'thin');
+      expect(thin.framesDropped).toBeGreaterThan(0);
+      expect(thin.skips).toBeGreaterThan(0);
+      const wide = report(daemon, 'src', 'wide');
+      expect(wide.framesDropped).toBe(0);
+      for (const [name, proc] of [['src.flv', srcPlayer], ['fast.flv', fastPlayer]] as const) {
+        expect((await proc.done).code).toBe(0);
+        expect(videoFrames(await probeStreams(join(dir, name)))).toBeGreaterThanOrEqual(seconds * 25 - 3);
+      }
+    } finally {
+      await daemon.close();
+      await proxy.close();
+    }
+  });
+
+  it('50 outputs on one flow to local sinks all receive the stream', async () => {
+    const sinks = Array.from({ length: 50 }, (_, i) => `sink-${i}`);
+    const daemon = await startInProcess(`flows:\n${sinks.map((id) => flowYaml(id)).join('')}`);
+    try {
+      const ok = await reconfigure(
+        daemon,
+        `${flowYaml('src', { outputs: sinks.map((id) => outputTo(id, daemon.port, id)) })}${sinks.map((id) => flowYaml(id)).join('')}`,
+      );
+      expect(ok).toBe(true);
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 5 });
+      await waitFor(() => sinks.every((id) => daemon.app.registry.get(id)!.hub.counters.videoFrames >= 50), 'every sink receives video', 30_000);
+      expect((await publisher.done).code).toBe(0);
+      for (const id of sinks) {
+        expect(report(daemon, 'src', id).status).toBe('connected');
+        expect(report(daemon, 'src', id).bytes).toBeGreaterThan(100_000);
+      }
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+/** Rewrites the daemon's config file with new flows (same rtmp section) and reloads. */
+async function reconfigure(daemon: InProcessDaemon, flowsYaml: string): Promise<boolean> {
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const text = await readFile(daemon.configFile, 'utf8');
+  const head = text.slice(0, text.indexOf('flows:'));
+  await writeFile(daemon.configFile, `${head}flows:\n${flowsYaml}`);
+  const result = await daemon.app.reload();
+  if (!result.ok) throw new Error(result.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`).join('\n'));
+  await delay(0);
+  return true;
+}

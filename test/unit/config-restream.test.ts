@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { fillMissingSecrets } from '../../src/config/secrets.js';
+
+const FILE = '/etc/flowrelay/flowrelay.yaml';
+
+function parseOk(text: string): Config {
+  const r = parseConfigText(text, FILE, {});
+  if (!r.ok) throw new Error(`expected a valid config:\n${r.issues.map(formatIssue).join('\n')}`);
+  return r.config;
+}
+
+function issues(text: string): [number, string, string][] {
+  const r = parseConfigText(text, FILE, {});
+  if (r.ok) throw new Error('expected the config to be rejected');
+  return r.issues.map((i: ConfigIssue) => [i.line, i.path, i.message]);
+}
+
+const flowWith = (outputs: string, input = '{ name: main, type: rtmp-push }') => `flows:
+  - id: a
+    inputs: [${input}]
+    outputs:
+${outputs}`;
+
+describe('outputs in the config', () => {
+  it('fills output defaults and resolves a relative CA path against the file', () => {
+    const config = parseOk(flowWith('      - { name: yt, type: rtmp, url: "rtmp://a.rtmp.youtube.com/live2", streamKey: abc, tls: { ca: ca.pem } }'));
+    expect(config.flows[0]!.outputs[0]).toEqual({
+      name: 'yt',
+      type: 'rtmp',
+      url: 'rtmp://a.rtmp.youtube.com/live2',
+      streamKey: 'abc',
+      enabled: true,
+      tls: { ca: '/etc/flowrelay/ca.pem', verify: true },
+      reconnect: { initialDelayMs: 1000, maxDelayMs: 30_000, resetAfterMs: 60_000, failAfter: 5, giveUp: false },
+      connectTimeoutMs: 10_000,
+      handshakeTimeoutMs: 10_000,
+      idleDisconnectMs: 30_000,
+      maxBacklog: 8 * 1024 * 1024,
+    });
+  });
+
+  it('rejects bad URLs, unsupported types, duplicate names and bad reconnect settings, each at its line', () => {
+    expect(
+      issues(
+        flowWith(`      - { name: a, type: rtmp, url: "http://example.com/live" }
+      - { name: b, type: srt-caller, url: "srt://x:9000" }
+      - { name: a, type: rtmp, url: "rtmp://example.com/live/key" }
+      - { name: c, type: rtmp, url: "rtmp://example.com/live/key", reconnect: { initialDelayMs: 5000, maxDelayMs: 1000 } }`),
+      ),
+    ).toEqual([
+      [5, 'flows[0].outputs[0].url', expect.stringMatching(/rtmp:\/\/ or rtmps:\/\//) as unknown as string],
+      [6, 'flows[0].outputs[1].type', 'output type srt-caller is not supported yet'],
+      [7, 'flows[0].outputs[2].name', 'duplicate output name "a" (already used at flows[0].outputs[0].name)'],
+      [8, 'flows[0].outputs[3].reconnect.maxDelayMs', 'maxDelayMs must be at least initialDelayMs'],
+    ]);
+  });
+
+  it('limits outputs per flow to limits.maxOutputsPerFlow', () => {
+    const outputs = Array.from({ length: 3 }, (_, i) => `      - { name: o${i}, type: rtmp, url: "rtmp://example.com/live/k${i}" }`).join('\n');
+    expect(issues(`limits: { maxOutputsPerFlow: 2 }\n${flowWith(outputs)}`)).toEqual([
+      [8, 'flows[0].outputs[2]', 'a flow may have at most 2 outputs (limits.maxOutputsPerFlow)'],
+    ]);
+    expect(parseOk(`limits: { maxOutputsPerFlow: 3 }\n${flowWith(outputs)}`).flows[0]!.outputs).toHaveLength(3);
+  });
+});
+
+describe('rtmp-pull inputs in the config', () => {
+  it('accepts an rtmp-pull input; its streamKey is the remote one, never generated or checked for reuse', async () => {
+    const text = `flows:
+  - id: a
+    inputs: [{ name: up, type: rtmp-pull, url: "rtmp://origin.example.com/live", streamKey: same-key }]
+  - id: b
+    inputs: [{ name: up, type: rtmp-pull, url: "rtmp://origin.example.com/live", streamKey: same-key }]
+`;
+    const config = parseOk(text);
+    expect(config.flows[0]!.inputs[0]).toMatchObject({ type: 'rtmp-pull', streamKey: 'same-key', idleTimeoutMs: 15_000 });
+    const saved: Record<string, string>[] = [];
+    const store = { load: async () => ({}), save: async (v: Record<string, string>) => void saved.push(v) };
+    const { generated } = await fillMissingSecrets(config, store);
+    expect(generated.map((g) => g.what)).toEqual(['playbackKey', 'playbackKey']);
+  });
+
+  it('rejects an rtmp-pull input without a usable URL', () => {
+    expect(issues(`flows:\n  - id: a\n    inputs: [{ name: up, type: rtmp-pull, url: "rtmp://origin.example.com" }]\n`)).toEqual([
+      [3, 'flows[0].inputs[0].url', expect.stringMatching(/app/) as unknown as string],
+    ]);
+  });
+});
