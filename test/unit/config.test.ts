@@ -697,11 +697,13 @@ describe('bundled config files', () => {
   });
 
   it('config/example.yaml loads cleanly with its env vars set', async () => {
-    const env = { STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A };
+    const env = { STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw' };
     const r = await loadConfigFile(join(configDir, 'example.yaml'), env);
     if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
     expect(r.config.rtmp.tls).toBeDefined();
-    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'rehearsal']);
+    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'from-origin', 'rehearsal']);
+    expect(r.config.flows[0]?.outputs.map((o) => o.name)).toEqual(['youtube', 'facebook']);
+    expect(r.config.flows[1]?.inputs[0]?.type).toBe('rtmp-pull');
     expect(r.config.flows[0]?.inputs[0]?.streamKey).toBe(KEY_A);
     expect(r.config.flows[0]?.playback.key).toBe(PLAY_A);
   });
@@ -711,6 +713,10 @@ describe('bundled config files', () => {
     expect(!r.ok && r.issues.map((i) => i.message)).toEqual([
       'environment variable STUDIO_A_KEY is not set',
       'environment variable STUDIO_A_PLAY_KEY is not set',
+      'environment variable YT_KEY is not set',
+      'environment variable FB_KEY is not set',
+      'environment variable ORIGIN_KEY is not set',
+      'environment variable TWITCH_KEY is not set',
     ]);
   });
 });
