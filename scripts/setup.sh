@@ -55,8 +55,10 @@ is_installed() {
 }
 
 # True if the apt lists we have know a real (installable) package of this name.
+# Not `grep -q`: it exits at the first match, apt-cache then dies of SIGPIPE, and
+# with pipefail the pipeline fails.
 apt_has() {
-  apt-cache show --no-all-versions "$1" 2>/dev/null | grep -q '^Package:'
+  apt-cache show --no-all-versions "$1" 2>/dev/null | grep '^Package:' >/dev/null
 }
 
 apt_updated=0
@@ -137,6 +139,78 @@ if [ "${#missing[@]}" -gt 0 ] || [ -n "$srt_pkg" ]; then
     ''|libsrt1.5-*) ;;
     *) log "warning: installed $srt_pkg; flowrelay's SRT support is built for libsrt 1.5 (Debian 12, Ubuntu 24.04)" ;;
   esac
+fi
+
+# nginx with the RTMP module: a peer that the restream tests push to and pull from.
+# The tests run their own nginx processes (nginx -p DIR -c FILE); the distribution's
+# nginx service is never used and must not hold port 80, so it is neither started by
+# the install nor left enabled.
+
+have_nginx_binary() {
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+}
+
+# The smallest package that is the nginx server itself. Debian 12 and Ubuntu 24.04
+# ship it as `nginx` (there nginx-light is a transitional package that depends on
+# `nginx` and adds a module); older releases ship nginx-light/-core/-full, with
+# `nginx` a metapackage that pulls in nginx-core.
+pick_nginx_package() {
+  if apt_has nginx-light \
+    && ! apt-cache show --no-all-versions nginx-light | grep -E '^(Pre-)?Depends:' | grep -qE '(: |, )nginx( |,|$)'; then
+    echo nginx-light
+  elif apt_has nginx; then
+    echo nginx
+  else
+    return 1
+  fi
+}
+
+# policy-rc.d answering 101 ("action forbidden") makes invoke-rc.d and
+# deb-systemd-invoke skip the service start that nginx's postinst asks for, with
+# or without systemd. An existing policy (Docker images ship one) is left alone.
+POLICY_RC_D=/usr/sbin/policy-rc.d
+policy_created=0
+remove_policy_rc_d() {
+  if [ "$policy_created" -eq 1 ]; then
+    "${SUDO[@]}" rm -f "$POLICY_RC_D" || true
+    policy_created=0
+  fi
+}
+
+nginx_missing=()
+is_installed libnginx-mod-rtmp || nginx_missing+=(libnginx-mod-rtmp)
+have_nginx_binary || nginx_missing+=(nginx)
+if [ "${#nginx_missing[@]}" -gt 0 ]; then
+  need_root "${nginx_missing[@]}"
+  nginx_pkgs=()
+  is_installed libnginx-mod-rtmp || nginx_pkgs+=(libnginx-mod-rtmp)
+  if ! have_nginx_binary; then
+    nginx_pkg="$(pick_nginx_package)" || { apt_update; nginx_pkg="$(pick_nginx_package)"; } \
+      || die "no nginx package found in the apt repositories (looked for nginx-light and nginx)"
+    nginx_pkgs=("$nginx_pkg" "${nginx_pkgs[@]}")
+  fi
+  if [ ! -e "$POLICY_RC_D" ]; then
+    trap remove_policy_rc_d EXIT
+    printf '#!/bin/sh\n# flowrelay setup.sh: no service starts while it installs nginx\nexit 101\n' \
+      | "${SUDO[@]}" tee "$POLICY_RC_D" >/dev/null
+    policy_created=1
+    "${SUDO[@]}" chmod 755 "$POLICY_RC_D"
+  fi
+  apt_install "${nginx_pkgs[@]}"
+  remove_policy_rc_d
+  # If a pre-existing policy let the service start anyway, stop it; and keep it from
+  # starting at the next boot.
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "${SUDO[@]}" systemctl disable --now nginx.service >/dev/null 2>&1 || true
+  else
+    if [ -s /run/nginx.pid ] && [ -x /etc/init.d/nginx ]; then
+      "${SUDO[@]}" /etc/init.d/nginx stop >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+      "${SUDO[@]}" update-rc.d nginx disable >/dev/null 2>&1 || true
+    fi
+  fi
+  have_nginx_binary || die "nginx is still missing after installing ${nginx_pkgs[*]}"
 fi
 
 # ---------------------------------------------------------------------------

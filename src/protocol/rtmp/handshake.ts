@@ -12,8 +12,8 @@ import { ProtocolError } from '../../lib/errors.js';
  * a version) require; otherwise S1 is random with zero version and S2 echoes C1.
  */
 export const HANDSHAKE_SIZE = 1536;
-const RTMP_VERSION = 3;
-const DIGEST_LENGTH = 32;
+export const RTMP_VERSION = 3;
+export const DIGEST_LENGTH = 32;
 
 const KEY_TAIL = Buffer.from([
   0xf0, 0xee, 0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8, 0x2e, 0x00, 0xd0, 0xd1, 0x02, 0x9e, 0x7e, 0x57,
@@ -23,13 +23,13 @@ const KEY_TAIL = Buffer.from([
 export const FLASH_PLAYER_KEY = Buffer.concat([Buffer.from('Genuine Adobe Flash Player 001', 'ascii'), KEY_TAIL]);
 /** "Genuine Adobe Flash Media Server 001" + tail: the first 36 bytes sign S1, all 68 derive S2's key. */
 export const FLASH_SERVER_KEY = Buffer.concat([Buffer.from('Genuine Adobe Flash Media Server 001', 'ascii'), KEY_TAIL]);
-const PLAYER_KEY_SHORT = FLASH_PLAYER_KEY.subarray(0, 30);
-const SERVER_KEY_SHORT = FLASH_SERVER_KEY.subarray(0, 36);
+export const PLAYER_KEY_SHORT = FLASH_PLAYER_KEY.subarray(0, 30);
+export const SERVER_KEY_SHORT = FLASH_SERVER_KEY.subarray(0, 36);
 
 /** Version we advertise in a digest S1 (what FMS 4.5 sends). */
 const SERVER_VERSION = Buffer.from([0x04, 0x05, 0x00, 0x01]);
 
-type DigestScheme = 0 | 1;
+export type DigestScheme = 0 | 1;
 
 /** Offset of the 32-byte digest inside a 1536-byte C1/S1 for a scheme (0: bytes 8..11 sum, 1: 772..775). */
 export function digestOffset(block: Buffer, scheme: DigestScheme): number {
@@ -38,26 +38,31 @@ export function digestOffset(block: Buffer, scheme: DigestScheme): number {
   return (sum % 728) + base + 4;
 }
 
-function hmac(key: Buffer, ...parts: Buffer[]): Buffer {
+export function hmac(key: Buffer, ...parts: Buffer[]): Buffer {
   const h = createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return h.digest();
 }
 
 /** HMAC over the block with the digest's 32 bytes left out. */
-function blockDigest(block: Buffer, offset: number, key: Buffer): Buffer {
+export function blockDigest(block: Buffer, offset: number, key: Buffer): Buffer {
   return hmac(key, block.subarray(0, offset), block.subarray(offset + DIGEST_LENGTH));
+}
+
+/** Finds which scheme's digest in a C1 or S1 verifies with `key`, if any. */
+export function findDigest(block: Buffer, key: Buffer): { scheme: DigestScheme; digest: Buffer } | undefined {
+  for (const scheme of [1, 0] as const) {
+    const offset = digestOffset(block, scheme);
+    const expected = blockDigest(block, offset, key);
+    const actual = block.subarray(offset, offset + DIGEST_LENGTH);
+    if (timingSafeEqual(expected, actual)) return { scheme, digest: Buffer.from(actual) };
+  }
+  return undefined;
 }
 
 /** Finds which scheme's digest in C1 verifies with the Flash Player key, if any. */
 export function findClientDigest(c1: Buffer): { scheme: DigestScheme; digest: Buffer } | undefined {
-  for (const scheme of [1, 0] as const) {
-    const offset = digestOffset(c1, scheme);
-    const expected = blockDigest(c1, offset, PLAYER_KEY_SHORT);
-    const actual = c1.subarray(offset, offset + DIGEST_LENGTH);
-    if (timingSafeEqual(expected, actual)) return { scheme, digest: Buffer.from(actual) };
-  }
-  return undefined;
+  return findDigest(c1, PLAYER_KEY_SHORT);
 }
 
 /** Builds S1 and S2 answering C1. Exported for tests and for the client side later. */
