@@ -111,7 +111,18 @@ export class App {
    * Re-reads the config file and applies what changed. A file that does not validate is
    * reported and changes nothing: the running flows keep streaming.
    */
-  async reload(): Promise<ReloadResult> {
+  reload(): Promise<ReloadResult> {
+    // One reload at a time, in signal order: two close SIGHUPs must not apply an older
+    // file last or generate two keys for the same new flow.
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private reloading: Promise<unknown> = Promise.resolve();
+
+  private async reloadNow(): Promise<ReloadResult> {
+    if (this.closing) return { ok: false, issues: [{ file: this.options.configFile, line: 0, path: '', message: 'daemon is stopping' }] };
     const loaded = await loadConfigFile(this.options.configFile, this.options.env ?? process.env);
     if (!loaded.ok) {
       this.logger.error({ issues: loaded.issues.map((i) => `${i.file}:${i.line}: ${i.path}: ${i.message}`) }, 'config reload rejected; keeping the running config');

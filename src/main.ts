@@ -51,9 +51,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    // A daemon that stopped cleanly may still have idle handles (pino's worker, timers);
-    // exit explicitly so shutdown time is bounded.
-    if (process.argv[2] === 'run') setImmediate(() => process.exit(code));
+    // A daemon that stopped may still have handles open (a connection that outlived the
+    // deadline); exit explicitly so shutdown time is bounded. Other commands end by themselves.
+    setImmediate(() => process.exit(code));
   },
   (err: Error) => {
     process.stderr.write(`flowrelay: ${err.stack ?? err.message}\n`);

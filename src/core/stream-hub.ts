@@ -207,6 +207,9 @@ export class StreamHub {
    * reconnect never see time go backwards.
    */
   private toTimeline(kind: MediaKind, sourceTimestamp: number): number {
+    // Anchor on the first audio or video message: metadata timestamps are often unrelated
+    // to the media's (0 while media runs at hours), and would throw the timeline off.
+    if (this.timelineOffset === undefined && kind === 'data') return Math.max(this.lastTimestamp, 0);
     if (this.timelineOffset === undefined) {
       const lastAny = Math.max(this.lastOut.audio, this.lastOut.video, this.lastOut.data);
       this.timelineOffset = lastAny < 0 ? 0 : lastAny + 1 - sourceTimestamp;

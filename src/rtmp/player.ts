@@ -23,8 +23,8 @@ export class RtmpPlayer implements HubReader {
   constructor(
     private readonly socket: Socket,
     private readonly wire: WireCache,
-    maxBacklogBytes: number,
-    private readonly onHubClosed: (reason: string) => void,
+    private readonly maxBacklogBytes: number,
+    private readonly owner: { hubClosed(reason: string): void; stuck(): void },
   ) {
     this.gate = new ReaderGate(maxBacklogBytes);
   }
@@ -34,7 +34,12 @@ export class RtmpPlayer implements HubReader {
   }
 
   deliver(message: MediaMessage): void {
-    if (this.socket.destroyed || !this.gate.admit(message, this.socket.writableLength)) return;
+    if (this.socket.destroyed) return;
+    const backlog = this.socket.writableLength;
+    // Headers and data are admitted whatever the backlog; a player that stopped reading
+    // altogether would still grow without this hard stop.
+    if (backlog > 2 * this.maxBacklogBytes) return this.owner.stuck();
+    if (!this.gate.admit(message, backlog)) return;
     const bytes = this.wire.chunksFor(message);
     this.socket.write(bytes);
     this.counters.bytesOut += bytes.length;
@@ -55,7 +60,7 @@ export class RtmpPlayer implements HubReader {
 
   hubClosed(reason: string): void {
     this.write(onStatus(this.wire.chunkSize, PLAY_STREAM_ID, 'status', 'NetStream.Play.Stop', 'Stream stopped.'));
-    this.onHubClosed(reason);
+    this.owner.hubClosed(reason);
   }
 
   private write(bytes: Buffer): void {

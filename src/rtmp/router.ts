@@ -14,6 +14,7 @@ export function registryRouter(registry: FlowRegistry): RtmpRouter {
     play({ playbackKey }) {
       const flow = playbackKey ? registry.findPlayTarget(playbackKey) : undefined;
       if (!flow) return { ok: false, reason: 'unknown_key', message: 'unknown playback key' };
+      if (!flow.spec.enabled) return { ok: false, reason: 'disabled', message: 'flow is disabled' };
       return { ok: true, flowId: flow.id, hub: flow.hub };
     },
   };

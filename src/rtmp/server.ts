@@ -40,6 +40,9 @@ export class RtmpServer {
         : createTcpServer((socket) => this.accept(socket, 'rtmp'));
       // TLS handshake failures (scanners, plain RTMP on the TLS port) are per connection.
       server.on('tlsClientError', (err: Error) => this.deps.logger.debug({ err: err.message }, 'rtmps handshake failed'));
+      // Every TCP connection is tracked from accept on, before any TLS handshake, so that
+      // shutdown can destroy connections that never finished one.
+      server.on('connection', (socket: Socket) => this.track(socket));
       server.on('error', (err) => this.deps.logger.error({ err: err.message }, 'rtmp listener error'));
       try {
         server.listen({ host: spec.host, port: spec.port });
@@ -72,21 +75,25 @@ export class RtmpServer {
   }
 
   private destroyAll(): void {
-    for (const { server } of this.servers) {
-      (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
-    }
     for (const socket of this.sockets) socket.destroy();
   }
 
   private readonly sockets = new Set<Socket>();
 
-  private accept(socket: Socket, protocol: 'rtmp' | 'rtmps'): void {
+  private track(socket: Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private accept(socket: Socket, protocol: 'rtmp' | 'rtmps'): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
     const logger = this.deps.logger.child({ protocol, remoteAddress: socket.remoteAddress });
     const session = new RtmpSession(socket, this.sessionOptions, { ...this.deps, logger }, (s) => this.sessions.delete(s));
     this.sessions.add(session);

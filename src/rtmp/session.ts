@@ -21,7 +21,7 @@ export interface RtmpRouter {
     | { ok: false; reason: 'unknown_key' | 'unknown_input' | 'busy' | 'disabled'; message: string };
   play(request: { app: string; playbackKey: string; remoteAddress: string }):
     | { ok: true; flowId: string; hub: StreamHub }
-    | { ok: false; reason: 'unknown_key'; message: string };
+    | { ok: false; reason: 'unknown_key' | 'disabled'; message: string };
 }
 
 export interface RtmpSessionOptions {
@@ -44,6 +44,17 @@ export interface RtmpSessionDeps {
 
 /** What we ask peers to acknowledge, and the bandwidth we announce (FMS defaults). */
 const WINDOW_ACK_SIZE = 5_000_000;
+/**
+ * Largest message accepted before a publisher is accepted: commands are small, and a
+ * peer without a key must not make us buffer megabytes.
+ */
+const PRE_PUBLISH_MAX_MESSAGE = 64 * 1024;
+/** Replies a peer does not read (beyond a player's media allowance) end the connection. */
+const CONTROL_BACKLOG_BYTES = 1024 * 1024;
+/** The one message stream a connection gets (like nginx-rtmp): a session holds one role. */
+const STREAM_ID = PLAY_STREAM_ID;
+/** How much of the peer-chosen app name goes into logs (it may carry a mistyped key). */
+const APP_LOG_CHARS = 64;
 /** Wait this long for our last words (a refusal status) to flush before destroying. */
 const CLOSE_FLUSH_MS = 2_000;
 
@@ -63,12 +74,12 @@ export class RtmpSession implements HubSourceOwner {
   private readonly decoder: ChunkDecoder;
   private role: Role = { kind: 'none' };
   private app = '';
-  private nextStreamId = 1;
   private bytesIn = 0;
   private lastAckAt = 0;
   private peerWindow = 0;
   private closed = false;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private roleTimer: NodeJS.Timeout | undefined;
+  private idleWatch: NodeJS.Timeout | undefined;
   private readonly unwrap = new TimestampUnwrapper();
   private logger: Logger;
 
@@ -78,7 +89,7 @@ export class RtmpSession implements HubSourceOwner {
     private readonly deps: RtmpSessionDeps,
     private readonly onClose: (session: RtmpSession) => void,
   ) {
-    this.decoder = new ChunkDecoder({ maxMessageSize: options.maxMessageSize });
+    this.decoder = new ChunkDecoder({ maxMessageSize: Math.min(options.maxMessageSize, PRE_PUBLISH_MAX_MESSAGE) });
     this.logger = deps.logger;
   }
 
@@ -92,9 +103,16 @@ export class RtmpSession implements HubSourceOwner {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     this.socket.on('close', () => this.close('connection closed by peer'));
-    this.schedule(this.options.handshakeTimeoutMs, () => {
+    this.armRoleTimer();
+  }
+
+  /** A connection must publish or play within the handshake timeout, also after it stopped doing so. */
+  private armRoleTimer(): void {
+    clearTimeout(this.roleTimer);
+    this.roleTimer = setTimeout(() => {
       if (this.role.kind === 'none') this.fail('handshake_timeout', 'no publish or play within the handshake timeout');
-    });
+    }, this.options.handshakeTimeoutMs);
+    this.roleTimer.unref();
   }
 
   /** The hub asks the publisher to leave (flow removed or changed, daemon stopping). */
@@ -109,7 +127,7 @@ export class RtmpSession implements HubSourceOwner {
   close(reason: string, flush = false): void {
     if (this.closed) return;
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    clearTimeout(this.roleTimer);
     this.endRole(reason);
     if (flush && !this.socket.destroyed) {
       this.socket.end();
@@ -119,12 +137,6 @@ export class RtmpSession implements HubSourceOwner {
     }
     this.logger.debug({ reason, bytesIn: this.bytesIn }, 'rtmp session closed');
     this.onClose(this);
-  }
-
-  private schedule(ms: number, fn: () => void): void {
-    const timer = setTimeout(fn, ms);
-    timer.unref();
-    this.timers.push(timer);
   }
 
   private fail(code: string, message: string): void {
@@ -214,14 +226,14 @@ export class RtmpSession implements HubSourceOwner {
       case 'connect':
         return this.onConnect(command);
       case 'createStream':
-        this.send(resultMessage(chunkSize, command.transactionId, null, this.nextStreamId++));
+        this.send(resultMessage(chunkSize, command.transactionId, null, STREAM_ID));
         return;
       case 'releaseStream':
       case 'FCPublish':
       case 'FCUnpublish':
       case 'getStreamLength':
         // Encoders send these out of habit; a plain _result satisfies every client we know.
-        if (command.name === 'FCUnpublish') this.endRole('FCUnpublish');
+        if (command.name === 'FCUnpublish' && this.role.kind === 'publisher') this.endRole('FCUnpublish');
         if (command.transactionId !== 0) this.send(resultMessage(chunkSize, command.transactionId, null, command.name === 'getStreamLength' ? 0 : undefined));
         return;
       case 'publish':
@@ -229,18 +241,26 @@ export class RtmpSession implements HubSourceOwner {
       case 'play':
         return this.onPlay(command, streamId);
       case 'deleteStream':
+        // deleteStream names the stream in its argument; closeStream is sent on the stream.
+        if (command.args[0] === this.roleStreamId()) this.endRole(command.name);
+        return;
       case 'closeStream':
-        this.endRole(command.name);
+        if (streamId === this.roleStreamId()) this.endRole(command.name);
         return;
       default:
         this.logger.debug({ command: command.name }, 'ignored RTMP command');
     }
   }
 
+  private roleStreamId(): number | undefined {
+    return this.role.kind === 'none' ? undefined : this.role.streamId;
+  }
+
   private onConnect(command: RtmpCommand): void {
     const object = command.commandObject;
     const app = object && typeof object === 'object' && !Array.isArray(object) && !(object instanceof Date) ? object['app'] : undefined;
-    this.app = typeof app === 'string' ? app : '';
+    // Only the first path segment, bounded: a mistyped URL can put the key into the app.
+    this.app = typeof app === 'string' ? (app.split(/[/?]/)[0] ?? '').slice(0, APP_LOG_CHARS) : '';
     const { chunkSize } = this.options;
     this.send(windowAckSize(WINDOW_ACK_SIZE));
     this.send(setPeerBandwidth(WINDOW_ACK_SIZE, 2));
@@ -271,20 +291,19 @@ export class RtmpSession implements HubSourceOwner {
     }
     this.logger = this.logger.child({ flowId: decision.flowId, inputName: decision.inputName });
     this.role = { kind: 'publisher', streamId, flowId: decision.flowId, source: decision.source, lastMediaAt: this.deps.now() };
+    this.decoder.setMaxMessageSize(this.options.maxMessageSize);
     this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Publish.Start', 'Publishing started.'));
     this.watchIdlePublisher();
   }
 
   private watchIdlePublisher(): void {
-    const interval = setInterval(() => {
-      if (this.role.kind !== 'publisher') return clearInterval(interval);
-      if (this.deps.now() - this.role.lastMediaAt >= this.options.idleTimeoutMs) {
-        clearInterval(interval);
+    clearInterval(this.idleWatch);
+    this.idleWatch = setInterval(() => {
+      if (this.role.kind === 'publisher' && this.deps.now() - this.role.lastMediaAt >= this.options.idleTimeoutMs) {
         this.fail('idle_timeout', `publisher sent no media for ${this.options.idleTimeoutMs} ms`);
       }
     }, Math.min(1_000, this.options.idleTimeoutMs));
-    interval.unref();
-    this.timers.push(interval);
+    this.idleWatch.unref();
   }
 
   private onPlay(command: RtmpCommand, streamId: number): void {
@@ -309,7 +328,10 @@ export class RtmpSession implements HubSourceOwner {
     this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Play.Reset', 'Playing and resetting stream.'));
     this.send(onStatus(chunkSize, streamId, 'status', 'NetStream.Play.Start', 'Started playing stream.'));
     this.send(dataMessage(chunkSize, streamId, ['|RtmpSampleAccess', true, true]));
-    const player = new RtmpPlayer(this.socket, this.deps.wire, this.options.playerMaxBacklogBytes, (reason) => this.close(reason, true));
+    const player = new RtmpPlayer(this.socket, this.deps.wire, this.options.playerMaxBacklogBytes, {
+      hubClosed: (reason) => this.close(reason, true),
+      stuck: () => this.fail('player_stuck', 'player stopped reading; its backlog passed twice the limit'),
+    });
     this.role = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
     this.role.detach = decision.hub.addReader(player);
     this.logger.info('player connected');
@@ -319,6 +341,10 @@ export class RtmpSession implements HubSourceOwner {
   private endRole(reason: string): void {
     const role = this.role;
     this.role = { kind: 'none' };
+    clearInterval(this.idleWatch);
+    this.idleWatch = undefined;
+    this.decoder.setMaxMessageSize(Math.min(this.options.maxMessageSize, PRE_PUBLISH_MAX_MESSAGE));
+    if (!this.closed && role.kind !== 'none') this.armRoleTimer();
     if (role.kind === 'publisher') role.source.detach(reason);
     else if (role.kind === 'player') {
       role.detach();
@@ -328,7 +354,13 @@ export class RtmpSession implements HubSourceOwner {
   }
 
   private send(bytes: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+    if (this.socket.destroyed || !this.socket.writable) return;
+    // A peer that does not read our replies (ping floods) must not grow our memory.
+    if (this.socket.writableLength > CONTROL_BACKLOG_BYTES + 2 * this.options.playerMaxBacklogBytes) {
+      this.fail('write_backlog', 'peer is not reading what we send');
+      return;
+    }
+    this.socket.write(bytes);
   }
 }
 

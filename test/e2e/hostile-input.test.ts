@@ -56,6 +56,22 @@ describe('hostile bytes close one connection, never the daemon', () => {
     ['a truncated handshake (C0 and part of C1, then silence)', (c) => c.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(700)]))],
     ['a chunk size of 0', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(0)); }],
     ['a chunk size above 2^31', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(0x80000001)); }],
+    ['a chunk size of 1 (a CPU and heap flood)', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(1)); }],
+    ['a large message before any publish was accepted', async (c) => { await c.handshake(); c.write(type0Header(9, 100_000)); }],
+    ['ping requests from a peer that never reads the answers', async (c) => {
+      await c.handshake();
+      c.socket.pause();
+      const ping = Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0]), Buffer.from([0, 6, 0, 0, 0, 1])]);
+      const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping));
+      // Bounded: at most 3000 bursts (about 108 MB of answers asked for), stops when closed.
+      for (let i = 0; i < 3000 && !c.socket.destroyed; i++) {
+        if (!c.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
+      }
+    }],
+    ['a player that deleted its stream and then idles', async (c) => {
+      await c.play(playKey('live'));
+      c.write(c.command('deleteStream', 0, null, 1));
+    }],
     ['a message length over the cap', async (c) => { await c.handshake(); c.write(type0Header(9, 0xfffff0)); }],
     ['an unknown message type', async (c) => { await c.handshake(); c.write(Buffer.concat([type0Header(7, 4), Buffer.alloc(4)])); }],
     ['a continuation chunk on a chunk stream never opened', async (c) => { await c.handshake(); c.write(Buffer.from([0xc9, 1, 2, 3])); }],

@@ -2,10 +2,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT, flowYaml, playKey, publishKey, spawnDaemon, startInProcess, tempConfig, type SpawnedDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { RawRtmp } from '../helpers/raw-rtmp.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -49,6 +51,27 @@ describe('publisher loss', () => {
       expect(second.code).not.toBe(0);
       expect(flow.inputs.get('main')?.refusedBusy).toBe(1);
       expect((await first.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+describe('what reaches the logs', () => {
+  it('never logs a key that a mistyped URL put into the app name', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const daemon = await startInProcess(`flows:\n${flowYaml('secret')}`, '', logs);
+    try {
+      const conn = await RawRtmp.open(daemon.port);
+      await conn.handshake();
+      conn.write(conn.command('connect', 1, { app: `live/${publishKey('secret')}`, tcUrl: 'rtmp://127.0.0.1/live' }));
+      conn.write(conn.command('createStream', 2, null));
+      conn.write(conn.command('publish', 0, null, 'wrong-key', 'live'));
+      expect(await conn.closedWithin(5_000)).toBe(true);
+      await waitFor(() => logs.some((l) => String(l.msg).startsWith('publish refused')), 'refusal logged');
+      const text = JSON.stringify(logs);
+      expect(text).not.toContain(publishKey('secret'));
+      expect(text).toContain('"app":"live"');
     } finally {
       await daemon.close();
     }
@@ -120,6 +143,25 @@ flows:
     expect((await player.done).code).toBe(0);
     // The untouched flow streamed through both reloads without a gap.
     expect(videoFrames(await probeStreams(join(dir, 'keep.flv')))).toBeGreaterThanOrEqual(8 * 25 - 2);
+    await cfg.cleanup();
+  });
+
+  it('SIGTERM with a TCP connection to the RTMPS port that never starts TLS: exit 0 within 5 s', async () => {
+    const cfg = await tempConfig('');
+    const cert = join(cfg.dir, 'tls.crt');
+    const key = join(cfg.dir, 'tls.key');
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1']);
+    await writeFile(cfg.file, `storage: { dir: ${JSON.stringify(join(cfg.dir, 'data'))} }\nrtmp: { listen: "127.0.0.1:0", tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} } }\nflows:\n${flowYaml('t')}`);
+    daemon = await spawnDaemon(cfg.file);
+    const tlsLine = await daemon.waitForLine(/"protocol":"rtmps".*"msg":"listening"/);
+    const tlsPort = (JSON.parse(tlsLine) as { port: number }).port;
+    const idle = connect({ host: '127.0.0.1', port: tlsPort });
+    idle.on('error', () => undefined);
+    await new Promise((resolve) => idle.once('connect', resolve));
+    daemon.proc.kill('SIGTERM');
+    const exit = await Promise.race([daemon.exited, delay(5_000).then(() => 'still running' as const)]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    idle.destroy();
     await cfg.cleanup();
   });
 

@@ -28,7 +28,7 @@ function snapshot(m: RtmpMessage): RtmpMessage {
 
 /** Feeds the pieces to a fresh decoder and returns every message it produced. */
 function decodePieces(pieces: readonly Buffer[], limits: Partial<ChunkDecoderLimits> = {}): RtmpMessage[] {
-  const decoder = new ChunkDecoder(limits);
+  const decoder = new ChunkDecoder({ minChunkSize: 1, ...limits });
   const out: RtmpMessage[] = [];
   for (const piece of pieces) decoder.feed(piece, (m) => out.push(snapshot(m)));
   return out;
@@ -247,7 +247,7 @@ describe('ChunkDecoder round trips encodeChunks output', () => {
 
   it.each(chunkSizes)('decodes every message back at chunk size %i, whole, byte by byte and at every split point', (chunkSize) => {
     const wire = Buffer.concat(messages.map((m) => encodeChunks(m, chunkSize)));
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     // The decoder starts at 128; tell it about the others the way a peer would.
     const prefix = chunkSize === 128 ? Buffer.alloc(0) : encodeChunks({ csid: 2, typeId: MessageType.SetChunkSize, streamId: 0, timestamp: 0, payload: u32(chunkSize) }, 128);
     const prefixMessages = chunkSize === 128 ? [] : [{ csid: 2, typeId: MessageType.SetChunkSize, streamId: 0, timestamp: 0, payload: u32(chunkSize) }];
@@ -319,7 +319,7 @@ describe('ChunkDecoder round trips encodeChunks output', () => {
     // Whether or not the decoder shares the caller's bytes, what it hands out must equal the wire content.
     const m = msg({ payload: bytes(5000) });
     const wire = Buffer.concat([encodeChunks({ csid: 2, typeId: MessageType.SetChunkSize, streamId: 0, timestamp: 0, payload: u32(8192) }, 128), encodeChunks(m, 8192)]);
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     const out: RtmpMessage[] = [];
     const pieces = sliceAt(wire, [100, 3000]).map((p) => Buffer.from(p));
     for (const piece of pieces) decoder.feed(piece, (x) => out.push(x));
@@ -464,7 +464,7 @@ describe('ChunkDecoder protocol control', () => {
     const wire = Buffer.concat([setChunkSizeMessage(4096), encodeChunks(big, 4096)]);
     // A single 3000-byte chunk: misread entirely if the new size were not applied.
     expect(encodeChunks(big, 4096).length).toBe(12 + 3000);
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     const out: RtmpMessage[] = [];
     decoder.feed(wire, (m) => out.push(snapshot(m)));
     expect(out).toEqual([
@@ -487,13 +487,13 @@ describe('ChunkDecoder protocol control', () => {
   });
 
   it('accepts the largest chunk size the spec allows', () => {
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     decoder.feed(setChunkSizeMessage(MAX_CHUNK_SIZE), () => undefined);
     expect(decoder.incomingChunkSize).toBe(0x7fffffff);
   });
 
   it('starts at chunk size 128', () => {
-    expect(new ChunkDecoder().incomingChunkSize).toBe(128);
+    expect(new ChunkDecoder({ minChunkSize: 1 }).incomingChunkSize).toBe(128);
   });
 
   it('Abort discards the partial message on the named chunk stream', () => {
@@ -621,7 +621,7 @@ describe('ChunkDecoder errors', () => {
     const csids = Array.from({ length: 65 }, (_, i) => 2 + i * 7);
     const wire = Buffer.concat(csids.flatMap((c) => [type0(c, 0, 1, MessageType.Audio, 1), bytes(1)]));
     const out: RtmpMessage[] = [];
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     const err = protocolError(() => decoder.feed(wire, (m) => out.push(m)));
     expect(err.code).toBe('RTMP_TOO_MANY_CHUNK_STREAMS');
     expect(out).toHaveLength(64);
@@ -634,7 +634,7 @@ describe('ChunkDecoder errors', () => {
       Array.from({ length: 62 }, (_, i) => Buffer.concat([type0(2 + i, 0, 8 * 1024 * 1024, MessageType.Video, 1), Buffer.alloc(128)])),
     );
     expect(wire.length).toBe(8680);
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     const before = process.memoryUsage().arrayBuffers;
     decoder.feed(wire, () => undefined);
     const grown = process.memoryUsage().arrayBuffers - before;
@@ -643,7 +643,7 @@ describe('ChunkDecoder errors', () => {
   });
 
   it('refuses more unfinished bytes across chunk streams than maxPendingBytes', () => {
-    const decoder = new ChunkDecoder({ maxMessageSize: 4096, maxPendingBytes: 5000 });
+    const decoder = new ChunkDecoder({ minChunkSize: 1, maxMessageSize: 4096, maxPendingBytes: 5000 });
     // Chunks of 3000 bytes: each 4096-byte message stays unfinished after its first chunk.
     decoder.feed(setChunkSizeWire(3000), () => undefined);
     const first = Buffer.concat([type0(4, 0, 4096, MessageType.Video, 1), Buffer.alloc(3000)]);
@@ -652,8 +652,16 @@ describe('ChunkDecoder errors', () => {
     expect(protocolError(() => decoder.feed(second, () => undefined)).code).toBe('RTMP_TOO_MUCH_PENDING');
   });
 
+  it('refuses a chunk size below minChunkSize (default 128): tiny chunks are a CPU and heap flood', () => {
+    const decoder = new ChunkDecoder();
+    expect(protocolError(() => decoder.feed(setChunkSizeWire(127), () => undefined)).code).toBe('RTMP_BAD_CHUNK_SIZE');
+    const ok = new ChunkDecoder();
+    ok.feed(setChunkSizeWire(128), () => undefined);
+    expect(ok.incomingChunkSize).toBe(128);
+  });
+
   it('frees pending bytes when a message completes, so the cap is per moment, not cumulative', () => {
-    const decoder = new ChunkDecoder({ maxMessageSize: 4096, maxPendingBytes: 5000 });
+    const decoder = new ChunkDecoder({ minChunkSize: 1, maxMessageSize: 4096, maxPendingBytes: 5000 });
     decoder.feed(setChunkSizeWire(4096), () => undefined);
     const out: RtmpMessage[] = [];
     for (let i = 0; i < 10; i++) {
@@ -665,7 +673,7 @@ describe('ChunkDecoder errors', () => {
   it('messages completed before the bad bytes are still delivered', () => {
     const good = msg({ payload: bytes(5) });
     const out: RtmpMessage[] = [];
-    const decoder = new ChunkDecoder();
+    const decoder = new ChunkDecoder({ minChunkSize: 1 });
     expect(() => decoder.feed(Buffer.concat([encodeChunks(good, 128), type0(4, 0, 1, 99, 1)]), (m) => out.push(snapshot(m)))).toThrow(ProtocolError);
     expect(out).toEqual([expected(good)]);
   });
@@ -732,7 +740,7 @@ function cutsFor(length: number, raw: readonly number[]): number[] {
 
 /** Messages produced and the error code thrown (if any) when feeding the pieces to a fresh decoder. */
 function outcomeOf(pieces: readonly Buffer[]): { messages: RtmpMessage[]; error?: string } {
-  const decoder = new ChunkDecoder({ maxMessageSize: 64 * 1024, maxChunkStreams: 8 });
+  const decoder = new ChunkDecoder({ minChunkSize: 1, maxMessageSize: 64 * 1024, maxChunkStreams: 8 });
   const messages: RtmpMessage[] = [];
   try {
     for (const piece of pieces) decoder.feed(piece, (m) => messages.push(snapshot(m)));

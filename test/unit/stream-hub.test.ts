@@ -489,7 +489,7 @@ describe('StreamHub timeline', () => {
     expect(reader.delivered.map((m) => m.timestamp)).toEqual([1001, 1041]);
   });
 
-  it('anchors the second source on its first message even when that is metadata', () => {
+  it('anchors the second source on its first media; metadata before it carries the last time sent', () => {
     const hub = new StreamHub();
     const reader = new FakeReader();
     hub.addReader(reader);
@@ -501,7 +501,7 @@ describe('StreamHub timeline', () => {
     second.pushMetadata(0, METADATA);
     second.push('video', 0, keyframe(2));
     second.push('video', 33, interframe(2));
-    expect(reader.delivered.map((m) => m.timestamp)).toEqual([501, 501, 534]);
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([500, 501, 534]);
   });
 
   it('never lets a track go backwards, but leaves the other track alone', () => {
@@ -762,5 +762,23 @@ describe('ReaderGate', () => {
     expect(slowGate.skips).toBe(1);
     expect(slowGate.droppedMessages).toBe(3);
     expect(fastGate.droppedMessages).toBe(0);
+  });
+});
+
+describe('timeline anchoring', () => {
+  it('anchors a new source on its first media, not on metadata with an unrelated timestamp', () => {
+    const hub = new StreamHub();
+    const seen: MediaMessage[] = [];
+    hub.addReader({ deliver: (m) => void seen.push(m), sourceStarted: () => undefined, sourceEnded: () => undefined, hubClosed: () => undefined });
+    const first = hub.attachSource({ kick: () => undefined })!;
+    first.push('video', 0, Buffer.from([0x17, 0x01, 0, 0, 0, 0x65]));
+    first.push('video', 10_000, Buffer.from([0x27, 0x01, 0, 0, 0, 0x41]));
+    first.detach('gone');
+    const second = hub.attachSource({ kick: () => undefined })!;
+    second.pushMetadata(0, Buffer.from([0x02, 0, 0]));
+    second.push('video', 3_600_000, Buffer.from([0x17, 0x01, 0, 0, 0, 0x65]));
+    second.push('video', 3_600_040, Buffer.from([0x27, 0x01, 0, 0, 0, 0x41]));
+    const video = seen.filter((m) => m.kind === 'video').map((m) => m.timestamp);
+    expect(video).toEqual([0, 10_000, 10_001, 10_041]);
   });
 });

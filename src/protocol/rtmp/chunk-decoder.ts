@@ -21,9 +21,21 @@ export interface ChunkDecoderLimits {
    * with a large video message, so the default is twice the message cap.
    */
   maxPendingBytes: number;
+  /**
+   * Smallest chunk size a peer may set. The spec allows 1, but every chunk costs a header
+   * parse and a slice object: 1-byte chunks turn a modest message into a CPU and heap
+   * flood. Encoders use 128 and up (SRS enforces the same floor).
+   */
+  minChunkSize: number;
 }
 
-export const DEFAULT_DECODER_LIMITS: Omit<ChunkDecoderLimits, 'maxPendingBytes'> = { maxMessageSize: 8 * 1024 * 1024, maxChunkStreams: 64 };
+export const DEFAULT_DECODER_LIMITS: Omit<ChunkDecoderLimits, 'maxPendingBytes'> = {
+  maxMessageSize: 8 * 1024 * 1024,
+  maxChunkStreams: 64,
+  minChunkSize: 128,
+};
+/** What holding one chunk's slice costs beyond its bytes (object, array slot), for the pending cap. */
+const PART_OVERHEAD_BYTES = 64;
 
 /** Largest chunk size the spec allows (5.4.1: the top bit must be zero). */
 export const MAX_CHUNK_SIZE = 0x7fffffff;
@@ -70,6 +82,11 @@ export class ChunkDecoder {
   constructor(limits: Partial<ChunkDecoderLimits> = {}) {
     const maxMessageSize = limits.maxMessageSize ?? DEFAULT_DECODER_LIMITS.maxMessageSize;
     this.limits = { ...DEFAULT_DECODER_LIMITS, maxPendingBytes: 2 * maxMessageSize, ...limits };
+  }
+
+  /** Changes the message cap from the next message header on (sessions lift it once a publisher is accepted). */
+  setMaxMessageSize(bytes: number): void {
+    this.limits.maxMessageSize = bytes;
   }
 
   get incomingChunkSize(): number {
@@ -196,7 +213,7 @@ export class ChunkDecoder {
     const take = Math.min(body.remaining, buf.length - offset);
     state.parts!.push(buf.subarray(offset, offset + take));
     state.received += take;
-    this.pendingBytes += take;
+    this.pendingBytes += take + PART_OVERHEAD_BYTES;
     if (this.pendingBytes > this.limits.maxPendingBytes) {
       throw new ProtocolError('RTMP_TOO_MUCH_PENDING', `more than ${this.limits.maxPendingBytes} bytes of unfinished messages`);
     }
@@ -223,7 +240,7 @@ export class ChunkDecoder {
   }
 
   private discardPartial(state: ChunkStreamState): void {
-    this.pendingBytes -= state.received;
+    this.pendingBytes -= state.received + (state.parts?.length ?? 0) * PART_OVERHEAD_BYTES;
     state.parts = undefined;
     state.received = 0;
   }
@@ -233,6 +250,9 @@ export class ChunkDecoder {
     const size = payload.readUInt32BE(0);
     if (size === 0 || size > MAX_CHUNK_SIZE) {
       throw new ProtocolError('RTMP_BAD_CHUNK_SIZE', `invalid chunk size ${size} (must be 1..${MAX_CHUNK_SIZE})`);
+    }
+    if (size < this.limits.minChunkSize) {
+      throw new ProtocolError('RTMP_BAD_CHUNK_SIZE', `chunk size ${size} is below the accepted minimum of ${this.limits.minChunkSize}`);
     }
     this.chunkSize = size;
   }
