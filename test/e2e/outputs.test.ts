@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionReport } from '../../src/core/flow-parts.js';
-import { flowYaml, outputTo, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
-import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 import { blackHole, throttlingProxy } from '../helpers/tcp-tools.js';
 
 const execFileAsync = promisify(execFile);
@@ -33,13 +33,12 @@ describe('rtmp outputs', () => {
     try {
       const port = daemon.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
       const url = `rtmps://127.0.0.1:${port}/live`;
-      const reloaded = await reconfigure(daemon, `${flowYaml('src', {
+      await reconfigure(daemon, `${flowYaml('src', {
         outputs: [
           { name: 'trusted', type: 'rtmp', url, streamKey: publishKey('dest'), tls: { ca: cert }, idleDisconnectMs: 1000 },
           { name: 'untrusted', type: 'rtmp', url, streamKey: publishKey('spare'), reconnect: FAST_RETRY },
         ],
       })}${flowYaml('dest')}${flowYaml('spare')}`);
-      expect(reloaded).toBe(true);
 
       const out = join(dir, 'dest.flv');
       const player = play(daemon.url(playKey('dest')), out);
@@ -92,13 +91,12 @@ describe('rtmp outputs', () => {
     const daemon = await startInProcess(`flows:\n${flowYaml('slow')}${flowYaml('fast')}`);
     const proxy = await throttlingProxy(daemon.port, 256 * 1024, 50_000);
     try {
-      const ok = await reconfigure(daemon, `${flowYaml('src', {
+      await reconfigure(daemon, `${flowYaml('src', {
         outputs: [
           outputTo('thin', proxy.port, 'slow', { maxBacklog: '256Ki' }),
           outputTo('wide', daemon.port, 'fast'),
         ],
       })}${flowYaml('slow')}${flowYaml('fast')}`);
-      expect(ok).toBe(true);
       const dir = await mkdtemp(join(tmpdir(), 'flowrelay-out-slow-'));
       const srcPlayer = play(daemon.url(playKey('src')), join(dir, 'src.flv'));
       const fastPlayer = play(daemon.url(playKey('fast')), join(dir, 'fast.flv'));
@@ -126,11 +124,10 @@ describe('rtmp outputs', () => {
     const sinks = Array.from({ length: 50 }, (_, i) => `sink-${i}`);
     const daemon = await startInProcess(`flows:\n${sinks.map((id) => flowYaml(id)).join('')}`);
     try {
-      const ok = await reconfigure(
+      await reconfigure(
         daemon,
         `${flowYaml('src', { outputs: sinks.map((id) => outputTo(id, daemon.port, id)) })}${sinks.map((id) => flowYaml(id)).join('')}`,
       );
-      expect(ok).toBe(true);
       const publisher = publish(daemon.url(publishKey('src')), { seconds: 5 });
       await waitFor(() => sinks.every((id) => daemon.app.registry.get(id)!.hub.counters.videoFrames >= 50), 'every sink receives video', 30_000);
       expect((await publisher.done).code).toBe(0);
@@ -143,15 +140,3 @@ describe('rtmp outputs', () => {
     }
   });
 });
-
-/** Rewrites the daemon's config file with new flows (same rtmp section) and reloads. */
-async function reconfigure(daemon: InProcessDaemon, flowsYaml: string): Promise<boolean> {
-  const { readFile, writeFile } = await import('node:fs/promises');
-  const text = await readFile(daemon.configFile, 'utf8');
-  const head = text.slice(0, text.indexOf('flows:'));
-  await writeFile(daemon.configFile, `${head}flows:\n${flowsYaml}`);
-  const result = await daemon.app.reload();
-  if (!result.ok) throw new Error(result.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`).join('\n'));
-  await delay(0);
-  return true;
-}

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -105,4 +105,13 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
   ]);
   const port = (JSON.parse(listening) as { port: number }).port;
   return { proc, port, url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`, lines, exited, waitForLine };
+}
+
+/** Replaces the flows of an in-process daemon's config file (the rest stays) and reloads it. */
+export async function reconfigure(daemon: InProcessDaemon, flowsYaml: string): Promise<void> {
+  const text = await readFile(daemon.configFile, 'utf8');
+  const head = text.slice(0, text.indexOf('flows:'));
+  await writeFile(daemon.configFile, `${head}flows:\n${flowsYaml}`);
+  const result = await daemon.app.reload();
+  if (!result.ok) throw new Error(result.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`).join('\n'));
 }
