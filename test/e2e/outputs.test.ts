@@ -120,6 +120,46 @@ describe('rtmp outputs', () => {
     }
   });
 
+  it('outputs added, changed and removed on reload take effect alone; a removed one disconnects within a second', async () => {
+    const sinks = ['keep', 'drop', 'move', 'moved', 'new'];
+    const sinkFlows = sinks.map((id) => flowYaml(id)).join('');
+    const daemon = await startInProcess(`flows:\n${sinkFlows}`);
+    try {
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('keep', daemon.port, 'keep'), outputTo('drop', daemon.port, 'drop'), outputTo('move', daemon.port, 'move')] })}${sinkFlows}`);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-out-reload-'));
+      const player = play(daemon.url(playKey('src')), join(dir, 'src.flv'));
+      const keepPlayer = play(daemon.url(playKey('keep')), join(dir, 'keep.flv'));
+      const src = daemon.app.registry.get('src')!;
+      await waitFor(() => src.hub.readerCount === 4, 'player and outputs attached');
+      const seconds = 8;
+      const publisher = publish(daemon.url(publishKey('src')), { seconds });
+      const hub = (id: string) => daemon.app.registry.get(id)!.hub;
+      await waitFor(() => hub('drop').live && hub('move').live && hub('keep').live, 'outputs delivering');
+      const keepOutput = src.outputs.get('keep')!.output;
+
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('keep', daemon.port, 'keep'), outputTo('move', daemon.port, 'moved'), outputTo('new', daemon.port, 'new')] })}${sinkFlows}`);
+      const removedAt = Date.now();
+      await waitFor(() => !hub('drop').live, 'removed output disconnected', 1_000);
+      expect(Date.now() - removedAt).toBeLessThan(1_000);
+      await waitFor(() => hub('moved').live && hub('new').live, 'changed and added outputs delivering');
+      expect(hub('move').live).toBe(false);
+      // Same input, same untouched output object, and it kept its one connection.
+      expect(daemon.app.registry.get('src')).toBe(src);
+      expect(src.outputs.get('keep')!.output).toBe(keepOutput);
+      expect(keepOutput.report().reconnects).toBe(0);
+      expect(src.inputs.get('main')!.publishes).toBe(1);
+
+      expect((await publisher.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'src.flv')))).toBeGreaterThanOrEqual(seconds * 25 - 2);
+      keepPlayer.proc.kill('SIGINT');
+      await keepPlayer.done;
+      expect(videoFrames(await probeStreams(join(dir, 'keep.flv')))).toBeGreaterThanOrEqual(seconds * 25 - 30);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('50 outputs on one flow to local sinks all receive the stream', async () => {
     const sinks = Array.from({ length: 50 }, (_, i) => `sink-${i}`);
     const daemon = await startInProcess(`flows:\n${sinks.map((id) => flowYaml(id)).join('')}`);
