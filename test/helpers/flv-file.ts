@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+
+/** One FLV tag (Adobe FLV spec, annex E.4.1): 8 audio, 9 video, 18 script data. */
+export interface FlvFileTag {
+  type: number;
+  /** Milliseconds (24 bits + 8 extended bits). */
+  timestamp: number;
+  body: Buffer;
+}
+
+export interface FlvFile {
+  hasAudio: boolean;
+  hasVideo: boolean;
+  tags: FlvFileTag[];
+}
+
+/** Parses a whole FLV file; strict, since its input is a file the test just made with ffmpeg. */
+export function parseFlv(bytes: Buffer): FlvFile {
+  if (bytes.length < 13 || bytes.toString('latin1', 0, 3) !== 'FLV') throw new Error('not an FLV file');
+  const flags = bytes[4]!;
+  const headerSize = bytes.readUInt32BE(5);
+  const tags: FlvFileTag[] = [];
+  // The header is followed by PreviousTagSize0 (always 0).
+  let offset = headerSize + 4;
+  while (offset < bytes.length) {
+    if (bytes.length - offset < 11) throw new Error(`truncated tag header at byte ${offset}`);
+    const type = bytes[offset]! & 0x1f;
+    const size = bytes.readUIntBE(offset + 1, 3);
+    const timestamp = (bytes.readUIntBE(offset + 4, 3) | (bytes[offset + 7]! << 24)) >>> 0;
+    const bodyStart = offset + 11;
+    if (bodyStart + size + 4 > bytes.length) throw new Error(`truncated tag body at byte ${offset}`);
+    tags.push({ type, timestamp, body: bytes.subarray(bodyStart, bodyStart + size) });
+    offset = bodyStart + size + 4;
+  }
+  return { hasAudio: (flags & 0x04) !== 0, hasVideo: (flags & 0x01) !== 0, tags };
+}
+
+export async function readFlvFile(path: string): Promise<FlvFile> {
+  return parseFlv(await readFile(path));
+}
+
+/** Video tags that carry a coded frame (not AVC sequence headers or end-of-sequence markers). */
+export function isVideoFrame(tag: Pick<FlvFileTag, 'type' | 'body'>): boolean {
+  return tag.type === 9 && tag.body.length > 1 && (tag.body[0]! & 0x0f) === 7 && tag.body[1] === 1;
+}
