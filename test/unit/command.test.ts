@@ -256,3 +256,12 @@ describe('command properties', () => {
     );
   });
 });
+
+describe('decodeCommand options', () => {
+  it('reads a missing transaction id as 0 only when asked (clients reading server notifications)', () => {
+    const bare = encodeAmf0(['onFCPublish']);
+    expect(() => decodeCommand(bare)).toThrow(/transaction id/);
+    expect(decodeCommand(bare, { missingTransactionIdAsZero: true })).toEqual({ name: 'onFCPublish', transactionId: 0, commandObject: null, args: [] });
+    expect(decodeAmf3Command(Buffer.concat([Buffer.from([0]), bare]), { missingTransactionIdAsZero: true }).transactionId).toBe(0);
+  });
+});

@@ -18,14 +18,24 @@ export interface DataMessage {
   values: AmfValue[];
 }
 
+export interface DecodeCommandOptions {
+  /**
+   * Servers send notifications without a transaction id (ffmpeg's RTMP server sends
+   * onFCPublish as a bare name). A client may read a missing id as 0, since such
+   * notifications need no answer; a server keeps the strict default.
+   */
+  missingTransactionIdAsZero?: boolean;
+}
+
 /** AMF0 command message (type 20): name, transaction id, command object, arguments. */
-export function decodeCommand(payload: Buffer): RtmpCommand {
+export function decodeCommand(payload: Buffer, options: DecodeCommandOptions = {}): RtmpCommand {
   const values = decodeAmf0(payload);
   const name = values[0];
   if (typeof name !== 'string') {
     throw new ProtocolError('RTMP_BAD_COMMAND', `command name is ${describe(values, 0)}, not a string`);
   }
-  const transactionId = values[1];
+  let transactionId = values[1];
+  if (transactionId === undefined && options.missingTransactionIdAsZero) transactionId = 0;
   if (typeof transactionId !== 'number') {
     throw new ProtocolError(
       'RTMP_BAD_COMMAND',
@@ -49,11 +59,11 @@ const AMF0_STRING_MARKER = 0x02;
  * since a command must start with an AMF0 string (marker 0x02) and 0x02 is not a valid
  * selector, that case is unambiguous and accepted.
  */
-export function decodeAmf3Command(payload: Buffer): RtmpCommand {
+export function decodeAmf3Command(payload: Buffer, options: DecodeCommandOptions = {}): RtmpCommand {
   if (payload.length === 0) throw new ProtocolError('RTMP_BAD_COMMAND', 'empty AMF3 command message');
   const first = payload[0];
-  if (first === AMF3_FORMAT_AMF0) return decodeCommand(payload.subarray(1));
-  if (first === AMF0_STRING_MARKER) return decodeCommand(payload);
+  if (first === AMF3_FORMAT_AMF0) return decodeCommand(payload.subarray(1), options);
+  if (first === AMF0_STRING_MARKER) return decodeCommand(payload, options);
   throw new ProtocolError('RTMP_BAD_COMMAND', `AMF3 command message with format byte 0x${first?.toString(16)}`);
 }
 

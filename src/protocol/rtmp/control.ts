@@ -47,6 +47,8 @@ export const streamEof = (streamId: number): Buffer => userControl(UserControlEv
 export const streamIsRecorded = (streamId: number): Buffer => userControl(UserControlEvent.StreamIsRecorded, streamId);
 export const pingResponse = (timestamp: number): Buffer => userControl(UserControlEvent.PingResponse, timestamp);
 export const pingRequest = (timestamp: number): Buffer => userControl(UserControlEvent.PingRequest, timestamp);
+/** How much the client buffers for a stream (players send it after play). */
+export const setBufferLength = (streamId: number, bufferMs: number): Buffer => userControl(UserControlEvent.SetBufferLength, streamId, bufferMs);
 
 export type UserControlMessage =
   | { event: 'streamBegin' | 'streamEof' | 'streamDry' | 'streamIsRecorded'; streamId: number }

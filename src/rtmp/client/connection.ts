@@ -2,17 +2,20 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { ProtocolError } from '../../lib/errors.js';
-import { decodeAmf0, encodeAmf0, type AmfObject, type AmfValue } from '../../protocol/amf/amf0.js';
+import { encodeAmf0, type AmfObject, type AmfValue } from '../../protocol/amf/amf0.js';
 import { splitAggregate } from '../../protocol/rtmp/aggregate.js';
 import { ChunkDecoder, type RtmpMessage } from '../../protocol/rtmp/chunk-decoder.js';
 import { encodeChunks } from '../../protocol/rtmp/chunk-encoder.js';
 import { ClientHandshake } from '../../protocol/rtmp/client-handshake.js';
-import { decodeDataMessage, encodeCommand, stripSetDataFrame, type RtmpCommand } from '../../protocol/rtmp/command.js';
-import { acknowledgement, parseUserControl, pingResponse, setChunkSize, windowAckSize } from '../../protocol/rtmp/control.js';
-import { ChunkStream, MessageType, UserControlEvent } from '../../protocol/rtmp/message-types.js';
+import { decodeAmf3Command, decodeCommand, decodeDataMessage, encodeCommand, stripSetDataFrame, type DecodeCommandOptions, type RtmpCommand } from '../../protocol/rtmp/command.js';
+import { acknowledgement, parseUserControl, pingResponse, setBufferLength, setChunkSize, windowAckSize } from '../../protocol/rtmp/control.js';
+import { ChunkStream, MessageType } from '../../protocol/rtmp/message-types.js';
 import { TimestampUnwrapper } from '../timestamp-unwrapper.js';
 import { RtmpClientError, type RtmpClientErrorCode, type RtmpClientEvents, type RtmpClientOptions } from './types.js';
 import { describeTarget } from './url.js';
+
+/** Servers send notifications (onFCPublish) without a transaction id; read it as 0. */
+const LENIENT: DecodeCommandOptions = { missingTransactionIdAsZero: true };
 
 export type RtmpClientState = 'connecting' | 'handshaking' | 'ready' | 'closed';
 
@@ -283,10 +286,9 @@ export class RtmpClientConnection {
       case MessageType.DataAmf3:
         return this.onDataMessage(message.timestamp, message.payload.subarray(1));
       case MessageType.CommandAmf0:
-        return this.onCommand(decodeServerCommand(message.payload));
+        return this.onCommand(decodeCommand(message.payload, LENIENT));
       case MessageType.CommandAmf3:
-        // The format byte is 0 (AMF0) in practice; decodeAmf3Command documents the forms.
-        return this.onCommand(decodeServerCommand(message.payload[0] === 0 ? message.payload.subarray(1) : message.payload));
+        return this.onCommand(decodeAmf3Command(message.payload, LENIENT));
       case MessageType.WindowAckSize:
         this.serverWindow = readU32(message.payload, 'Window Acknowledgement Size');
         return;
@@ -506,23 +508,6 @@ export class RtmpClientConnection {
   }
 }
 
-/**
- * decodeCommand, lenient about the transaction id: servers send notifications without one
- * (ffmpeg's RTMP server sends onFCPublish as a bare name). Those need no answer, so a
- * missing id reads as 0; a command without a name is still a protocol error.
- */
-function decodeServerCommand(payload: Buffer): RtmpCommand {
-  const values = decodeAmf0(payload);
-  const [name, transactionId] = values;
-  if (typeof name !== 'string') throw new ProtocolError('RTMP_BAD_COMMAND', 'command message without a name');
-  return {
-    name,
-    transactionId: typeof transactionId === 'number' ? transactionId : 0,
-    commandObject: values.length > 2 ? values[2] : null,
-    args: values.slice(3),
-  };
-}
-
 interface Status {
   level: string;
   code: string;
@@ -551,13 +536,4 @@ function describeStatus(status: Status, streamName: string): string {
 function readU32(payload: Buffer, what: string): number {
   if (payload.length < 4) throw new ProtocolError('RTMP_BAD_CONTROL', `${what} shorter than 4 bytes`);
   return payload.readUInt32BE(0);
-}
-
-/** User control Set Buffer Length (spec 7.1.7): stream id and milliseconds. */
-function setBufferLength(streamId: number, bufferMs: number): Buffer {
-  const payload = Buffer.allocUnsafe(10);
-  payload.writeUInt16BE(UserControlEvent.SetBufferLength, 0);
-  payload.writeUInt32BE(streamId >>> 0, 2);
-  payload.writeUInt32BE(bufferMs >>> 0, 6);
-  return encodeChunks({ csid: ChunkStream.Control, typeId: MessageType.UserControl, streamId: 0, timestamp: 0, payload }, 128);
 }
