@@ -1,20 +1,13 @@
 import type { Logger } from 'pino';
 import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
-import type { ConnectionStatus } from './connection-status.js';
+import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StreamHub } from './stream-hub.js';
 
 /** Observed state of a connection we make (an output, a pull input). */
-export interface ConnectionReport {
+export interface ConnectionReport extends ConnectionCounters {
   status: ConnectionStatus;
   /** Where it connects, with any key redacted. */
   target: string;
-  attempts: number;
-  reconnects: number;
-  consecutiveFailures: number;
-  lastError: string | undefined;
-  lastErrorAt: Date | undefined;
-  connectedAt: Date | undefined;
-  nextAttemptAt: Date | undefined;
   /** Bytes sent (outputs) or received (inputs) over all connections. */
   bytes: number;
   /** Bits per second over the last few seconds. */

@@ -6,9 +6,9 @@ import { ReconnectSupervisor, type AttemptHandlers } from '../core/reconnect-sup
 import type { StreamHub } from '../core/stream-hub.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
-import { RtmpClientConnection } from './client/connection.js';
-import { RtmpClientError } from './client/types.js';
+import type { RtmpClientConnection } from './client/connection.js';
 import { describeTarget, parseRtmpUrl } from './client/url.js';
+import { startClientAttempt } from './client-attempt.js';
 import { clientOptionsFor, type RtmpClientDefaults } from './client-options.js';
 
 /**
@@ -65,18 +65,11 @@ export class RtmpOutput implements FlowOutput {
   }
 
   report(): ConnectionReport {
-    const c = this.supervisor.counters;
     const dropped = this.feed.dropped;
     return {
+      ...this.supervisor.counters,
       status: this.supervisor.status,
       target: this.target,
-      attempts: c.attempts,
-      reconnects: c.reconnects,
-      consecutiveFailures: c.consecutiveFailures,
-      lastError: c.lastError,
-      lastErrorAt: c.lastErrorAt,
-      connectedAt: c.connectedAt,
-      nextAttemptAt: c.nextAttemptAt,
       bytes: this.bytesBefore + (this.connection?.bytesOut ?? 0),
       bitrate: this.meter.bitsPerSecond(this.clock.now()),
       frames: this.feed.counters.framesSent,
@@ -109,11 +102,11 @@ export class RtmpOutput implements FlowOutput {
 
   /** One connection attempt; the supervisor decides when to make the next. */
   private connect(handlers: AttemptHandlers): { close(reason: string): void } {
-    let connection: RtmpClientConnection;
-    try {
-      connection = new RtmpClientConnection(clientOptionsFor(this.spec, 'publish', this.defaults, this.logger), {
+    const attempt = startClientAttempt(
+      () => clientOptionsFor(this.spec, 'publish', this.defaults, this.logger),
+      {
         ready: () => {
-          this.feed.attach(this.sinkFor(connection));
+          this.feed.attach(this.sinkFor(attempt.connection!));
           handlers.ready();
         },
         media: () => undefined,
@@ -122,8 +115,8 @@ export class RtmpOutput implements FlowOutput {
         streamEnd: () => undefined,
         closed: (error) => {
           this.feed.detachSink();
-          this.bytesBefore += connection.bytesOut;
-          if (this.connection === connection) this.connection = undefined;
+          this.bytesBefore += attempt.connection?.bytesOut ?? 0;
+          if (this.connection === attempt.connection) this.connection = undefined;
           handlers.closed(error);
           // Lost while the input is away: wait for the input instead of retrying an idle push.
           if (!this.inputLive && !this.closed) {
@@ -131,16 +124,11 @@ export class RtmpOutput implements FlowOutput {
             this.supervisor.unwant('input idle');
           }
         },
-      });
-    } catch (err) {
-      // A bad CA file or URL fails this attempt like a refused connection would.
-      const error = err instanceof Error ? err : new Error(String(err));
-      queueMicrotask(() => handlers.closed(new RtmpClientError('CONNECT_FAILED', error.message)));
-      return { close: () => undefined };
-    }
-    this.connection = connection;
-    connection.start();
-    return { close: (reason) => connection.close(reason) };
+      },
+      handlers,
+    );
+    this.connection = attempt.connection;
+    return attempt;
   }
 
   private sinkFor(connection: RtmpClientConnection): OutputSink {

@@ -5,9 +5,9 @@ import { ReconnectSupervisor, type AttemptHandlers } from '../core/reconnect-sup
 import type { SourceHandle, StreamHub } from '../core/stream-hub.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
-import { RtmpClientConnection } from './client/connection.js';
-import { RtmpClientError } from './client/types.js';
+import type { RtmpClientConnection } from './client/connection.js';
 import { describeTarget, parseRtmpUrl } from './client/url.js';
+import { startClientAttempt } from './client-attempt.js';
 import { clientOptionsFor, type RtmpClientDefaults } from './client-options.js';
 
 /**
@@ -58,17 +58,10 @@ export class RtmpPullInput implements FlowPullInput {
   }
 
   report(): ConnectionReport {
-    const c = this.supervisor.counters;
     return {
+      ...this.supervisor.counters,
       status: this.supervisor.status,
       target: this.target,
-      attempts: c.attempts,
-      reconnects: c.reconnects,
-      consecutiveFailures: c.consecutiveFailures,
-      lastError: c.lastError,
-      lastErrorAt: c.lastErrorAt,
-      connectedAt: c.connectedAt,
-      nextAttemptAt: c.nextAttemptAt,
       bytes: this.bytesBefore + (this.connection?.bytesIn ?? 0),
       bitrate: this.meter.bitsPerSecond(this.clock.now()),
       frames: this.frames,
@@ -90,16 +83,16 @@ export class RtmpPullInput implements FlowPullInput {
   }
 
   private connect(handlers: AttemptHandlers): { close(reason: string): void } {
-    let connection: RtmpClientConnection;
     const onMedia = () => {
       this.lastMediaAt = this.clock.now();
       return this.ensureSource();
     };
-    try {
-      connection = new RtmpClientConnection(clientOptionsFor(this.spec, 'play', this.defaults, this.logger), {
+    const attempt = startClientAttempt(
+      () => clientOptionsFor(this.spec, 'play', this.defaults, this.logger),
+      {
         ready: () => {
           this.lastMediaAt = this.clock.now();
-          this.startWatchdog(connection);
+          this.startWatchdog(attempt.connection!);
           handlers.ready();
         },
         media: (kind, timestamp, payload) => {
@@ -115,19 +108,15 @@ export class RtmpPullInput implements FlowPullInput {
           this.closeReason = undefined;
           this.stopWatchdog();
           this.endSource(error?.message ?? 'closed');
-          this.bytesBefore += connection.bytesIn;
-          if (this.connection === connection) this.connection = undefined;
+          this.bytesBefore += attempt.connection?.bytesIn ?? 0;
+          if (this.connection === attempt.connection) this.connection = undefined;
           handlers.closed(error);
         },
-      });
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      queueMicrotask(() => handlers.closed(new RtmpClientError('CONNECT_FAILED', error.message)));
-      return { close: () => undefined };
-    }
-    this.connection = connection;
-    connection.start();
-    return { close: (reason) => connection.close(reason) };
+      },
+      handlers,
+    );
+    this.connection = attempt.connection;
+    return attempt;
   }
 
   /** Checks at a fraction of the timeout that media still flows on this connection. */
