@@ -7,7 +7,7 @@ import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
 import type { FlowSpec } from './core/flow.js';
 import { FlowrelayError } from './lib/errors.js';
 import { systemClock } from './lib/clock.js';
-import { rtmpFlowParts } from './rtmp/flow-parts-factory.js';
+import { flowParts } from './flow-parts.js';
 import { registryRouter } from './rtmp/router.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WireCache } from './rtmp/wire-cache.js';
@@ -57,7 +57,7 @@ export class App {
     readonly logger: Logger,
     private pendingAnnouncements: GeneratedSecret[],
   ) {
-    const parts = rtmpFlowParts({ chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize }, systemClock);
+    const parts = flowParts({ rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize }, clock: systemClock });
     this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts);
   }
 

@@ -170,7 +170,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     flows: config.flows.map((flow) => ({
       ...flow,
       inputs: flow.inputs.map((input) => (input.type === 'rtmp-pull' ? withCa(input) : input)),
-      outputs: flow.outputs.map(withCa),
+      outputs: flow.outputs.map((output) => (output.type === 'rtmp' ? withCa(output) : output)),
     })),
   };
 }

@@ -19,7 +19,7 @@ const rtmpUrl = z.string().superRefine((url, ctx) => {
  * failures the status says failed_to_connect / failed_to_reconnect, and with `giveUp`
  * the attempts stop there instead of continuing at `maxDelayMs`.
  */
-const reconnectSchema = z
+export const reconnectSchema = z
   .object({
     initialDelayMs: intRange(100, 60_000).default(1_000),
     maxDelayMs: intRange(1_000, 600_000).default(30_000),

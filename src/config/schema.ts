@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { formatPath } from './path.js';
 import { intRange, isHostName, listen, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
+import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
 
@@ -38,7 +39,8 @@ const rtmpSchema = z
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Input types the design names but this build does not implement yet. */
-const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['srt-listener', 'srt-caller', 'flow', 'pull']);
+const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['flow', 'pull']);
+const INPUT_TYPES = 'rtmp-push, rtmp-pull, srt-listener or srt-caller';
 
 const rtmpPushInputSchema = z
   .object({
@@ -51,28 +53,26 @@ const rtmpPushInputSchema = z
 
 // A discriminated union so that adding input types later is additive, and so an
 // unsupported type yields one clear issue instead of a pile of unknown keys.
-const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema], {
+const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema, srtListenerInputSchema, srtCallerInputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const input: unknown = iss.input;
     const type = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).type : undefined;
-    if (type === undefined) return 'input type is required (rtmp-push or rtmp-pull)';
+    if (type === undefined) return `input type is required (${INPUT_TYPES})`;
     if (FUTURE_INPUT_TYPES.has(type)) return `input type ${String(type)} is not supported yet`;
-    return `unknown input type ${JSON.stringify(type)} (expected rtmp-push or rtmp-pull)`;
+    return `unknown input type ${JSON.stringify(type)} (expected ${INPUT_TYPES})`;
   },
 });
 
-/** Output types the design names but this build does not implement yet. */
-const FUTURE_OUTPUT_TYPES: ReadonlySet<unknown> = new Set(['srt-caller', 'srt-listener']);
+const OUTPUT_TYPES = 'rtmp, srt-caller or srt-listener';
 
-const outputSchema = z.discriminatedUnion('type', [rtmpOutputSchema], {
+const outputSchema = z.discriminatedUnion('type', [rtmpOutputSchema, srtCallerOutputSchema, srtListenerOutputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const output: unknown = iss.input;
     const type = typeof output === 'object' && output !== null ? (output as Record<string, unknown>).type : undefined;
-    if (type === undefined) return 'output type is required (rtmp)';
-    if (FUTURE_OUTPUT_TYPES.has(type)) return `output type ${String(type)} is not supported yet`;
-    return `unknown output type ${JSON.stringify(type)} (expected rtmp)`;
+    if (type === undefined) return `output type is required (${OUTPUT_TYPES})`;
+    return `unknown output type ${JSON.stringify(type)} (expected ${OUTPUT_TYPES})`;
   },
 });
 
@@ -118,6 +118,8 @@ const flowSchema = z
 export const configSchema = z
   .object({
     rtmp: rtmpSchema.prefault({}),
+    /** Optional: without it there is no shared SRT port (inputs and outputs with ports of their own still work). */
+    srt: srtSectionSchema.optional(),
     publicHost: z
       .string()
       .refine((s) => isIP(s) !== 0 || isHostName(s), 'must be a host name or IP address, without scheme or port')
@@ -239,9 +241,18 @@ export type PlaybackConfig = FlowConfig['playback'];
 export type OutputConfig = FlowConfig['outputs'][number];
 export type RtmpPushInputConfig = Extract<InputConfig, { type: 'rtmp-push' }>;
 export type RtmpPullInputConfig = Extract<InputConfig, { type: 'rtmp-pull' }>;
+export type SrtListenerInputConfig = Extract<InputConfig, { type: 'srt-listener' }>;
+export type SrtCallerInputConfig = Extract<InputConfig, { type: 'srt-caller' }>;
+export type RtmpOutputConfig = Extract<OutputConfig, { type: 'rtmp' }>;
+export type SrtCallerOutputConfig = Extract<OutputConfig, { type: 'srt-caller' }>;
+export type SrtListenerOutputConfig = Extract<OutputConfig, { type: 'srt-listener' }>;
 
-/** After fillMissingSecrets: every push stream key and playback key is present. */
-export type ResolvedInputConfig = (RtmpPushInputConfig & { streamKey: string }) | RtmpPullInputConfig;
+/** After fillMissingSecrets: every push stream key (RTMP and SRT listener) and playback key is present. */
+export type ResolvedInputConfig =
+  | (RtmpPushInputConfig & { streamKey: string })
+  | (SrtListenerInputConfig & { streamKey: string })
+  | RtmpPullInputConfig
+  | SrtCallerInputConfig;
 export type ResolvedFlowConfig = Omit<FlowConfig, 'inputs' | 'playback'> & {
   inputs: ResolvedInputConfig[];
   playback: { key: string };

@@ -142,8 +142,8 @@ export async function fillMissingSecrets(
   const out = structuredClone(config);
   for (const flow of out.flows) {
     for (const input of flow.inputs) {
-      // Only push inputs have keys of ours; a pull's streamKey belongs to the remote.
-      if (input.type !== 'rtmp-push') continue;
+      // Only inputs that others publish to have keys of ours; a pull's streamKey belongs to the remote.
+      if (input.type !== 'rtmp-push' && input.type !== 'srt-listener') continue;
       input.streamKey ??= fill(streamKeyId(flow.id, input.name), {
         flowId: flow.id,
         what: 'streamKey',

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import type { OutputConfig } from '../config/schema.js';
+import type { ActiveInputSpec, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StreamHub } from './stream-hub.js';
 
@@ -40,5 +41,10 @@ export interface FlowPullInput {
  */
 export interface FlowPartsFactory {
   createOutput(spec: OutputConfig, hub: StreamHub, logger: Logger): FlowOutput;
-  createPullInput(spec: RtmpPullInputConfig, hub: StreamHub, logger: Logger): FlowPullInput;
+  createPullInput(spec: ActiveInputSpec, hub: StreamHub, logger: Logger): FlowPullInput;
+  /**
+   * An SRT listener input with a port of its own starts listening with its flow;
+   * inputs on the shared port need nothing here (the shared listener routes to them).
+   */
+  createOwnPortInput?(spec: SrtListenerInputSpec, flow: import('./flow.js').Flow, logger: Logger): FlowPullInput;
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import type { OutputConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
@@ -15,7 +15,16 @@ export interface FlowSpec {
   playbackKey: string;
 }
 
-export type InputSpec = PushInputSpec | RtmpPullInputConfig;
+/** An SRT listener input: callers publish to us (on the shared port or one of its own). */
+export type SrtListenerInputSpec = SrtListenerInputConfig & { streamKey: string };
+/** Inputs that connect out to get their media. */
+export type ActiveInputSpec = RtmpPullInputConfig | SrtCallerInputConfig;
+export type InputSpec = PushInputSpec | SrtListenerInputSpec | ActiveInputSpec;
+
+/** Inputs others publish to: their publisher attaches through Flow.publish. */
+export function isPassiveInput(input: InputSpec): input is PushInputSpec | SrtListenerInputSpec {
+  return input.type === 'rtmp-push' || input.type === 'srt-listener';
+}
 
 export interface OutputChanges {
   added: string[];
@@ -62,7 +71,7 @@ export class Flow {
   ) {
     this.hub = new StreamHub(hubOptions);
     for (const input of spec.inputs) {
-      if (input.type !== 'rtmp-push') continue;
+      if (!isPassiveInput(input)) continue;
       this.inputs.set(input.name, { status: 'idle', remoteAddress: undefined, connectedAt: undefined, publishes: 0, refusedBusy: 0 });
     }
   }
@@ -71,7 +80,7 @@ export class Flow {
   start(): void {
     if (!this.spec.enabled || this.closed) return;
     for (const input of this.spec.inputs) {
-      if (input.type !== 'rtmp-pull') continue;
+      if (isPassiveInput(input)) continue;
       const pull = this.parts.createPullInput(input, this.hub, this.logger.child({ inputName: input.name }));
       this.pullInputs.set(input.name, pull);
       pull.start();

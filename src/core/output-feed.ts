@@ -3,8 +3,14 @@ import { ReaderGate } from './reader-gate.js';
 import type { HubReader, StreamHub } from './stream-hub.js';
 
 /** Where an output's media goes while its connection is up (an RTMP publish, later SRT). */
+export interface MediaFlags {
+  isKeyframe: boolean;
+  isSequenceHeader: boolean;
+}
+
 export interface OutputSink {
-  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void;
+  /** Flags let a converting sink (MPEG-TS) skip re-parsing what the hub already knows. */
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void;
   sendMetadata(timestamp: number, payload: Buffer): void;
   sendData(timestamp: number, payload: Buffer): void;
   /** Bytes written but not yet flushed to the destination. */
@@ -90,7 +96,7 @@ export class OutputFeed implements HubReader {
       else sink.sendData(timestamp, message.payload);
       return;
     }
-    sink.sendMedia(message.kind, timestamp, message.payload);
+    sink.sendMedia(message.kind, timestamp, message.payload, message);
     if (!message.isSequenceHeader) this.counters.framesSent += 1;
   }
 

@@ -1,4 +1,4 @@
-import type { AttemptHandlers } from '../core/reconnect-supervisor.js';
+
 import { RtmpClientConnection } from './client/connection.js';
 import { RtmpClientError, type RtmpClientEvents, type RtmpClientOptions } from './client/types.js';
 
@@ -12,7 +12,7 @@ import { RtmpClientError, type RtmpClientEvents, type RtmpClientOptions } from '
 export function startClientAttempt(
   options: () => RtmpClientOptions,
   events: RtmpClientEvents,
-  handlers: AttemptHandlers,
+  handlers: { closed(error: Error | undefined): void },
 ): { connection: RtmpClientConnection | undefined; close(reason: string): void } {
   let connection: RtmpClientConnection;
   try {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { OutputConfig, RtmpPullInputConfig } from '../config/schema.js';
+import type { RtmpOutputConfig, RtmpPullInputConfig } from '../config/schema.js';
 import { FlowrelayError } from '../lib/errors.js';
 import type { RtmpClientOptions } from './client/types.js';
 import { parseRtmpUrl } from './client/url.js';
@@ -16,7 +16,7 @@ export interface RtmpClientDefaults {
  * here, once per (re)start of the output, so a bad path fails that output only.
  */
 export function clientOptionsFor(
-  spec: OutputConfig | RtmpPullInputConfig,
+  spec: RtmpOutputConfig | RtmpPullInputConfig,
   mode: 'publish' | 'play',
   defaults: RtmpClientDefaults,
   logger: Logger,

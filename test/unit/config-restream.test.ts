@@ -45,13 +45,13 @@ describe('outputs in the config', () => {
     expect(
       issues(
         flowWith(`      - { name: a, type: rtmp, url: "http://example.com/live" }
-      - { name: b, type: srt-caller, url: "srt://x:9000" }
+      - { name: b, type: webrtc, url: "srt://x:9000" }
       - { name: a, type: rtmp, url: "rtmp://example.com/live/key" }
       - { name: c, type: rtmp, url: "rtmp://example.com/live/key", reconnect: { initialDelayMs: 5000, maxDelayMs: 1000 } }`),
       ),
     ).toEqual([
       [5, 'flows[0].outputs[0].url', expect.stringMatching(/rtmp:\/\/ or rtmps:\/\//) as unknown as string],
-      [6, 'flows[0].outputs[1].type', 'output type srt-caller is not supported yet'],
+      [6, 'flows[0].outputs[1].type', 'unknown output type "webrtc" (expected rtmp, srt-caller or srt-listener)'],
       [7, 'flows[0].outputs[2].name', 'duplicate output name "a" (already used at flows[0].outputs[0].name)'],
       [8, 'flows[0].outputs[3].reconnect.maxDelayMs', 'maxDelayMs must be at least initialDelayMs'],
     ]);

@@ -9,6 +9,10 @@ import { formatIssue, loadConfigFile, parseConfigText, type ConfigIssue } from '
 import { formatPath } from '../../src/config/path.js';
 import { configSchema, parseListen, type Config } from '../../src/config/schema.js';
 
+/** The stream key of an input type that has one (SRT callers and pulls have none of ours). */
+const streamKeyOf = (input: object | undefined): string | undefined =>
+  input && 'streamKey' in input ? (input.streamKey as string | undefined) : undefined;
+
 const FILE = '/etc/flowrelay/flowrelay.yaml';
 const KEY_A = 'stream-key-aaaaaaaaaaaa';
 const KEY_B = 'stream-key-bbbbbbbbbbbb';
@@ -78,7 +82,7 @@ describe('defaults', () => {
         playback: {},
       },
     ]);
-    expect(config.flows[0]?.inputs[0]?.streamKey).toBeUndefined();
+    expect(streamKeyOf(config.flows[0]?.inputs[0])).toBeUndefined();
     expect(config.flows[0]?.playback.key).toBeUndefined();
   });
 
@@ -136,7 +140,7 @@ flows:
 
   it('treats an empty key or playback section in a flow as not set', () => {
     const config = parseOk(oneFlow('{ name: main, type: rtmp-push, streamKey: }', '    meta:\n    playback:\n'));
-    expect(config.flows[0]?.inputs[0]?.streamKey).toBeUndefined();
+    expect(streamKeyOf(config.flows[0]?.inputs[0])).toBeUndefined();
     expect(config.flows[0]?.meta).toEqual({});
     expect(config.flows[0]?.playback).toEqual({});
   });
@@ -282,7 +286,7 @@ describe('value rules', () => {
     const k16 = 'Az09._~-Az09._~-';
     const k128 = 'a'.repeat(128);
     const config = parseOk(oneFlow(`{ name: main, type: rtmp-push, streamKey: "${k16}" }`, `    playback: { key: ${k128} }`));
-    expect(config.flows[0]?.inputs[0]?.streamKey).toBe(k16);
+    expect(streamKeyOf(config.flows[0]?.inputs[0])).toBe(k16);
     expect(config.flows[0]?.playback.key).toBe(k128);
   });
 
@@ -315,7 +319,7 @@ describe('inputs', () => {
     ]);
   });
 
-  it.each(['srt-listener', 'srt-caller', 'flow', 'pull'])('says input type %s is not supported yet', (type) => {
+  it.each(['flow', 'pull'])('says input type %s is not supported yet', (type) => {
     // The type's own keys (passphrase) are not also reported as unknown: one clear issue.
     const issues = parseBad(oneFlow(`{ name: main, type: ${type}, passphrase: xyz }`));
     expect(summary(issues)).toEqual([[4, 'flows[0].inputs[0].type', `input type ${type} is not supported yet`]]);
@@ -323,10 +327,10 @@ describe('inputs', () => {
 
   it('rejects an unknown input type and a missing one', () => {
     expect(summary(parseBad(oneFlow('{ name: main, type: webrtc }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push or rtmp-pull)'],
+      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push, rtmp-pull, srt-listener or srt-caller)'],
     ]);
     expect(summary(parseBad(oneFlow('{ name: main }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push or rtmp-pull)'],
+      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push, rtmp-pull, srt-listener or srt-caller)'],
     ]);
   });
 });
@@ -342,6 +346,7 @@ describe('unknown keys', () => {
     ciphers: ALL
 srt:
   listen: 0.0.0.0:9000
+  mode: fast
 storage: { dir: ./data, quota: 1G }
 flows:
   - id: demo
@@ -358,11 +363,11 @@ flows:
     expect(summary(issues)).toEqual([
       [3, 'rtmp.mergeWritesMs', 'unknown key "mergeWritesMs"'],
       [7, 'rtmp.tls.ciphers', 'unknown key "ciphers"'],
-      [8, 'srt', 'unknown key "srt"'],
-      [10, 'storage.quota', 'unknown key "quota"'],
-      [13, 'flows[0].limits', 'unknown key "limits"'],
-      [18, 'flows[0].inputs[0].latencyMs', 'unknown key "latencyMs"'],
-      [21, 'flows[0].playback.cidrs', 'unknown key "cidrs"'],
+      [10, 'srt.mode', 'unknown key "mode"'],
+      [11, 'storage.quota', 'unknown key "quota"'],
+      [14, 'flows[0].limits', 'unknown key "limits"'],
+      [19, 'flows[0].inputs[0].latencyMs', 'unknown key "latencyMs"'],
+      [22, 'flows[0].playback.cidrs', 'unknown key "cidrs"'],
     ]);
   });
 
@@ -469,7 +474,7 @@ log: { level: loud }
 flows:
   - id: Bad_Id
     inputs:
-      - { name: main, type: srt-listener }
+      - { name: main, type: webrtc }
   - id: ok
     inputs:
       - { name: main, type: rtmp-push, streamKey: ${KEY_A}, extra: 1 }
@@ -507,7 +512,7 @@ flows:
     expect(config.publicHost).toBe('relay.example.com');
     expect(config.storage.dir).toBe('/srv/ams/prod');
     expect(config.flows[0]?.meta.owner).toBe('');
-    expect(config.flows[0]?.inputs[0]?.streamKey).toBe(KEY_A);
+    expect(streamKeyOf(config.flows[0]?.inputs[0])).toBe(KEY_A);
   });
 
   it('reads only the env object it is given', () => {
@@ -646,7 +651,7 @@ describe('files and paths', () => {
     expect(r.ok).toBe(true);
     expect(r.ok && r.file).toBe(file);
     expect(r.ok && r.config.storage.dir).toBe(join(dir, 'data'));
-    expect(r.ok && r.config.flows[0]?.inputs[0]?.streamKey).toBe(KEY_A);
+    expect(r.ok && streamKeyOf(r.config.flows[0]?.inputs[0])).toBe(KEY_A);
   });
 
   it('names the file in issues exactly as given', async () => {
@@ -704,7 +709,7 @@ describe('bundled config files', () => {
     expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'from-origin', 'rehearsal']);
     expect(r.config.flows[0]?.outputs.map((o) => o.name)).toEqual(['youtube', 'facebook']);
     expect(r.config.flows[1]?.inputs[0]?.type).toBe('rtmp-pull');
-    expect(r.config.flows[0]?.inputs[0]?.streamKey).toBe(KEY_A);
+    expect(streamKeyOf(r.config.flows[0]?.inputs[0])).toBe(KEY_A);
     expect(r.config.flows[0]?.playback.key).toBe(PLAY_A);
   });
 

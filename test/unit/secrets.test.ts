@@ -13,6 +13,10 @@ import {
 } from '../../src/config/secrets.js';
 import { FlowrelayError } from '../../src/lib/errors.js';
 
+/** The stream key of an input type that has one (SRT callers and pulls have none of ours). */
+const streamKeyOf = (input: object | undefined): string | undefined =>
+  input && 'streamKey' in input ? (input.streamKey as string | undefined) : undefined;
+
 const KEY_A = 'stream-key-aaaaaaaaaaaa';
 const PLAY_A = 'play-key-aaaaaaaaaaaaaa';
 const GENERATED_RE = /^[A-Za-z0-9_-]{32}$/;
@@ -62,18 +66,18 @@ describe('fillMissingSecrets', () => {
 
     const alpha = filled.flows[0];
     const beta = filled.flows[1];
-    expect(alpha?.inputs[0]?.streamKey).toMatch(GENERATED_RE);
+    expect(streamKeyOf(alpha?.inputs[0])).toMatch(GENERATED_RE);
     expect(alpha?.playback.key).toMatch(GENERATED_RE);
-    expect(alpha?.playback.key).not.toBe(alpha?.inputs[0]?.streamKey);
-    expect(beta?.inputs[0]?.streamKey).toBe(KEY_A);
+    expect(alpha?.playback.key).not.toBe(streamKeyOf(alpha?.inputs[0]));
+    expect(streamKeyOf(beta?.inputs[0])).toBe(KEY_A);
     expect(beta?.playback.key).toBe(PLAY_A);
 
     expect(generated).toEqual([
-      { flowId: 'alpha', what: 'streamKey', inputName: 'main', value: alpha?.inputs[0]?.streamKey },
+      { flowId: 'alpha', what: 'streamKey', inputName: 'main', value: streamKeyOf(alpha?.inputs[0]) },
       { flowId: 'alpha', what: 'playbackKey', value: alpha?.playback.key },
     ]);
     expect(store.saves).toEqual([
-      { 'alpha/input/main': alpha?.inputs[0]?.streamKey, 'alpha/playback': alpha?.playback.key },
+      { 'alpha/input/main': streamKeyOf(alpha?.inputs[0]), 'alpha/playback': alpha?.playback.key },
     ]);
     // The filled config still satisfies every schema rule, uniqueness included.
     expect(configSchema.safeParse(filled).success).toBe(true);
@@ -83,7 +87,7 @@ describe('fillMissingSecrets', () => {
     const before = structuredClone(twoFlows);
     await fillMissingSecrets(twoFlows, memoryStore());
     expect(twoFlows).toEqual(before);
-    expect(twoFlows.flows[0]?.inputs[0]?.streamKey).toBeUndefined();
+    expect(streamKeyOf(twoFlows.flows[0]?.inputs[0])).toBeUndefined();
   });
 
   it('reuses stored keys and does not write when nothing changed', async () => {
@@ -104,7 +108,7 @@ describe('fillMissingSecrets', () => {
     });
     const { config: filled, generated } = await fillMissingSecrets(twoFlows, store);
     expect(generated).toEqual([]);
-    expect(filled.flows[0]?.inputs[0]?.streamKey).toBe('kept-stream-key-000000');
+    expect(streamKeyOf(filled.flows[0]?.inputs[0])).toBe('kept-stream-key-000000');
     expect(store.saves).toEqual([
       { 'alpha/input/main': 'kept-stream-key-000000', 'alpha/playback': 'kept-play-key-00000000' },
     ]);
@@ -114,7 +118,7 @@ describe('fillMissingSecrets', () => {
     // An operator copied alpha's generated key into beta's config by hand.
     const store = memoryStore({ 'alpha/input/main': KEY_A });
     const { config: filled, generated } = await fillMissingSecrets(twoFlows, store);
-    const newKey = filled.flows[0]?.inputs[0]?.streamKey;
+    const newKey = streamKeyOf(filled.flows[0]?.inputs[0]);
     expect(newKey).toMatch(GENERATED_RE);
     expect(generated.map((g) => [g.flowId, g.what])).toEqual([
       ['alpha', 'streamKey'],
@@ -149,7 +153,7 @@ describe('fileSecretStore', () => {
     expect(first.generated).toHaveLength(2);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
-      'alpha/input/main': first.config.flows[0]?.inputs[0]?.streamKey,
+      'alpha/input/main': streamKeyOf(first.config.flows[0]?.inputs[0]),
       'alpha/playback': first.config.flows[0]?.playback.key,
     });
 

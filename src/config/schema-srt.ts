@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { intRange, listen, objectName, quantity, secretKey } from './schema-parts.js';
+import { reconnectSchema } from './schema-restream.js';
+
+/**
+ * SRT settings. Passphrases are 10..79 characters (libsrt's SRTO_PASSPHRASE limits);
+ * pbkeylen 0 lets libsrt choose (AES-128 when a passphrase is set). ffmpeg's SRT
+ * latency is in microseconds; ours is in milliseconds like libsrt's SRTO_LATENCY.
+ */
+const passphrase = z.string().min(10, 'must be 10..79 characters').max(79, 'must be 10..79 characters');
+const pbkeylen = z.union([z.literal(0), z.literal(16), z.literal(24), z.literal(32)], { error: 'must be 0, 16, 24 or 32' }).default(0);
+const latencyMs = intRange(20, 8_000).default(120);
+
+/** srt://host:port, as a caller dials it. Query options belong in the config keys. */
+const srtUrl = z.string().superRefine((url, ctx) => {
+  const m = /^srt:\/\/(\[[^\]]+\]|[^:/?#\s]+):(\d{1,5})\/?$/.exec(url);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be srt://host:port (set streamId, passphrase and latency with their own keys)' });
+  }
+});
+
+/** The shared SRT listener: publishers and players are routed by stream id. */
+export const srtSectionSchema = z
+  .object({
+    listen: listen('0.0.0.0:9000'),
+    latencyMs,
+  })
+  .strict();
+
+const srtSecurity = { passphrase: passphrase.optional(), pbkeylen, latencyMs };
+
+export const srtListenerInputSchema = z
+  .object({
+    name: objectName,
+    type: z.literal('srt-listener'),
+    /** `s=` in the stream id; generated when missing. A caller without a key is admitted only if a passphrase guards the input. */
+    streamKey: secretKey.optional(),
+    ...srtSecurity,
+    /** A port of this input's own, instead of the shared srt.listen port. */
+    listen: z.string().optional().pipe(listen('').optional()),
+  })
+  .strict();
+
+export const srtCallerInputSchema = z
+  .object({
+    name: objectName,
+    type: z.literal('srt-caller'),
+    url: srtUrl,
+    streamId: z.string().max(512).optional(),
+    ...srtSecurity,
+    reconnect: reconnectSchema.prefault({}),
+    connectTimeoutMs: intRange(1_000, 120_000).default(5_000),
+    /** Connected but no media for this long: reconnect. */
+    idleTimeoutMs: intRange(1_000, 600_000).default(15_000),
+  })
+  .strict();
+
+export const srtCallerOutputSchema = z
+  .object({
+    name: objectName,
+    type: z.literal('srt-caller'),
+    url: srtUrl,
+    streamId: z.string().max(512).optional(),
+    ...srtSecurity,
+    enabled: z.boolean().default(true),
+    reconnect: reconnectSchema.prefault({}),
+    connectTimeoutMs: intRange(1_000, 120_000).default(5_000),
+    idleDisconnectMs: intRange(0, 86_400_000).default(30_000),
+    maxBacklog: quantity('bytes', [64 * 1024, '64Ki'], [256 * 1024 * 1024, '256Mi']).default(8 * 1024 * 1024),
+  })
+  .strict();
+
+export const srtListenerOutputSchema = z
+  .object({
+    name: objectName,
+    type: z.literal('srt-listener'),
+    /** The port remote callers pull from; each caller gets the stream from a keyframe. */
+    listen: listen(''),
+    ...srtSecurity,
+    enabled: z.boolean().default(true),
+    maxCallers: intRange(1, 1_000).default(20),
+  })
+  .strict();

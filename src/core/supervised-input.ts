@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/clock.js';
+import { RateMeter } from '../policy/rate-meter.js';
+import type { ConnectionReport, FlowPullInput } from './flow-parts.js';
+import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
+import type { SourceHandle, StreamHub } from './stream-hub.js';
+
+/** What a connection that receives media reports (already as FLV tag bodies). */
+export interface InputEvents {
+  ready(): void;
+  media(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void;
+  metadata(timestamp: number, payload: Buffer): void;
+  data(timestamp: number, payload: Buffer): void;
+  /** The upstream stopped publishing while the connection stays up. */
+  streamEnd(reason: string): void;
+  closed(error: Error | undefined): void;
+}
+
+export interface InputAttempt {
+  close(reason: string): void;
+  bytesReceived(): number;
+}
+
+export interface InputConnector {
+  readonly target: string;
+  connect(events: InputEvents): InputAttempt;
+}
+
+export interface SupervisedInputSpec {
+  name: string;
+  reconnect: ReconnectPolicy;
+  /** Connected but no media this long: reconnect (the upstream may be stuck). */
+  idleTimeoutMs: number;
+}
+
+/**
+ * An input that connects out for its media (rtmp-pull, srt-caller): it is the flow's
+ * source while it delivers media, reconnects with backoff, and drops a connection that
+ * stays silent for `idleTimeoutMs`.
+ */
+export class SupervisedInput implements FlowPullInput {
+  private readonly supervisor: ReconnectSupervisor;
+  private readonly meter = new RateMeter();
+  private attempt: InputAttempt | undefined;
+  private source: SourceHandle | undefined;
+  private bytesBefore = 0;
+  private frames = 0;
+  private lastMediaAt = 0;
+  private watchdog: unknown;
+  /** Why we closed the current connection ourselves, reported as its error. */
+  private closeReason: Error | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly spec: SupervisedInputSpec,
+    private readonly hub: StreamHub,
+    private readonly connector: InputConnector,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.supervisor = new ReconnectSupervisor(spec.reconnect, (handlers) => this.connect(handlers), clock, logger);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  start(): void {
+    this.logger.info({ target: this.connector.target }, 'input started');
+    this.supervisor.want();
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopWatchdog();
+    this.endSource(reason);
+    this.supervisor.close(reason);
+  }
+
+  report(): ConnectionReport {
+    return {
+      ...this.supervisor.counters,
+      status: this.supervisor.status,
+      target: this.connector.target,
+      bytes: this.bytesBefore + (this.attempt?.bytesReceived() ?? 0),
+      bitrate: this.meter.bitsPerSecond(this.clock.now()),
+      frames: this.frames,
+      framesDropped: 0,
+      bytesDropped: 0,
+      skips: 0,
+    };
+  }
+
+  /** The hub hands the source to the first input that has media; a busy hub refuses. */
+  private ensureSource(): SourceHandle | undefined {
+    this.lastMediaAt = this.clock.now();
+    this.source ??= this.hub.attachSource({ kick: (reason) => this.close(reason) });
+    return this.source;
+  }
+
+  private endSource(reason: string): void {
+    this.source?.detach(reason);
+    this.source = undefined;
+  }
+
+  private connect(handlers: { ready(): void; closed(error: Error | undefined): void }): { close(reason: string): void } {
+    const attempt = this.connector.connect({
+      ready: () => {
+        this.lastMediaAt = this.clock.now();
+        this.startWatchdog(attempt);
+        handlers.ready();
+      },
+      media: (kind, timestamp, payload) => {
+        this.ensureSource()?.push(kind, timestamp, payload);
+        this.meter.add(payload.length, this.lastMediaAt);
+        this.frames += 1;
+      },
+      metadata: (timestamp, payload) => this.ensureSource()?.pushMetadata(timestamp, payload),
+      data: (timestamp, payload) => this.ensureSource()?.pushData(timestamp, payload),
+      streamEnd: (reason) => this.endSource(`upstream ended: ${reason}`),
+      closed: (reported) => {
+        const error = reported ?? this.closeReason;
+        this.closeReason = undefined;
+        this.stopWatchdog();
+        this.endSource(error?.message ?? 'closed');
+        this.bytesBefore += attempt.bytesReceived();
+        if (this.attempt === attempt) this.attempt = undefined;
+        handlers.closed(error);
+      },
+    });
+    this.attempt = attempt;
+    return attempt;
+  }
+
+  /** Checks at a fraction of the timeout that media still flows on this connection. */
+  private startWatchdog(attempt: InputAttempt): void {
+    this.stopWatchdog();
+    const period = Math.min(1_000, this.spec.idleTimeoutMs);
+    const check = () => {
+      this.watchdog = undefined;
+      if (this.attempt !== attempt) return;
+      if (this.clock.now() - this.lastMediaAt >= this.spec.idleTimeoutMs) {
+        this.logger.warn({ idleTimeoutMs: this.spec.idleTimeoutMs }, 'no media from upstream; reconnecting');
+        this.closeReason = new Error(`no media from upstream for ${this.spec.idleTimeoutMs} ms`);
+        attempt.close('no media within idleTimeoutMs');
+        return;
+      }
+      this.watchdog = this.clock.setTimeout(check, period);
+    };
+    this.watchdog = this.clock.setTimeout(check, period);
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog !== undefined) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+}
