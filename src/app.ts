@@ -9,6 +9,8 @@ import { FlowrelayError } from './lib/errors.js';
 import { systemClock } from './lib/clock.js';
 import { flowParts } from './flow-parts.js';
 import { registryRouter } from './rtmp/router.js';
+import { SrtRuntime } from './srt/runtime.js';
+import { SrtIngest } from './srt/srt-ingest.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
@@ -49,6 +51,8 @@ function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
 export class App {
   readonly registry: FlowRegistry;
   private rtmp: RtmpServer | undefined;
+  private srt: SrtRuntime | undefined;
+  private srtIngest: SrtIngest | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -57,7 +61,11 @@ export class App {
     readonly logger: Logger,
     private pendingAnnouncements: GeneratedSecret[],
   ) {
-    const parts = flowParts({ rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize }, clock: systemClock });
+    const parts = flowParts({
+      rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize },
+      clock: systemClock,
+      srt: () => this.srtRuntime(),
+    });
     this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts);
   }
 
@@ -80,6 +88,10 @@ export class App {
       listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key } });
     }
     this.registry.apply(this.config.flows.map(toFlowSpec));
+    if (this.config.srt) {
+      this.srtIngest = new SrtIngest(this.srtRuntime(), this.registry, { ...parseListen(this.config.srt.listen), latencyMs: this.config.srt.latencyMs }, this.logger.child({ component: 'srt' }));
+      this.srtIngest.start();
+    }
     this.rtmp = new RtmpServer(
       listeners,
       {
@@ -100,6 +112,17 @@ export class App {
     this.announceGenerated(this.pendingAnnouncements);
     this.pendingAnnouncements = [];
     this.logger.info({ flows: this.config.flows.length }, 'flowrelay started');
+  }
+
+  /** libsrt is loaded on first use, so a daemon without SRT never needs it. */
+  private srtRuntime(): SrtRuntime {
+    this.srt ??= SrtRuntime.open(this.logger.child({ component: 'srt' }));
+    return this.srt;
+  }
+
+  /** The shared SRT port actually bound (port 0 in the config resolved), if SRT is configured. */
+  srtPort(): number | undefined {
+    return this.srtIngest?.port;
   }
 
   /** Bound RTMP/RTMPS addresses (port 0 in the config resolved). */
@@ -130,7 +153,7 @@ export class App {
     }
     const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
     this.warnAboutRestartOnlySettings(config);
-    this.config = { ...config, rtmp: this.config.rtmp };
+    this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt };
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
     this.announceGenerated(generated);
     this.logger.info({ ...changes }, 'config reloaded');
@@ -142,8 +165,10 @@ export class App {
     this.closing ??= (async () => {
       this.logger.info({ reason }, 'flowrelay stopping');
       const rtmpClosed = this.rtmp?.close();
+      const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
-      await rtmpClosed;
+      await Promise.all([rtmpClosed, srtIngestClosed]);
+      await this.srt?.close();
       this.logger.info('flowrelay stopped');
     })();
     return this.closing;
@@ -152,6 +177,9 @@ export class App {
   private warnAboutRestartOnlySettings(next: ResolvedConfig): void {
     if (JSON.stringify(next.rtmp) !== JSON.stringify(this.config.rtmp)) {
       this.logger.warn('rtmp settings changed; they take effect at the next restart');
+    }
+    if (JSON.stringify(next.srt) !== JSON.stringify(this.config.srt)) {
+      this.logger.warn('srt settings changed; they take effect at the next restart');
     }
   }
 

@@ -7,10 +7,21 @@ import { FlowrelayError } from './lib/errors.js';
 import type { RtmpClientDefaults } from './rtmp/client-options.js';
 import { rtmpOutputConnector } from './rtmp/rtmp-output.js';
 import { rtmpPullConnector } from './rtmp/rtmp-pull-input.js';
+import type { SrtRuntime } from './srt/runtime.js';
+import { srtCallerInputConnector } from './srt/srt-caller-input.js';
+import { srtCallerOutputConnector } from './srt/srt-caller-output.js';
+import { SrtListenerOutput } from './srt/srt-listener-output.js';
+import { SrtOwnPortInput } from './srt/srt-own-port-input.js';
 
 export interface FlowPartsDeps {
   rtmp: RtmpClientDefaults;
   clock: Clock;
+  /** The SRT runtime, opened on first use (libsrt is not loaded unless SRT is configured). */
+  srt(): SrtRuntime;
+}
+
+function needSrt(deps: FlowPartsDeps, _what: string): SrtRuntime {
+  return deps.srt();
 }
 
 /**
@@ -23,17 +34,24 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
       switch (spec.type) {
         case 'rtmp':
           return new SupervisedOutput(spec, hub, rtmpOutputConnector(spec, deps.rtmp, logger), deps.clock, logger);
-        default:
-          throw new FlowrelayError('OUTPUT_UNAVAILABLE', `output type ${spec.type} is not available`);
+        case 'srt-caller':
+          return new SupervisedOutput(spec, hub, srtCallerOutputConnector(spec, needSrt(deps, 'an srt-caller output')), deps.clock, logger);
+        case 'srt-listener':
+          return new SrtListenerOutput(spec, hub, needSrt(deps, 'an srt-listener output'), logger);
       }
     },
     createPullInput(spec, hub, logger: Logger) {
       switch (spec.type) {
         case 'rtmp-pull':
           return new SupervisedInput(spec, hub, rtmpPullConnector(spec, deps.rtmp, logger), deps.clock, logger);
-        default:
-          throw new FlowrelayError('INPUT_UNAVAILABLE', `input type ${spec.type} is not available`);
+        case 'srt-caller':
+          return new SupervisedInput(spec, hub, srtCallerInputConnector(spec, needSrt(deps, 'an srt-caller input')), deps.clock, logger);
       }
+    },
+    createOwnPortInput(spec, flow, logger: Logger) {
+      const listen = spec.listen;
+      if (listen === undefined) throw new FlowrelayError('INTERNAL', 'createOwnPortInput needs an input with listen');
+      return new SrtOwnPortInput({ ...spec, listen }, flow, needSrt(deps, 'an srt-listener input'), logger);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { OutputConfig } from '../config/schema.js';
-import type { ActiveInputSpec, SrtListenerInputSpec } from './flow.js';
+import type { ActiveInputSpec, Flow, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StreamHub } from './stream-hub.js';
 
@@ -46,5 +46,5 @@ export interface FlowPartsFactory {
    * An SRT listener input with a port of its own starts listening with its flow;
    * inputs on the shared port need nothing here (the shared listener routes to them).
    */
-  createOwnPortInput?(spec: SrtListenerInputSpec, flow: import('./flow.js').Flow, logger: Logger): FlowPullInput;
+  createOwnPortInput(spec: SrtListenerInputSpec, flow: Flow, logger: Logger): FlowPullInput;
 }

@@ -80,10 +80,13 @@ export class Flow {
   start(): void {
     if (!this.spec.enabled || this.closed) return;
     for (const input of this.spec.inputs) {
-      if (isPassiveInput(input)) continue;
-      const pull = this.parts.createPullInput(input, this.hub, this.logger.child({ inputName: input.name }));
-      this.pullInputs.set(input.name, pull);
-      pull.start();
+      const logger = this.logger.child({ inputName: input.name });
+      let part: FlowPullInput | undefined;
+      if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.hub, logger);
+      else if (input.type === 'srt-listener' && input.listen !== undefined) part = this.parts.createOwnPortInput(input, this, logger);
+      if (!part) continue;
+      this.pullInputs.set(input.name, part);
+      part.start();
     }
     this.updateOutputs(this.spec.outputs);
   }

@@ -34,6 +34,9 @@ class RecordingParts implements FlowPartsFactory {
   createPullInput(i: { name: string }): FlowPullInput {
     return this.part(`pull ${i.name}`);
   }
+  createOwnPortInput(i: { name: string }): FlowPullInput {
+    return this.part(`own-port ${i.name}`);
+  }
   private part(label: string): FlowOutput & FlowPullInput {
     const events = this.events;
     return {

@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import type { SrtListenerOutputConfig } from '../config/schema.js';
+import { parseListen } from '../config/schema.js';
+import type { ConnectionReport, FlowOutput } from '../core/flow-parts.js';
+import type { OutputFeed } from '../core/output-feed.js';
+import type { StreamHub } from '../core/stream-hub.js';
+import type { SrtConnection } from './connection.js';
+import type { SrtRuntime } from './runtime.js';
+import { serveTsToCaller } from './ts-to-caller.js';
+import { SrtReject, type SrtListener } from './types.js';
+
+/** Each caller may queue this much before it skips to the next keyframe. */
+const CALLER_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * An `srt-listener` output: remote callers pull the flow as MPEG-TS from a port of the
+ * output's own, with its own passphrase; several at once, each from a keyframe.
+ */
+export class SrtListenerOutput implements FlowOutput {
+  private listener: SrtListener | undefined;
+  private readonly callers = new Map<SrtConnection, OutputFeed>();
+  private accepted = 0;
+  private rejected = 0;
+  private lastError: string | undefined;
+  private lastErrorAt: Date | undefined;
+  private bytesBefore = 0;
+  private framesBefore = 0;
+  private closed = false;
+
+  constructor(
+    private readonly spec: SrtListenerOutputConfig,
+    private readonly hub: StreamHub,
+    private readonly runtime: SrtRuntime,
+    private readonly logger: Logger,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  start(): void {
+    const { host, port } = parseListen(this.spec.listen);
+    try {
+      this.listener = this.runtime.listen({
+        host,
+        port,
+        latencyMs: this.spec.latencyMs,
+        ...(this.spec.passphrase !== undefined && { passphrase: this.spec.passphrase, pbkeylen: this.spec.pbkeylen }),
+        onHandshake: () => (this.callers.size >= this.spec.maxCallers ? { accept: false, reason: SrtReject.Overload } : { accept: true }),
+        onConnection: (connection) => this.onCaller(connection),
+        onRejected: () => void (this.rejected += 1),
+      });
+      this.logger.info({ host, port: this.listener.port }, 'srt listener output listening');
+    } catch (err) {
+      // A busy port fails this output, visibly, and nothing else.
+      this.lastError = (err as Error).message;
+      this.lastErrorAt = new Date();
+      this.logger.error({ err: this.lastError }, 'srt listener output cannot listen');
+    }
+  }
+
+  /** The bound port (useful when the config says port 0). */
+  get port(): number | undefined {
+    return this.listener?.port;
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.listener?.close();
+    for (const connection of [...this.callers.keys()]) connection.close();
+    this.logger.info({ reason }, 'output closed');
+  }
+
+  report(): ConnectionReport {
+    let bytes = this.bytesBefore;
+    let frames = this.framesBefore;
+    let framesDropped = 0;
+    let bytesDropped = 0;
+    let skips = 0;
+    for (const [connection, feed] of this.callers) {
+      bytes += connection.counters.bytesSent;
+      frames += feed.counters.framesSent;
+      framesDropped += feed.dropped.frames;
+      bytesDropped += feed.dropped.bytes;
+      skips += feed.dropped.skips;
+    }
+    return {
+      status: this.listener === undefined ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
+      target: `srt listener ${this.spec.listen}`,
+      attempts: this.accepted + this.rejected,
+      reconnects: Math.max(0, this.accepted - 1),
+      consecutiveFailures: 0,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      connectedAt: undefined,
+      nextAttemptAt: undefined,
+      bytes,
+      bitrate: 0,
+      frames,
+      framesDropped,
+      bytesDropped,
+      skips,
+    };
+  }
+
+  private onCaller(connection: SrtConnection): void {
+    if (this.closed) return connection.close();
+    this.accepted += 1;
+    const feed = serveTsToCaller(connection, this.hub, CALLER_BACKLOG_BYTES);
+    this.callers.set(connection, feed);
+    this.logger.info({ peer: connection.peer.address, callers: this.callers.size }, 'srt caller connected');
+    connection.once('closed', (error) => {
+      this.callers.delete(connection);
+      this.bytesBefore += connection.counters.bytesSent;
+      this.framesBefore += feed.counters.framesSent;
+      this.logger.info({ peer: connection.peer.address, err: error?.message }, 'srt caller left');
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { Flow } from '../core/flow.js';
+import type { SrtConnection } from './connection.js';
+import { demuxInto } from './ts-input.js';
+
+/**
+ * Makes an accepted SRT caller the publisher of a flow input: its MPEG-TS is demuxed into
+ * the hub until it leaves. A busy input (another publisher won the race) closes it.
+ */
+export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputName: string, logger: Logger): void {
+  const result = flow.publish(inputName, { kick: () => connection.close() }, connection.peer.address);
+  if (!result.ok) {
+    logger.warn({ reason: result.reason }, `srt publish refused: ${result.message}`);
+    connection.close();
+    return;
+  }
+  const { source } = result;
+  demuxInto(connection, {
+    media: (kind, timestamp, payload) => {
+      try {
+        source.push(kind, timestamp, payload);
+      } catch (err) {
+        // The demuxer emits well-formed tags; a failure here is a bug, contained to this caller.
+        logger.error({ err: (err as Error).message }, 'srt publisher closed: bad media');
+        connection.close();
+      }
+    },
+    data: (timestamp, payload) => source.pushData(timestamp, payload),
+  });
+  connection.once('closed', (error) => source.detach(error?.message ?? 'srt publisher left'));
+}

@@ -1,0 +1,13 @@
+import type { InputEvents } from '../core/supervised-input.js';
+import { TsDemuxer } from '../protocol/mpegts/demuxer.js';
+import type { SrtConnection } from './connection.js';
+
+/** Feeds an SRT connection's MPEG-TS through a demuxer into input events (FLV tags). */
+export function demuxInto(connection: SrtConnection, events: Pick<InputEvents, 'media' | 'data'>): TsDemuxer {
+  const demuxer = new TsDemuxer((tag) => {
+    if (tag.kind === 'data') events.data(tag.timestamp, tag.payload);
+    else events.media(tag.kind, tag.timestamp, tag.payload);
+  });
+  connection.on('data', (chunk) => demuxer.feed(chunk));
+  return demuxer;
+}
