@@ -9,5 +9,8 @@ export function demuxInto(connection: SrtConnection, events: Pick<InputEvents, '
     else events.media(tag.kind, tag.timestamp, tag.payload);
   });
   connection.on('data', (chunk) => demuxer.feed(chunk));
+  // The last access unit is only complete at the next PES start, which never comes when
+  // the caller leaves: flush it before the connection's other 'closed' listeners run.
+  connection.prependOnceListener('closed', () => demuxer.flush());
   return demuxer;
 }

@@ -1,0 +1,209 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { FlowOutput } from '../../src/core/flow-parts.js';
+import type { SrtListenerOutput } from '../../src/srt/srt-listener-output.js';
+import { playKey, publishKey, reconfigure, startInProcess } from '../helpers/daemon.js';
+import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { freeUdpPort, publishSrt, publishUdp, recordSrt, srtLiveTransmitListener, srtUrl } from '../helpers/srt-tools.js';
+
+const execFileAsync = promisify(execFile);
+const PASS = 'correct horse battery staple';
+/** The shared SRT port on a free loopback port. */
+const SHARED_SRT = 'srt: { listen: "127.0.0.1:0" }\n';
+const SRT_KEY = 'srt-publish-key-0123456789';
+
+/** A flow with an SRT listener input on the shared port. */
+function srtFlow(id: string, extra = ''): string {
+  return `  - id: ${id}
+    inputs: [{ name: main, type: srt-listener, streamKey: "${SRT_KEY}-${id}", passphrase: "${PASS}", latencyMs: 200 }]
+    playback: { key: "${playKey(id)}" }
+${extra}`;
+}
+
+/**
+ * Frames an SRT publish may lose at its very end: when the sender closes, libsrt (live
+ * mode, no linger) drops what sits in the receiver's latency buffer: 200 ms here, 5 frames
+ * at 25 fps, plus one.
+ */
+const SRT_TAIL_FRAMES = 6;
+
+/** First audio and video timestamps of a file, in seconds. */
+async function firstTimestamps(file: string): Promise<{ audio: number; video: number }> {
+  const first = async (stream: string) => {
+    const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', stream, '-show_entries', 'packet=pts_time', '-read_intervals', '%+#1', '-of', 'csv=p=0', file]);
+    return Number(stdout.trim().split('\n')[0]);
+  };
+  return { audio: await first('a:0'), video: await first('v:0') };
+}
+
+const publishTo = (port: number, flowId: string, key = `${SRT_KEY}-${flowId}`, passphrase = PASS) =>
+  srtUrl(port, { mode: 'caller', streamId: `#!::r=${flowId},m=publish,s=${key}`, passphrase, latencyMs: 200 });
+
+describe('SRT', () => {
+  it('ffmpeg publishes MPEG-TS over SRT with a passphrase; an RTMP player gets a playable, in-sync stream; the event loop stays responsive', async () => {
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n${srtFlow('cam')}`);
+    try {
+      const srtPort = await enableSrt(daemon);
+      const hub = daemon.app.registry.get('cam')!.hub;
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-in-'));
+      const player = play(daemon.url(playKey('cam')), join(dir, 'cam.flv'));
+      await waitFor(() => hub.readerCount === 1, 'player attached');
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      const seconds = 6;
+      const pub = await publishSrt(publishTo(srtPort, 'cam'), seconds).done;
+      loop.disable();
+      expect(pub.code, pub.stderr).toBe(0);
+      expect((await player.done).code).toBe(0);
+      const streams = await probeStreams(join(dir, 'cam.flv'));
+      const video = streams.find((s) => s.codec_type === 'video');
+      expect(video?.codec_name).toBe('h264');
+      expect([video?.width, video?.height]).toEqual([640, 360]);
+      expect(streams.find((s) => s.codec_type === 'audio')?.codec_name).toBe('aac');
+      expect(videoFrames(streams)).toBeGreaterThanOrEqual(seconds * 25 - SRT_TAIL_FRAMES);
+      const first = await firstTimestamps(join(dir, 'cam.flv'));
+      expect(Math.abs(first.audio - first.video)).toBeLessThan(0.1);
+      // A timer's lateness while receiving: generous, it only catches a blocked loop.
+      expect(loop.percentile(99) / 1e6).toBeLessThan(100);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('wrong passphrase, unknown flow and wrong key are refused in the handshake; a correct caller is accepted right after', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n${srtFlow('guarded')}`, '', logs);
+    try {
+      const srtPort = await enableSrt(daemon);
+      const hub = daemon.app.registry.get('guarded')!.hub;
+      const wrongPass = await publishSrt(publishTo(srtPort, 'guarded', undefined, 'not the passphrase at all'), 2).done;
+      const unknownFlow = await publishSrt(publishTo(srtPort, 'nosuchflow', `${SRT_KEY}-guarded`), 2).done;
+      const wrongKey = await publishSrt(publishTo(srtPort, 'guarded', 'wrong-key-0123456789'), 2).done;
+      for (const r of [wrongPass, unknownFlow, wrongKey]) expect(r.code).not.toBe(0);
+      expect(hub.counters.sourceStarts).toBe(0);
+      const refusals = logs.filter((l) => l.msg === 'srt caller refused').map((l) => l.reason);
+      expect(refusals).toEqual(expect.arrayContaining([1404, 1401]));
+
+      const good = publishSrt(publishTo(srtPort, 'guarded'), 3);
+      await waitFor(() => hub.live, 'correct caller publishing', 10_000);
+      expect((await good.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('two SRT publishers to two flows on the shared port at once', async () => {
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n${srtFlow('left')}${srtFlow('right')}`);
+    try {
+      const srtPort = await enableSrt(daemon);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-two-'));
+      const players = ['left', 'right'].map((id) => play(daemon.url(playKey(id)), join(dir, `${id}.flv`)));
+      await waitFor(() => ['left', 'right'].every((id) => daemon.app.registry.get(id)!.hub.readerCount === 1), 'players attached');
+      const pubs = ['left', 'right'].map((id) => publishSrt(publishTo(srtPort, id), 4));
+      for (const p of pubs) expect((await p.done).code).toBe(0);
+      for (const [i, id] of ['left', 'right'].entries()) {
+        expect((await players[i]!.done).code).toBe(0);
+        expect(videoFrames(await probeStreams(join(dir, `${id}.flv`)))).toBeGreaterThanOrEqual(4 * 25 - SRT_TAIL_FRAMES);
+      }
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('RTMP publish in, srt-listener output out: ffmpeg as SRT caller receives a playable TS', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      await reconfigure(daemon, `  - id: studio
+    inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey('studio')}" }]
+    playback: { key: "${playKey('studio')}" }
+    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", passphrase: "${PASS}" }]
+`);
+      const output = daemon.app.registry.get('studio')!.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
+      await waitFor(() => output.port !== undefined, 'srt listener output bound');
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-out-'));
+      const publisher = publish(daemon.url(publishKey('studio')), { seconds: 8 });
+      await delay(1_000);
+      const recorder = recordSrt(srtUrl(output.port!, { mode: 'caller', passphrase: PASS }), join(dir, 'edge.ts'), 5);
+      expect((await recorder.done).code).toBe(0);
+      await publisher.done;
+      const streams = await probeStreams(join(dir, 'edge.ts'));
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect(videoFrames(streams)).toBeGreaterThan(3 * 25);
+      expect(output.report().frames).toBeGreaterThan(3 * 25);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('srt-caller output to an ffmpeg SRT listener plays back', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      const port = await freeUdpPort();
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-caller-out-'));
+      const listener = recordSrt(srtUrl(port, { mode: 'listener', passphrase: PASS }), join(dir, 'remote.ts'), 4);
+      await delay(500);
+      await reconfigure(daemon, `  - id: studio
+    inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey('studio')}" }]
+    outputs: [{ name: remote, type: srt-caller, url: "srt://127.0.0.1:${port}", passphrase: "${PASS}", streamId: "studio" }]
+`);
+      const publisher = publish(daemon.url(publishKey('studio')), { seconds: 6 });
+      const out = () => daemon.app.registry.get('studio')!.outputs.get('remote')!.output.report();
+      await waitFor(() => out().status === 'connected', 'srt-caller output connected', 15_000);
+      expect((await listener.done).code).toBe(0);
+      await publisher.done;
+      const streams = await probeStreams(join(dir, 'remote.ts'));
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect(videoFrames(streams)).toBeGreaterThan(3 * 25);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('srt-caller input from srt-live-transmit as listener plays back, and recovers when the remote restarts', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    const srtPort = await freeUdpPort();
+    const udpPort = await freeUdpPort();
+    let transmit = srtLiveTransmitListener(srtPort, udpPort);
+    const feed = publishUdp(udpPort, 40);
+    try {
+      await reconfigure(daemon, `  - id: remote
+    inputs: [{ name: up, type: srt-caller, url: "srt://127.0.0.1:${srtPort}", latencyMs: 200, reconnect: { initialDelayMs: 300, maxDelayMs: 2000 }, idleTimeoutMs: 3000 }]
+    playback: { key: "${playKey('remote')}" }
+`);
+      const flow = daemon.app.registry.get('remote')!;
+      const input = () => flow.pullInputs.get('up')!.report();
+      await waitFor(() => flow.hub.live && flow.hub.counters.videoFrames > 25, 'srt-caller input receiving', 20_000);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-caller-in-'));
+      const before = play(daemon.url(playKey('remote')), join(dir, 'before.flv'));
+      await delay(3_000);
+
+      transmit.proc.kill('SIGKILL');
+      await transmit.done;
+      expect((await before.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'before.flv')))).toBeGreaterThan(25);
+      await waitFor(() => input().status === 'reconnecting' || input().status === 'failed_to_reconnect', 'input notices the remote is gone', 15_000);
+
+      transmit = srtLiveTransmitListener(srtPort, udpPort);
+      await waitFor(() => input().status === 'reconnected' && flow.hub.live, 'input reconnected', 20_000);
+      const after = play(daemon.url(playKey('remote')), join(dir, 'after.flv'), ['-t', '3']);
+      expect((await after.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'after.flv')))).toBeGreaterThan(25);
+    } finally {
+      feed.proc.kill('SIGKILL');
+      transmit.proc.kill('SIGKILL');
+      await daemon.close();
+    }
+  });
+});
+
+/** The shared SRT port the daemon bound. */
+async function enableSrt(daemon: Awaited<ReturnType<typeof startInProcess>>): Promise<number> {
+  const port = daemon.app.srtPort();
+  if (port === undefined) throw new Error('the daemon was started without an srt section');
+  return port;
+}
