@@ -4,6 +4,9 @@ import type { ActiveInputSpec, Flow, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StreamHub } from './stream-hub.js';
 
+/** Transport-level statistics of a connection (SRT: RTT, rates, loss, latency). */
+export type TransportStats = Record<string, number>;
+
 /** Observed state of a connection we make (an output, a pull input). */
 export interface ConnectionReport extends ConnectionCounters {
   status: ConnectionStatus;
@@ -17,6 +20,10 @@ export interface ConnectionReport extends ConnectionCounters {
   framesDropped: number;
   bytesDropped: number;
   skips: number;
+  /** Statistics of the current connection's transport, where it has any (SRT). */
+  transport?: TransportStats;
+  /** Per remote peer, for outputs that serve several (srt-listener). */
+  peers?: { address: string; port: number; transport: TransportStats }[];
 }
 
 /** A running output of a flow (closing it disconnects it). */

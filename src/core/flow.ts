@@ -45,6 +45,8 @@ export interface InputState {
   connectedAt: Date | undefined;
   publishes: number;
   refusedBusy: number;
+  /** Transport statistics of the current publisher's connection, where it has any (SRT). */
+  transportStats: (() => Record<string, number>) | undefined;
 }
 
 export type PublishResult =
@@ -72,7 +74,7 @@ export class Flow {
     this.hub = new StreamHub(hubOptions);
     for (const input of spec.inputs) {
       if (!isPassiveInput(input)) continue;
-      this.inputs.set(input.name, { status: 'idle', remoteAddress: undefined, connectedAt: undefined, publishes: 0, refusedBusy: 0 });
+      this.inputs.set(input.name, { status: 'idle', remoteAddress: undefined, connectedAt: undefined, publishes: 0, refusedBusy: 0, transportStats: undefined });
     }
   }
 
@@ -124,7 +126,7 @@ export class Flow {
   }
 
   /** Attaches a publisher to one of the flow's inputs, or says why not. */
-  publish(inputName: string, owner: HubSourceOwner, remoteAddress: string): PublishResult {
+  publish(inputName: string, owner: HubSourceOwner, remoteAddress: string, transportStats?: () => Record<string, number>): PublishResult {
     const state = this.inputs.get(inputName);
     if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
     if (this.closed || !this.spec.enabled) return { ok: false, reason: 'disabled', message: 'flow is disabled' };
@@ -137,6 +139,7 @@ export class Flow {
     state.remoteAddress = remoteAddress;
     state.connectedAt = new Date();
     state.publishes += 1;
+    state.transportStats = transportStats;
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
     let detached = false;
     const detach = (reason: string): void => {
@@ -146,6 +149,7 @@ export class Flow {
       state.status = nextPushStatus(state.status, 'publisher_left');
       state.remoteAddress = undefined;
       state.connectedAt = undefined;
+      state.transportStats = undefined;
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
     };
     return { ok: true, source: { ...source, detach } };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
-import type { ConnectionReport, FlowPullInput } from './flow-parts.js';
+import type { ConnectionReport, FlowPullInput, TransportStats } from './flow-parts.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
 import type { SourceHandle, StreamHub } from './stream-hub.js';
 
@@ -19,6 +19,7 @@ export interface InputEvents {
 export interface InputAttempt {
   close(reason: string): void;
   bytesReceived(): number;
+  transportStats?(): TransportStats;
 }
 
 export interface InputConnector {
@@ -88,6 +89,7 @@ export class SupervisedInput implements FlowPullInput {
       frames: this.frames,
       framesDropped: 0,
       bytesDropped: 0,
+      ...(this.attempt?.transportStats && { transport: this.attempt.transportStats() }),
       skips: 0,
     };
   }

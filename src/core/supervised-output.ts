@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
-import type { ConnectionReport, FlowOutput } from './flow-parts.js';
+import type { ConnectionReport, FlowOutput, TransportStats } from './flow-parts.js';
 import { OutputFeed, type OutputSink } from './output-feed.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
 import type { StreamHub } from './stream-hub.js';
@@ -11,6 +11,7 @@ export interface OutputAttempt {
   close(reason: string): void;
   /** Bytes written on this connection so far. */
   bytesSent(): number;
+  transportStats?(): TransportStats;
 }
 
 export interface OutputConnector {
@@ -89,6 +90,7 @@ export class SupervisedOutput implements FlowOutput {
       frames: this.feed.counters.framesSent,
       framesDropped: dropped.frames,
       bytesDropped: dropped.bytes,
+      ...(this.attempt?.transportStats && { transport: this.attempt.transportStats() }),
       skips: dropped.skips,
     };
   }

@@ -1,6 +1,7 @@
 import type { SrtCallerInputConfig } from '../config/schema.js';
 import type { InputAttempt, InputConnector } from '../core/supervised-input.js';
 import type { SrtRuntime } from './runtime.js';
+import { srtTransportStats } from './srt-stats.js';
 import { parseSrtUrl } from './srt-url.js';
 import { demuxInto } from './ts-input.js';
 
@@ -21,7 +22,7 @@ export function srtCallerInputConnector(spec: SrtCallerInputConfig, runtime: Srt
       demuxInto(connection, events);
       connection.once('connected', () => events.ready());
       connection.once('closed', (error) => events.closed(error));
-      return { close: () => connection.close(), bytesReceived: () => connection.counters.bytesReceived };
+      return { close: () => connection.close(), bytesReceived: () => connection.counters.bytesReceived, transportStats: () => srtTransportStats(connection) };
     },
   };
 }

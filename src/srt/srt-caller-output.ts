@@ -1,6 +1,7 @@
 import type { SrtCallerOutputConfig } from '../config/schema.js';
 import type { OutputAttempt, OutputConnector } from '../core/supervised-output.js';
 import type { SrtRuntime } from './runtime.js';
+import { srtTransportStats } from './srt-stats.js';
 import { parseSrtUrl } from './srt-url.js';
 import { TsOverSrtSink } from './ts-sink.js';
 
@@ -20,7 +21,7 @@ export function srtCallerOutputConnector(spec: SrtCallerOutputConfig, runtime: S
       });
       connection.once('connected', () => events.ready(new TsOverSrtSink(connection, spec.maxBacklog)));
       connection.once('closed', (error) => events.closed(error));
-      return { close: () => connection.close(), bytesSent: () => connection.counters.bytesSent };
+      return { close: () => connection.close(), bytesSent: () => connection.counters.bytesSent, transportStats: () => srtTransportStats(connection) };
     },
   };
 }

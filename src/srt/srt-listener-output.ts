@@ -6,6 +6,7 @@ import type { OutputFeed } from '../core/output-feed.js';
 import type { StreamHub } from '../core/stream-hub.js';
 import type { SrtConnection } from './connection.js';
 import type { SrtRuntime } from './runtime.js';
+import { srtTransportStats } from './srt-stats.js';
 import { serveTsToCaller } from './ts-to-caller.js';
 import { SrtReject, type SrtListener } from './types.js';
 
@@ -101,6 +102,7 @@ export class SrtListenerOutput implements FlowOutput {
       framesDropped,
       bytesDropped,
       skips,
+      peers: [...this.callers.keys()].map((c) => ({ address: c.peer.address, port: c.peer.port, transport: srtTransportStats(c) })),
     };
   }
 

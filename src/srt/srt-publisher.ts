@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Flow } from '../core/flow.js';
 import type { SrtConnection } from './connection.js';
+import { srtTransportStats } from './srt-stats.js';
 import { demuxInto } from './ts-input.js';
 
 /**
@@ -8,7 +9,7 @@ import { demuxInto } from './ts-input.js';
  * the hub until it leaves. A busy input (another publisher won the race) closes it.
  */
 export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputName: string, logger: Logger): void {
-  const result = flow.publish(inputName, { kick: () => connection.close() }, connection.peer.address);
+  const result = flow.publish(inputName, { kick: () => connection.close() }, connection.peer.address, () => srtTransportStats(connection));
   if (!result.ok) {
     logger.warn({ reason: result.reason }, `srt publish refused: ${result.message}`);
     connection.close();

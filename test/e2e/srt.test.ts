@@ -56,7 +56,14 @@ describe('SRT', () => {
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
       const seconds = 6;
-      const pub = await publishSrt(publishTo(srtPort, 'cam'), seconds).done;
+      const publisher = publishSrt(publishTo(srtPort, 'cam'), seconds);
+      const input = daemon.app.registry.get('cam')!.inputs.get('main')!;
+      await waitFor(() => input.transportStats !== undefined, 'srt publisher attached');
+      const stats = input.transportStats!();
+      // Both ends asked for 200 ms; SRT negotiates the larger of the two.
+      expect(stats.latencyMs).toBeGreaterThanOrEqual(200);
+      expect(stats.rttMs).toBeGreaterThanOrEqual(0);
+      const pub = await publisher.done;
       loop.disable();
       expect(pub.code, pub.stderr).toBe(0);
       expect((await player.done).code).toBe(0);
@@ -129,12 +136,34 @@ describe('SRT', () => {
       const publisher = publish(daemon.url(publishKey('studio')), { seconds: 8 });
       await delay(1_000);
       const recorder = recordSrt(srtUrl(output.port!, { mode: 'caller', passphrase: PASS }), join(dir, 'edge.ts'), 5);
+      await waitFor(() => (output.report().peers ?? []).length === 1, 'caller connected');
+      expect(output.report().peers![0]!.address).toBe('127.0.0.1');
       expect((await recorder.done).code).toBe(0);
       await publisher.done;
       const streams = await probeStreams(join(dir, 'edge.ts'));
       expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
       expect(videoFrames(streams)).toBeGreaterThan(3 * 25);
       expect(output.report().frames).toBeGreaterThan(3 * 25);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('SRT playback on the shared port with m=request and the playback key; a wrong key is refused', async () => {
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n  - id: show\n    inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey('show')}" }]\n    playback: { key: "${playKey('show')}" }\n`);
+    try {
+      const srtPort = await enableSrt(daemon);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-play-'));
+      const publisher = publish(daemon.url(publishKey('show')), { seconds: 7 });
+      await waitFor(() => daemon.app.registry.get('show')!.hub.live, 'publisher live');
+      const wrong = await recordSrt(srtUrl(srtPort, { mode: 'caller', streamId: '#!::r=show,m=request,s=not-the-key-000000' }), join(dir, 'wrong.ts'), 2).done;
+      expect(wrong.code).not.toBe(0);
+      const player = await recordSrt(srtUrl(srtPort, { mode: 'caller', streamId: `#!::r=show,m=request,s=${playKey('show')}` }), join(dir, 'play.ts'), 4).done;
+      expect(player.code, player.stderr).toBe(0);
+      const streams = await probeStreams(join(dir, 'play.ts'));
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect(videoFrames(streams)).toBeGreaterThan(2 * 25);
+      await publisher.done;
     } finally {
       await daemon.close();
     }
@@ -154,6 +183,9 @@ describe('SRT', () => {
       const publisher = publish(daemon.url(publishKey('studio')), { seconds: 6 });
       const out = () => daemon.app.registry.get('studio')!.outputs.get('remote')!.output.report();
       await waitFor(() => out().status === 'connected', 'srt-caller output connected', 15_000);
+      await delay(1_000);
+      expect(out().transport?.latencyMs).toBeGreaterThanOrEqual(120);
+      expect(out().transport?.sendRateMbps).toBeGreaterThan(0);
       expect((await listener.done).code).toBe(0);
       await publisher.done;
       const streams = await probeStreams(join(dir, 'remote.ts'));
