@@ -2,7 +2,7 @@
 # flowrelay container image.
 #
 #   docker build -t flowrelay .
-#   docker run --init -p 1935:1935 -p 1936:1936 \
+#   docker run --init -p 1935:1935 -p 1936:1936 -p 9000:9000/udp \
 #     -v flowrelay-etc:/etc/flowrelay -v flowrelay-data:/var/lib/flowrelay flowrelay
 #
 # Two stages: the build stage has the dev dependencies (TypeScript) and compiles
@@ -68,8 +68,8 @@ WORKDIR /var/lib/flowrelay
 # Declared after the config is in place, so an empty named volume starts with it.
 VOLUME ["/etc/flowrelay", "/var/lib/flowrelay"]
 
-# RTMP and RTMPS (the RTMPS listener runs only when rtmp.tls is configured).
-EXPOSE 1935 1936
+# RTMP, RTMPS (when rtmp.tls is configured) and the shared SRT port (when srt is configured).
+EXPOSE 1935 1936 9000/udp
 
 # flowrelay shuts down cleanly on SIGTERM (closes sessions, stops its ffmpeg children);
 # SIGHUP (docker kill -s HUP) reloads the config.

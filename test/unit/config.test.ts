@@ -702,13 +702,18 @@ describe('bundled config files', () => {
   });
 
   it('config/example.yaml loads cleanly with its env vars set', async () => {
-    const env = { STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw' };
+    const env = {
+      STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw',
+      FIELD_CAM_KEY: 'field-cam-key-0123456789', FIELD_CAM_PASSPHRASE: 'field cam passphrase', PARTNER_PASSPHRASE: 'partner passphrase', EDGE_PASSPHRASE: 'edge passphrase x',
+    };
     const r = await loadConfigFile(join(configDir, 'example.yaml'), env);
     if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
     expect(r.config.rtmp.tls).toBeDefined();
-    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'from-origin', 'rehearsal']);
+    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'field-cam', 'from-encoder-box', 'from-origin', 'rehearsal']);
     expect(r.config.flows[0]?.outputs.map((o) => o.name)).toEqual(['youtube', 'facebook']);
-    expect(r.config.flows[1]?.inputs[0]?.type).toBe('rtmp-pull');
+    expect(r.config.flows[1]?.outputs.map((o) => o.type)).toEqual(['srt-caller', 'srt-listener']);
+    expect(r.config.flows[3]?.inputs[0]?.type).toBe('rtmp-pull');
+    expect(r.config.srt?.listen).toBe('0.0.0.0:9000');
     expect(streamKeyOf(r.config.flows[0]?.inputs[0])).toBe(KEY_A);
     expect(r.config.flows[0]?.playback.key).toBe(PLAY_A);
   });
@@ -720,6 +725,10 @@ describe('bundled config files', () => {
       'environment variable STUDIO_A_PLAY_KEY is not set',
       'environment variable YT_KEY is not set',
       'environment variable FB_KEY is not set',
+      'environment variable FIELD_CAM_KEY is not set',
+      'environment variable FIELD_CAM_PASSPHRASE is not set',
+      'environment variable PARTNER_PASSPHRASE is not set',
+      'environment variable EDGE_PASSPHRASE is not set',
       'environment variable ORIGIN_KEY is not set',
       'environment variable TWITCH_KEY is not set',
     ]);
