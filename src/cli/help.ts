@@ -1,4 +1,4 @@
-export const HELP = `flowrelay - live media relay (RTMP/RTMPS in, RTMP out, fan-out to many players)
+export const HELP = `flowrelay - live media relay: RTMP/RTMPS/SRT in, RTMP/RTMPS/SRT out, fan-out to many players
 
 Usage:
   flowrelay run -c FILE       run the daemon in the foreground with config FILE
@@ -10,12 +10,15 @@ Options for run:
   -c, --config FILE           config file (YAML); default: config/flowrelay.yaml
 
 Signals (run):
-  SIGHUP                      re-read the config; flows are added, removed or restarted;
-                              a broken file is logged and the running config stays
+  SIGHUP                      re-read the config; flows are added, removed or restarted,
+                              outputs are changed one by one; a broken file is logged and
+                              the running config stays
   SIGTERM, SIGINT             stop accepting, disconnect clients, exit 0
 
 Publish:  rtmp://HOST:1935/live/<streamKey>     (OBS: server rtmp://HOST:1935/live, key <streamKey>)
+          srt://HOST:9000?streamid=#!::r=<flowId>,m=publish,s=<streamKey>   (with an srt section)
 Play:     rtmp://HOST:1935/live/<playbackKey>
+          srt://HOST:9000?streamid=#!::r=<flowId>,m=request,s=<playbackKey>
 Keys missing from the config are generated at first start, printed once, and kept in
 <storage.dir>/secrets.json. See README.md for every config key.
 `;
