@@ -169,6 +169,38 @@ describe('SRT', () => {
     }
   });
 
+  it('an srt-listener input on a port of its own, and an srt-listener output serving two callers at once', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      const inPort = await freeUdpPort();
+      await reconfigure(daemon, `  - id: own
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: 200 }]
+    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", maxCallers: 2 }]
+`);
+      const flow = daemon.app.registry.get('own')!;
+      const output = flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
+      await waitFor(() => output.port !== undefined, 'srt listener output bound');
+      // No stream id: on its own port, the passphrase is what admits the caller.
+      const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 8);
+      await waitFor(() => flow.hub.live, 'own-port publisher live', 10_000);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-own-'));
+      const callers = ['a', 'b'].map((name) => recordSrt(srtUrl(output.port!, { mode: 'caller' }), join(dir, `${name}.ts`), 4));
+      await waitFor(() => (output.report().peers ?? []).length === 2, 'two callers served');
+      const third = await recordSrt(srtUrl(output.port!, { mode: 'caller' }), join(dir, 'c.ts'), 2).done;
+      expect(third.code).not.toBe(0);
+      for (const [i, name] of ['a', 'b'].entries()) {
+        expect((await callers[i]!.done).code).toBe(0);
+        const streams = await probeStreams(join(dir, `${name}.ts`));
+        expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+        expect(videoFrames(streams)).toBeGreaterThan(2 * 25);
+      }
+      expect(flow.pullInputs.get('main')!.report().status).toBe('connected');
+      expect((await publisher.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('srt-caller output to an ffmpeg SRT listener plays back', async () => {
     const daemon = await startInProcess('flows: []\n');
     try {
