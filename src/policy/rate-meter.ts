@@ -8,13 +8,14 @@ export class RateMeter {
   private readonly stamps: number[];
 
   constructor(private readonly windowSeconds = 5) {
-    this.buckets = new Array<number>(windowSeconds).fill(0);
-    this.stamps = new Array<number>(windowSeconds).fill(-1);
+    // One bucket more than the window: the current, still filling second has its own.
+    this.buckets = new Array<number>(windowSeconds + 1).fill(0);
+    this.stamps = new Array<number>(windowSeconds + 1).fill(-1);
   }
 
   add(bytes: number, nowMs: number): void {
     const second = Math.floor(nowMs / 1000);
-    const i = second % this.windowSeconds;
+    const i = second % this.buckets.length;
     if (this.stamps[i] !== second) {
       this.stamps[i] = second;
       this.buckets[i] = 0;
@@ -26,7 +27,7 @@ export class RateMeter {
   bitsPerSecond(nowMs: number): number {
     const current = Math.floor(nowMs / 1000);
     let bytes = 0;
-    for (let i = 0; i < this.windowSeconds; i++) {
+    for (let i = 0; i < this.buckets.length; i++) {
       const stamp = this.stamps[i]!;
       if (stamp < current && stamp >= current - this.windowSeconds) bytes += this.buckets[i]!;
     }

@@ -37,3 +37,13 @@ describe('RateMeter', () => {
     expect(m.bitsPerSecond(10_100)).toBe(200_000);
   });
 });
+
+describe('RateMeter window', () => {
+  it('keeps every complete second of the window while the current one fills', () => {
+    const m = new RateMeter(2);
+    m.add(250_000, 4_500); // 2 Mbit in second 4
+    m.add(250_000, 5_500); // 2 Mbit in second 5
+    m.add(250_000, 6_100); // second 6 is still filling
+    expect(m.bitsPerSecond(6_200)).toBe(2_000_000);
+  });
+});
