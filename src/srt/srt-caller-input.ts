@@ -2,23 +2,16 @@ import type { SrtCallerInputConfig } from '../config/schema.js';
 import type { InputAttempt, InputConnector } from '../core/supervised-input.js';
 import type { SrtRuntime } from './runtime.js';
 import { srtTransportStats } from './srt-stats.js';
-import { parseSrtUrl } from './srt-url.js';
+import { callOptionsFor } from './srt-url.js';
 import { demuxInto } from './ts-input.js';
 
 /** How an `srt-caller` input connects: an SRT call whose MPEG-TS becomes the flow's source. */
 export function srtCallerInputConnector(spec: SrtCallerInputConfig, runtime: SrtRuntime): InputConnector {
-  const { host, port } = parseSrtUrl(spec.url);
+  const { target, options } = callOptionsFor(spec);
   return {
-    target: `srt://${host}:${port}`,
+    target,
     connect(events): InputAttempt {
-      const connection = runtime.call({
-        host,
-        port,
-        latencyMs: spec.latencyMs,
-        connectTimeoutMs: spec.connectTimeoutMs,
-        ...(spec.streamId !== undefined && { streamId: spec.streamId }),
-        ...(spec.passphrase !== undefined && { passphrase: spec.passphrase, pbkeylen: spec.pbkeylen }),
-      });
+      const connection = runtime.call(options);
       demuxInto(connection, events);
       connection.once('connected', () => events.ready());
       connection.once('closed', (error) => events.closed(error));

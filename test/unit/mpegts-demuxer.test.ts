@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TsDemuxer, type TsDemuxerCounters, type TsDemuxerLimits } from '../../src/protocol/mpegts/demuxer.js';
 import { AdtsReader, type AdtsFrame } from '../../src/protocol/mpegts/demux-aac.js';
-import { crc32Mpeg } from '../../src/protocol/mpegts/demux-psi.js';
+import { crc32Mpeg2 } from '../../src/protocol/mpegts/crc32.js';
 import type { FlvTag } from '../../src/protocol/mpegts/types.js';
 import { avcResolution, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { probeStreams, videoFrames, audioFrames } from '../helpers/ffmpeg.js';
@@ -478,7 +478,7 @@ describe('TsDemuxer fuzzing', () => {
 function psiSection(tableId: number, idExtension: number, body: Buffer): Buffer {
   const length = 5 + body.length + 4;
   const s = Buffer.concat([Buffer.from([tableId, 0xb0 | (length >> 8), length & 0xff, idExtension >> 8, idExtension & 0xff, 0xc1, 0, 0]), body, Buffer.alloc(4)]);
-  s.writeUInt32BE(crc32Mpeg(s.subarray(0, s.length - 4)), s.length - 4);
+  s.writeUInt32BE(crc32Mpeg2(s.subarray(0, s.length - 4)), s.length - 4);
   return s;
 }
 

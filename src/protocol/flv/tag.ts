@@ -7,6 +7,7 @@
  * headers), and Veovera "Enhanced RTMP" v1/v2 (ExVideoTagHeader / ExAudioTagHeader).
  */
 import { ProtocolError } from '../../lib/errors.js';
+import { RbspReader } from '../bitstream/rbsp-reader.js';
 
 export type VideoCodec = 'avc' | 'hevc' | 'av1' | 'vp9' | 'vp8' | 'other';
 
@@ -293,71 +294,6 @@ function parseExAudio(p: Buffer): AudioTagInfo {
 // AVCDecoderConfigurationRecord)
 // ---------------------------------------------------------------------------------------
 
-/** Internal: the SPS ended or held an impossible value. Never escapes avcResolution. */
-class SpsUnreadable extends Error {}
-
-/**
- * Reads RBSP bits straight from the NAL unit, dropping emulation_prevention_three_byte
- * (7.4.1: a 0x03 after two zero bytes) on the fly instead of copying the unit.
- */
-class RbspBits {
-  private pos: number;
-  private zeros = 0;
-  private cur = 0;
-  private bitsLeft = 0;
-
-  constructor(
-    private readonly buf: Buffer,
-    start: number,
-    private readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  private nextByte(): number {
-    if (this.pos >= this.end) throw new SpsUnreadable();
-    let b = this.buf[this.pos++] as number;
-    if (this.zeros >= 2 && b === 0x03) {
-      if (this.pos >= this.end) throw new SpsUnreadable();
-      b = this.buf[this.pos++] as number;
-      this.zeros = 0;
-    }
-    this.zeros = b === 0 ? this.zeros + 1 : 0;
-    return b;
-  }
-
-  u1(): number {
-    if (this.bitsLeft === 0) {
-      this.cur = this.nextByte();
-      this.bitsLeft = 8;
-    }
-    this.bitsLeft -= 1;
-    return (this.cur >> this.bitsLeft) & 1;
-  }
-
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.u1();
-    return v;
-  }
-
-  /** ue(v), 9.1. More than 31 leading zeros cannot be a valid 32-bit code. */
-  ue(): number {
-    let zeros = 0;
-    while (this.u1() === 0) {
-      zeros += 1;
-      if (zeros > 31) throw new SpsUnreadable();
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
-
-  /** se(v), 9.1.1. */
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
-}
-
 /** profile_idc values whose SPS carries chroma_format_idc and bit depths (7.3.2.1.1). */
 function hasChromaInfo(profile: number): boolean {
   switch (profile) {
@@ -369,7 +305,7 @@ function hasChromaInfo(profile: number): boolean {
 }
 
 /** scaling_list() syntax (7.3.2.1.1.1), read only to step over it. */
-function skipScalingList(r: RbspBits, size: number): void {
+function skipScalingList(r: RbspReader, size: number): void {
   let lastScale = 8;
   let nextScale = 8;
   for (let j = 0; j < size; j++) {
@@ -426,7 +362,7 @@ function parseAvcRecord(p: Buffer): { width: number; height: number; profile: nu
   if (spsLen < 4 || spsEnd > p.length) return undefined;
   if (((p[spsStart] as number) & 0x1f) !== 7) return undefined; // nal_unit_type 7: SPS
 
-  const r = new RbspBits(p, spsStart + 1, spsEnd);
+  const r = new RbspReader(p, spsStart + 1, spsEnd);
   const profile = r.u(8);
   r.u(8); // constraint_set flags + reserved_zero_2bits
   const level = r.u(8);

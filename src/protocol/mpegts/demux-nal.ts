@@ -1,8 +1,10 @@
 /**
  * NAL unit plumbing shared by H.264 and HEVC: the Annex B byte stream format (ITU-T
- * H.264 Annex B, H.265 Annex B) that MPEG-TS carries, and an RBSP bit reader for the few
- * parameter-set fields the decoder configuration records need.
+ * H.264 Annex B, H.265 Annex B) that MPEG-TS carries, and (re-exported from the shared
+ * bitstream module) the RBSP bit reader for the few parameter-set fields the decoder
+ * configuration records need.
  */
+export { RbspEnd, RbspReader } from '../bitstream/rbsp-reader.js';
 
 const START_CODE = Buffer.from([0, 0, 1]);
 
@@ -24,60 +26,4 @@ export function splitAnnexB(data: Buffer): Buffer[] {
     at = next;
   }
   return units;
-}
-
-/** Thrown by RbspReader past the end of the unit; callers treat the unit as unusable. */
-export class RbspEnd extends Error {}
-
-/**
- * Reads RBSP bits from a NAL unit, skipping emulation_prevention_three_byte (H.264
- * 7.4.1, H.265 7.4.2: a 0x03 after two zero bytes) as it goes.
- */
-export class RbspReader {
-  private pos: number;
-  private zeros = 0;
-  private cur = 0;
-  private bitsLeft = 0;
-
-  constructor(private readonly buf: Buffer, start: number) {
-    this.pos = start;
-  }
-
-  private nextByte(): number {
-    if (this.pos >= this.buf.length) throw new RbspEnd();
-    let b = this.buf[this.pos++] as number;
-    if (this.zeros >= 2 && b === 0x03) {
-      if (this.pos >= this.buf.length) throw new RbspEnd();
-      b = this.buf[this.pos++] as number;
-      this.zeros = 0;
-    }
-    this.zeros = b === 0 ? this.zeros + 1 : 0;
-    return b;
-  }
-
-  u1(): number {
-    if (this.bitsLeft === 0) {
-      this.cur = this.nextByte();
-      this.bitsLeft = 8;
-    }
-    this.bitsLeft -= 1;
-    return (this.cur >> this.bitsLeft) & 1;
-  }
-
-  /** Up to 32 bits (callers read wider fields in pieces). */
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.u1();
-    return v;
-  }
-
-  /** ue(v), H.264 9.1 / H.265 9.2. More than 31 leading zeros is no valid 32-bit code. */
-  ue(): number {
-    let zeros = 0;
-    while (this.u1() === 0) {
-      zeros += 1;
-      if (zeros > 31) throw new RbspEnd();
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
 }

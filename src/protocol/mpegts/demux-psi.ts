@@ -3,6 +3,7 @@
  * reassembled from packet payloads, CRC-checked, and the two tables it needs, the
  * Program Association Table (2.4.4.3) and the TS Program Map Table (2.4.4.8).
  */
+import { crc32Mpeg2 } from './crc32.js';
 
 /** 2.4.4.11: section_length of a PAT or PMT is at most 1021, so a section is at most 1024 bytes. */
 const MAX_SECTION = 1024;
@@ -10,26 +11,6 @@ const MAX_SECTION = 1024;
 export const PAT_PID = 0x0000;
 const TABLE_PAT = 0x00;
 const TABLE_PMT = 0x02;
-
-/** CRC_32 of Annex A: polynomial 0x04C11DB7, MSB first, initial value 0xFFFFFFFF, no final xor. */
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 24;
-    for (let k = 0; k < 8; k++) c = (c & 0x80000000) !== 0 ? (c << 1) ^ 0x04c11db7 : c << 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-/** Over a whole section including its CRC_32 field, a valid section gives 0. */
-export function crc32Mpeg(buf: Buffer): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) {
-    crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ (buf[i] as number)) & 0xff] as number)) >>> 0;
-  }
-  return crc;
-}
 
 /**
  * Reassembles sections on one PID. With PUSI set, the payload starts with pointer_field
@@ -106,7 +87,7 @@ function checkLongSection(s: Buffer, tableId: number): boolean {
   if (s.length < 12 || s[0] !== tableId) return false;
   if (((s[1] as number) & 0x80) === 0) return false;
   if (((s[5] as number) & 0x01) === 0) return false;
-  return crc32Mpeg(s) === 0;
+  return crc32Mpeg2(s) === 0;
 }
 
 /** The PID of the first program's PMT (program_number 0 is the network PID). */

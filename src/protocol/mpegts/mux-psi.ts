@@ -3,33 +3,12 @@
  * packet (ISO/IEC 13818-1 2.4.4). A program with a handful of streams fits one packet
  * with room to spare, so sections are never split.
  */
+import { crc32Mpeg2 } from './crc32.js';
 import { TS_PACKET_SIZE } from './types.js';
 
 const PAT_PID = 0x0000;
 const TABLE_ID_PAT = 0x00;
 const TABLE_ID_PMT = 0x02;
-
-/**
- * CRC-32/MPEG-2 (Annex A: polynomial 0x04C11DB7, initial value all ones, no reflection,
- * no final XOR). A decoder running the CRC over the whole section, CRC included, gets 0.
- */
-const CRC_TABLE: Uint32Array = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 24;
-    for (let k = 0; k < 8; k++) c = (c & 0x80000000) !== 0 ? (c << 1) ^ 0x04c11db7 : c << 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32Mpeg2(buf: Buffer, start = 0, end = buf.length): number {
-  let crc = 0xffffffff;
-  for (let i = start; i < end; i++) {
-    crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ (buf[i] as number)) & 0xff] as number)) >>> 0;
-  }
-  return crc >>> 0;
-}
 
 export interface PmtStream {
   /** stream_type, table 2-34 (0x1B H.264, 0x24 HEVC, 0x0F ADTS AAC). */
