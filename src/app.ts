@@ -85,7 +85,7 @@ export class App {
       const [cert, key] = await Promise.all([readFile(rtmp.tls.cert), readFile(rtmp.tls.key)]).catch((err: Error) => {
         throw new FlowrelayError('TLS_FILES', `cannot read rtmp.tls certificate or key: ${err.message}`);
       });
-      listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key } });
+      listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key }, tlsFiles: { certPath: rtmp.tls.cert, keyPath: rtmp.tls.key } });
     }
     this.registry.apply(this.config.flows.map(toFlowSpec));
     if (this.config.srt) {

@@ -1,14 +1,17 @@
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { FlowrelayError } from '../lib/errors.js';
 import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
+import { TlsReloader, type TlsFiles } from './tls-reloader.js';
 
 export interface RtmpListenerSpec {
   host: string;
   port: number;
   /** PEM certificate chain and key for RTMPS; absent for plain RTMP. */
   tls?: { cert: Buffer; key: Buffer };
+  /** Where `tls` was read from: the files are watched and the certificate reloaded when they change. */
+  tlsFiles?: TlsFiles;
 }
 
 /** How long close() waits for sessions to flush their goodbyes before destroying them. */
@@ -21,6 +24,7 @@ const CLOSE_GRACE_MS = 1_500;
 export class RtmpServer {
   private readonly servers: { spec: RtmpListenerSpec; server: Server }[] = [];
   private readonly sessions = new Set<RtmpSession>();
+  private readonly reloaders: TlsReloader[] = [];
   private closing = false;
 
   constructor(
@@ -35,9 +39,10 @@ export class RtmpServer {
 
   async start(): Promise<void> {
     for (const spec of this.listeners) {
-      const server = spec.tls
+      const tlsServer: TlsServer | undefined = spec.tls
         ? createTlsServer({ cert: spec.tls.cert, key: spec.tls.key }, (socket) => this.accept(socket, 'rtmps'))
-        : createTcpServer((socket) => this.accept(socket, 'rtmp'));
+        : undefined;
+      const server: Server = tlsServer ?? createTcpServer((socket) => this.accept(socket, 'rtmp'));
       // TLS handshake failures (scanners, plain RTMP on the TLS port) are per connection.
       server.on('tlsClientError', (err: Error) => this.deps.logger.debug({ err: err.message }, 'rtmps handshake failed'));
       // Every TCP connection is tracked from accept on, before any TLS handshake, so that
@@ -55,6 +60,11 @@ export class RtmpServer {
       this.servers.push({ spec, server });
       const address = server.address() as AddressInfo;
       this.deps.logger.info({ protocol: spec.tls ? 'rtmps' : 'rtmp', host: address.address, port: address.port }, 'listening');
+      if (tlsServer && spec.tls && spec.tlsFiles) {
+        const reloader = new TlsReloader(spec.tlsFiles, spec.tls, tlsServer, { logger: this.deps.logger.child({ protocol: 'rtmps' }) });
+        this.reloaders.push(reloader);
+        reloader.start();
+      }
     }
   }
 
@@ -66,6 +76,7 @@ export class RtmpServer {
   /** Stops accepting, then closes every session; resolves when all sockets are gone. */
   async close(): Promise<void> {
     this.closing = true;
+    for (const reloader of this.reloaders) reloader.close();
     const stopped = this.servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of [...this.sessions]) session.close('server shutting down', true);
     const deadline = setTimeout(() => this.destroyAll(), CLOSE_GRACE_MS);
