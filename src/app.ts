@@ -11,6 +11,7 @@ import { flowParts } from './flow-parts.js';
 import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
+import { CidrList } from './policy/cidr.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
@@ -41,6 +42,7 @@ function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
     inputs: flow.inputs.map((i) => (i.type === 'rtmp-push' ? { name: i.name, type: i.type, streamKey: i.streamKey } : i)),
     outputs: flow.outputs,
     playbackKey: flow.playback.key,
+    limits: flow.limits,
   };
 }
 
@@ -89,7 +91,13 @@ export class App {
     }
     this.registry.apply(this.config.flows.map(toFlowSpec));
     if (this.config.srt) {
-      this.srtIngest = new SrtIngest(this.srtRuntime(), this.registry, { ...parseListen(this.config.srt.listen), latencyMs: this.config.srt.latencyMs }, this.logger.child({ component: 'srt' }));
+      const { listen, latencyMs, allow, deny } = this.config.srt;
+      this.srtIngest = new SrtIngest(
+        this.srtRuntime(),
+        this.registry,
+        { ...parseListen(listen), latencyMs, allow: CidrList.parse(allow), deny: CidrList.parse(deny) },
+        this.logger.child({ component: 'srt' }),
+      );
       this.srtIngest.start();
     }
     this.rtmp = new RtmpServer(

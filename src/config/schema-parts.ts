@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { FlowrelayError } from '../lib/errors.js';
+import { CidrList } from '../policy/cidr.js';
 import { parseQuantity, type QuantityKind } from './quantity.js';
 
 /** Field types shared by the config schema's sections. */
@@ -90,3 +91,20 @@ export const secretKey = z
 
 /** Names of inputs and outputs: they appear in logs, status and API paths. */
 export const objectName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1..64 characters of A-Z a-z 0-9 _ -');
+
+/** A list of IPv4/IPv6 networks (`10.0.0.0/8`, `2001:db8::/32`) or single addresses. */
+export const cidrList = z.array(z.string()).superRefine((entries, ctx) => {
+  entries.forEach((entry, i) => {
+    try {
+      CidrList.parse([entry]);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [i], message: (err as Error).message });
+    }
+  });
+});
+
+/** Listener-wide access lists: deny always refuses; a non-empty allow admits only what it lists. */
+export const listenerAccess = {
+  allow: cidrList.prefault([]),
+  deny: cidrList.prefault([]),
+};

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { intRange, listen, objectName, quantity, secretKey } from './schema-parts.js';
+import { cidrList, intRange, listen, listenerAccess, objectName, quantity, secretKey } from './schema-parts.js';
 import { reconnectSchema } from './schema-restream.js';
 
 /**
@@ -24,6 +24,7 @@ export const srtSectionSchema = z
   .object({
     listen: listen('0.0.0.0:9000'),
     latencyMs,
+    ...listenerAccess,
   })
   .strict();
 
@@ -79,5 +80,7 @@ export const srtListenerOutputSchema = z
     ...srtSecurity,
     enabled: z.boolean().default(true),
     maxCallers: intRange(1, 1_000).default(20),
+    /** Callers allowed to pull from this port; empty: anyone (with the passphrase, if set). */
+    cidrs: cidrList.prefault([]),
   })
   .strict();

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatPath } from './path.js';
-import { intRange, isHostName, listen, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
+import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
@@ -33,6 +33,12 @@ const rtmpSchema = z
     idleTimeoutMs: intRange(1000, 600_000).default(15_000),
     /** Bytes a player may have queued before it skips to the next keyframe. */
     maxPlayerBacklog: quantity('bytes', [64 * 1024, '64Ki'], [256 * 1024 * 1024, '256Mi']).default(8 * 1024 * 1024),
+    /** Largest chunk size a peer may set (bigger chunks only make a peer's messages harder to interleave). */
+    maxChunkSize: quantity('bytes', [128, '128'], [0x7fffffff, '2Gi']).default(16 * 1024 * 1024),
+    /** Connections at once, in total and from one address; more are refused at accept. */
+    maxConnections: intRange(1, 1_000_000).default(10_000),
+    maxConnectionsPerAddress: intRange(1, 1_000_000).default(500),
+    ...listenerAccess,
   })
   .strict();
 
@@ -100,12 +106,30 @@ const playbackSchema = z
   })
   .strict();
 
+/** Per flow: who may publish to its inputs, and how much each input may send. */
+const flowLimitsSchema = z
+  .object({
+    /** Bits per second per input (e.g. 6M); absent: no cap. */
+    maxBitrate: quantity('bits', [100_000, '100k'], [10_000_000_000, '10G']).optional(),
+    /** How far above maxBitrate is still fine, as a fraction (0.1 = 10%). */
+    bitrateTolerance: z.number().min(0).max(10).default(0.1),
+    /** How long the rate may stay above the cap before the action is taken. */
+    bitrateGraceSeconds: intRange(1, 600).default(5),
+    /** Sliding window the rate is measured over. */
+    bitrateWindowSeconds: intRange(1, 60).default(2),
+    bitrateAction: z.enum(['disconnect', 'warn']).default('disconnect'),
+    /** Publishers allowed for this flow's inputs (IPv4, IPv6); empty: anyone with the key. */
+    cidrs: cidrList.prefault([]),
+  })
+  .strict();
+
 const flowSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be 1..64 characters of a-z 0-9 -'),
     name: nonEmpty.optional(),
     enabled: z.boolean().default(true),
     meta: z.record(z.string(), z.string()).prefault({}),
+    limits: flowLimitsSchema.prefault({}),
     inputs: inputsSchema,
     outputs: z.array(outputSchema).prefault([]),
     playback: playbackSchema.prefault({}),
@@ -128,7 +152,10 @@ export const configSchema = z
     ffmpeg: z.object({ path: nonEmpty.default('ffmpeg') }).strict().prefault({}),
     log: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().prefault({}),
     limits: z
-      .object({ maxOutputsPerFlow: intRange(1, MAX_OUTPUTS_PER_FLOW_CEILING).default(50) })
+      .object({
+        maxOutputsPerFlow: intRange(1, MAX_OUTPUTS_PER_FLOW_CEILING).default(50),
+        maxFlows: intRange(1, 100_000).default(1_000),
+      })
       .strict()
       .prefault({}),
     flows: z.array(flowSchema).prefault([]),
@@ -140,6 +167,7 @@ export const configSchema = z
     (config, ctx) => {
       checkUniqueness(config, ctx);
       checkOutputs(config, ctx);
+      checkFlowCount(config, ctx);
     },
     { when: () => true },
   );
@@ -202,6 +230,15 @@ function checkUniqueness(config: unknown, ctx: { addIssue(i: { code: 'custom' } 
   });
 }
 
+/** At most limits.maxFlows flows; the first one over the limit is where the issue points. */
+function checkFlowCount(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
+  if (!isRecord(config) || !Array.isArray(config.flows)) return;
+  const limit = isRecord(config.limits) && typeof config.limits.maxFlows === 'number' ? config.limits.maxFlows : 1_000;
+  if (config.flows.length > limit) {
+    ctx.addIssue({ code: 'custom', path: ['flows', limit], message: `at most ${limit} flows (limits.maxFlows)` });
+  }
+}
+
 /** Output names are unique in their flow, and a flow has at most limits.maxOutputsPerFlow outputs. */
 function checkOutputs(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
   if (!isRecord(config) || !Array.isArray(config.flows)) return;
@@ -239,6 +276,7 @@ export type InputType = InputConfig['type'];
 export type PlaybackConfig = FlowConfig['playback'];
 
 export type OutputConfig = FlowConfig['outputs'][number];
+export type FlowLimitsConfig = FlowConfig['limits'];
 export type RtmpPushInputConfig = Extract<InputConfig, { type: 'rtmp-push' }>;
 export type RtmpPullInputConfig = Extract<InputConfig, { type: 'rtmp-pull' }>;
 export type SrtListenerInputConfig = Extract<InputConfig, { type: 'srt-listener' }>;

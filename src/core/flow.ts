@@ -1,6 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { OutputConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
+import type { FlowLimitsConfig, OutputConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
+import { BitrateCap } from '../policy/bitrate-cap.js';
+import { CidrList } from '../policy/cidr.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
@@ -13,6 +15,7 @@ export interface FlowSpec {
   inputs: readonly InputSpec[];
   outputs: readonly OutputConfig[];
   playbackKey: string;
+  limits: FlowLimitsConfig;
 }
 
 /** An SRT listener input: callers publish to us (on the shared port or one of its own). */
@@ -47,11 +50,15 @@ export interface InputState {
   refusedBusy: number;
   /** Transport statistics of the current publisher's connection, where it has any (SRT). */
   transportStats: (() => Record<string, number>) | undefined;
+  /** Times a publisher went over limits.maxBitrate for longer than the grace period. */
+  bitrateExceeded: number;
+  /** The last limit violation, e.g. "bitrate_exceeded: measured 6.1 Mbit/s, allowed 2.2 Mbit/s". */
+  lastViolation: string | undefined;
 }
 
 export type PublishResult =
   | { ok: true; source: SourceHandle }
-  | { ok: false; reason: 'busy' | 'disabled' | 'unknown_input'; message: string };
+  | { ok: false; reason: 'busy' | 'disabled' | 'unknown_input' | 'forbidden'; message: string };
 
 /**
  * A flow at run time: its spec, its hub and the observed state of its inputs.
@@ -63,6 +70,9 @@ export class Flow {
   readonly inputs = new Map<string, InputState>();
   readonly pullInputs = new Map<string, FlowPullInput>();
   readonly outputs = new Map<string, { spec: OutputConfig; output: FlowOutput }>();
+  /** Publishers refused, per reason (forbidden address, busy input, ...). */
+  readonly refusals: Record<string, number> = {};
+  private readonly cidrs: CidrList;
   private closed = false;
 
   constructor(
@@ -70,11 +80,22 @@ export class Flow {
     private readonly logger: Logger,
     private readonly parts: FlowPartsFactory,
     hubOptions: Partial<StreamHubOptions> = {},
+    private readonly now: () => number = Date.now,
   ) {
     this.hub = new StreamHub(hubOptions);
+    this.cidrs = CidrList.parse(spec.limits.cidrs);
     for (const input of spec.inputs) {
       if (!isPassiveInput(input)) continue;
-      this.inputs.set(input.name, { status: 'idle', remoteAddress: undefined, connectedAt: undefined, publishes: 0, refusedBusy: 0, transportStats: undefined });
+      this.inputs.set(input.name, {
+        status: 'idle',
+        remoteAddress: undefined,
+        connectedAt: undefined,
+        publishes: 0,
+        refusedBusy: 0,
+        transportStats: undefined,
+        bitrateExceeded: 0,
+        lastViolation: undefined,
+      });
     }
   }
 
@@ -125,15 +146,21 @@ export class Flow {
     return this.spec.id;
   }
 
+  /** Whether limits.cidrs lets a publisher from this address in (an empty list lets everyone in). */
+  admitsAddress(address: string): boolean {
+    return this.cidrs.size === 0 || this.cidrs.matches(address);
+  }
+
   /** Attaches a publisher to one of the flow's inputs, or says why not. */
   publish(inputName: string, owner: HubSourceOwner, remoteAddress: string, transportStats?: () => Record<string, number>): PublishResult {
     const state = this.inputs.get(inputName);
     if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
-    if (this.closed || !this.spec.enabled) return { ok: false, reason: 'disabled', message: 'flow is disabled' };
+    if (this.closed || !this.spec.enabled) return this.refuse('disabled', 'flow is disabled');
+    if (!this.admitsAddress(remoteAddress)) return this.refuse('forbidden', 'publishing from this address is not allowed for this flow');
     const source = this.hub.attachSource(owner);
     if (!source) {
       state.refusedBusy += 1;
-      return { ok: false, reason: 'busy', message: 'stream key already in use by a live publisher' };
+      return this.refuse('busy', 'stream key already in use by a live publisher');
     }
     state.status = nextPushStatus(state.status, 'publisher_connected');
     state.remoteAddress = remoteAddress;
@@ -152,7 +179,33 @@ export class Flow {
       state.transportStats = undefined;
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
     };
-    return { ok: true, source: { ...source, detach } };
+    const cap = this.bitrateCap();
+    if (!cap) return { ok: true, source: { ...source, detach } };
+    const push: SourceHandle['push'] = (kind, timestamp, payload) => {
+      source.push(kind, timestamp, payload);
+      const verdict = cap.add(payload.length, this.now());
+      if (verdict.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
+    };
+    return { ok: true, source: { ...source, push, detach } };
+  }
+
+  private bitrateCap(): BitrateCap | undefined {
+    const { maxBitrate, bitrateTolerance, bitrateGraceSeconds, bitrateWindowSeconds } = this.spec.limits;
+    if (maxBitrate === undefined) return undefined;
+    return new BitrateCap({ maxBitrate, tolerance: bitrateTolerance, graceMs: bitrateGraceSeconds * 1000, windowSeconds: bitrateWindowSeconds });
+  }
+
+  private onBitrateExceeded(inputName: string, state: InputState, owner: HubSourceOwner, measuredBps: number, allowedBps: number): void {
+    state.bitrateExceeded += 1;
+    state.lastViolation = `bitrate_exceeded: measured ${(measuredBps / 1e6).toFixed(2)} Mbit/s, allowed ${(allowedBps / 1e6).toFixed(2)} Mbit/s`;
+    const action = this.spec.limits.bitrateAction;
+    this.logger.warn({ code: 'bitrate_exceeded', inputName, measuredBps, allowedBps, action }, 'publisher above the bitrate cap');
+    if (action === 'disconnect') owner.kick('bitrate_exceeded');
+  }
+
+  private refuse(reason: 'busy' | 'disabled' | 'forbidden', message: string): PublishResult {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+    return { ok: false, reason, message };
   }
 
   /** Outputs first (they say goodbye to their destinations), then inputs, then the hub. */

@@ -18,7 +18,7 @@ import { TimestampUnwrapper } from './timestamp-unwrapper.js';
 export interface RtmpRouter {
   publish(request: { app: string; streamKey: string; remoteAddress: string; owner: HubSourceOwner }):
     | { ok: true; flowId: string; inputName: string; source: SourceHandle }
-    | { ok: false; reason: 'unknown_key' | 'unknown_input' | 'busy' | 'disabled'; message: string };
+    | { ok: false; reason: 'unknown_key' | 'unknown_input' | 'busy' | 'disabled' | 'forbidden'; message: string };
   play(request: { app: string; playbackKey: string; remoteAddress: string }):
     | { ok: true; flowId: string; hub: StreamHub }
     | { ok: false; reason: 'unknown_key' | 'disabled'; message: string };

@@ -5,7 +5,8 @@ import type { SrtRuntime } from './runtime.js';
 import { attachSrtPublisher } from './srt-publisher.js';
 import { routeSharedPort } from './srt-routing.js';
 import { serveTsToCaller } from './ts-to-caller.js';
-import type { SrtListener } from './types.js';
+import { admitByLists, type CidrList } from '../policy/cidr.js';
+import { SrtReject, type SrtListener } from './types.js';
 
 /** A player on the shared port may queue this much before skipping to a keyframe. */
 const PLAYER_BACKLOG_BYTES = 8 * 1024 * 1024;
@@ -14,6 +15,9 @@ export interface SrtIngestOptions {
   host: string;
   port: number;
   latencyMs: number;
+  /** Listener-wide access lists (deny wins; a non-empty allow admits only what it lists). */
+  allow: CidrList;
+  deny: CidrList;
 }
 
 /**
@@ -37,13 +41,13 @@ export class SrtIngest {
       host: this.options.host,
       port: this.options.port,
       latencyMs: this.options.latencyMs,
-      onHandshake: ({ streamId }) => {
-        const routing = routeSharedPort(streamId, this.registry);
+      onHandshake: ({ streamId, peer }) => {
+        const routing = this.route(streamId, peer.address);
         return routing.ok ? routing.decision : { accept: false, reason: routing.reason };
       },
       onConnection: (connection) => this.onConnection(connection),
       onRejected: ({ peer, streamId }, reason) => {
-        const routing = routeSharedPort(streamId, this.registry);
+        const routing = this.route(streamId, peer.address);
         const why = routing.ok ? 'refused' : routing.why;
         this.refused.set(why, (this.refused.get(why) ?? 0) + 1);
         this.logger.warn({ peer: peer.address, reason, why }, 'srt caller refused');
@@ -60,9 +64,16 @@ export class SrtIngest {
     await this.listener?.close();
   }
 
+  private route(streamId: string, peerAddress: string): ReturnType<typeof routeSharedPort> {
+    if (!admitByLists(peerAddress, this.options.allow, this.options.deny)) {
+      return { ok: false, reason: SrtReject.Forbidden, why: 'address not allowed on the SRT port' };
+    }
+    return routeSharedPort(streamId, peerAddress, this.registry);
+  }
+
   private onConnection(connection: SrtConnection): void {
     // The flows may have changed since the handshake: route again.
-    const routing = routeSharedPort(connection.streamId, this.registry);
+    const routing = this.route(connection.streamId, connection.peer.address);
     if (!routing.ok) {
       this.logger.warn({ peer: connection.peer.address, why: routing.why }, 'srt caller dropped after handshake');
       connection.close();

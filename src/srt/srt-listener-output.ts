@@ -6,6 +6,7 @@ import type { OutputFeed } from '../core/output-feed.js';
 import type { StreamHub } from '../core/stream-hub.js';
 import type { SrtConnection } from './connection.js';
 import type { SrtRuntime } from './runtime.js';
+import { CidrList } from '../policy/cidr.js';
 import { srtTransportStats } from './srt-stats.js';
 import { serveTsToCaller } from './ts-to-caller.js';
 import { SrtReject, type SrtListener } from './types.js';
@@ -27,13 +28,16 @@ export class SrtListenerOutput implements FlowOutput {
   private bytesBefore = 0;
   private framesBefore = 0;
   private closed = false;
+  private readonly cidrs: CidrList;
 
   constructor(
     private readonly spec: SrtListenerOutputConfig,
     private readonly hub: StreamHub,
     private readonly runtime: SrtRuntime,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.cidrs = CidrList.parse(spec.cidrs);
+  }
 
   get name(): string {
     return this.spec.name;
@@ -47,7 +51,10 @@ export class SrtListenerOutput implements FlowOutput {
         port,
         latencyMs: this.spec.latencyMs,
         ...(this.spec.passphrase !== undefined && { passphrase: this.spec.passphrase, pbkeylen: this.spec.pbkeylen }),
-        onHandshake: () => (this.callers.size >= this.spec.maxCallers ? { accept: false, reason: SrtReject.Overload } : { accept: true }),
+        onHandshake: ({ peer }) => {
+          if (this.cidrs.size > 0 && !this.cidrs.matches(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
+          return this.callers.size >= this.spec.maxCallers ? { accept: false, reason: SrtReject.Overload } : { accept: true };
+        },
         onConnection: (connection) => this.onCaller(connection),
         onRejected: () => void (this.rejected += 1),
       });

@@ -35,7 +35,8 @@ export class SrtOwnPortInput implements FlowPullInput {
         host,
         port,
         latencyMs: this.spec.latencyMs,
-        onHandshake: ({ streamId }) => {
+        onHandshake: ({ streamId, peer }) => {
+          if (!this.flow.admitsAddress(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
           const refused = admitPublisher(keyOf(streamId), this.spec);
           if (refused && !refused.ok) return { accept: false, reason: refused.reason };
           if (this.flow.hub.live) return { accept: false, reason: SrtReject.Conflict };

@@ -34,7 +34,7 @@ export function publisherDecision(input: SrtListenerInputSpec): SrtAcceptDecisio
  * srt-listener input (one without a port of its own), or play a flow with its playback
  * key. Decided inside the handshake, so it must stay cheap and synchronous.
  */
-export function routeSharedPort(streamId: string, registry: FlowRegistry): SrtRouting {
+export function routeSharedPort(streamId: string, peerAddress: string, registry: FlowRegistry): SrtRouting {
   const parsed = parseStreamId(streamId);
   if (!parsed.ok) return { ok: false, reason: SrtReject.BadRequest, why: parsed.reason };
   const { flowId, mode, key } = parsed.request;
@@ -46,6 +46,7 @@ export function routeSharedPort(streamId: string, registry: FlowRegistry): SrtRo
   }
   const input = flow.spec.inputs.find((i): i is SrtListenerInputSpec => i.type === 'srt-listener' && i.listen === undefined);
   if (!input) return { ok: false, reason: SrtReject.NotFound, why: 'flow has no SRT input on the shared port' };
+  if (!flow.admitsAddress(peerAddress)) return { ok: false, reason: SrtReject.Forbidden, why: 'address not allowed for this flow' };
   const refused = admitPublisher(key, input);
   if (refused) return refused;
   if (flow.hub.live) return { ok: false, reason: SrtReject.Conflict, why: 'flow already has a live publisher' };

@@ -19,8 +19,8 @@ export class RawRtmp {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static async open(port: number): Promise<RawRtmp> {
-    const socket = connect({ host: '127.0.0.1', port });
+  static async open(port: number, localAddress?: string): Promise<RawRtmp> {
+    const socket = connect({ host: '127.0.0.1', port, ...(localAddress && { localAddress }) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -58,6 +58,19 @@ export class RawRtmp {
     this.write(this.command('connect', 1, { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' }));
     this.write(this.command('createStream', 2, null));
     this.write(encodeChunks({ csid: 8, typeId: 20, streamId: 1, timestamp: 0, payload: encodeAmf0(['play', 0, null, playbackKey]) }, 128));
+  }
+
+  /** connect + createStream + publish, without waiting for answers. */
+  async publish(streamKey: string): Promise<void> {
+    await this.handshake();
+    this.write(this.command('connect', 1, { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' }));
+    this.write(this.command('createStream', 2, null));
+    this.write(encodeChunks({ csid: 8, typeId: 20, streamId: 1, timestamp: 0, payload: encodeAmf0(['publish', 0, null, streamKey, 'live']) }, 128));
+  }
+
+  /** Everything received so far, as text where it is text (for finding status codes). */
+  receivedText(): string {
+    return this.received.toString('latin1');
   }
 
   /** Resolves true if the server closes the connection within timeoutMs. */

@@ -49,12 +49,17 @@ describe('defaults', () => {
       handshakeTimeoutMs: 10_000,
       idleTimeoutMs: 15_000,
       maxPlayerBacklog: 8 * 1024 * 1024,
+      maxChunkSize: 16 * 1024 * 1024,
+      maxConnections: 10_000,
+      maxConnectionsPerAddress: 500,
+      allow: [],
+      deny: [],
     },
     publicHost: 'localhost',
     storage: { dir: '/etc/flowrelay/data' },
     ffmpeg: { path: 'ffmpeg' },
     log: { level: 'info' },
-    limits: { maxOutputsPerFlow: 50 },
+    limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
     flows: [],
   };
 
@@ -77,6 +82,7 @@ describe('defaults', () => {
         name: 'demo',
         enabled: true,
         meta: {},
+        limits: { bitrateTolerance: 0.1, bitrateGraceSeconds: 5, bitrateWindowSeconds: 2, bitrateAction: 'disconnect', cidrs: [] },
         inputs: [{ name: 'main', type: 'rtmp-push' }],
         outputs: [],
         playback: {},
@@ -118,18 +124,24 @@ flows:
         handshakeTimeoutMs: 1000,
         idleTimeoutMs: 600_000,
         maxPlayerBacklog: 64 * 1024,
+        maxChunkSize: 16 * 1024 * 1024,
+        maxConnections: 10_000,
+        maxConnectionsPerAddress: 500,
+        allow: [],
+        deny: [],
       },
       publicHost: 'relay.example.com',
       storage: { dir: '/var/lib/flowrelay' },
       ffmpeg: { path: '/usr/bin/ffmpeg' },
       log: { level: 'silent' },
-      limits: { maxOutputsPerFlow: 50 },
+      limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
       flows: [
         {
           id: 'studio-a',
           name: 'Studio A',
           enabled: false,
           meta: { team: 'live', 'a.b': 'x' },
+          limits: { bitrateTolerance: 0.1, bitrateGraceSeconds: 5, bitrateWindowSeconds: 2, bitrateAction: 'disconnect', cidrs: [] },
           inputs: [{ name: 'Main_1', type: 'rtmp-push', streamKey: KEY_A }],
           outputs: [],
           playback: { key: PLAY_A },
@@ -350,7 +362,7 @@ srt:
 storage: { dir: ./data, quota: 1G }
 flows:
   - id: demo
-    limits: { maxBitrate: 6M }
+    limits: { maxBitrate: 6M, quota: 1 }
     meta: { team: live }
     inputs:
       - name: main
@@ -365,7 +377,7 @@ flows:
       [7, 'rtmp.tls.ciphers', 'unknown key "ciphers"'],
       [10, 'srt.mode', 'unknown key "mode"'],
       [11, 'storage.quota', 'unknown key "quota"'],
-      [14, 'flows[0].limits', 'unknown key "limits"'],
+      [14, 'flows[0].limits.quota', 'unknown key "quota"'],
       [19, 'flows[0].inputs[0].latencyMs', 'unknown key "latencyMs"'],
       [22, 'flows[0].playback.cidrs', 'unknown key "cidrs"'],
     ]);

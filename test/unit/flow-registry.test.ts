@@ -21,6 +21,7 @@ function spec(id: string, over: Partial<FlowSpec> = {}): FlowSpec {
     inputs: [{ name: 'main', type: 'rtmp-push', streamKey: `${id}-publish-0123456789abcdef` }],
     outputs: [],
     playbackKey: `${id}-play-0123456789abcdef`,
+    limits: { bitrateTolerance: 0.1, bitrateGraceSeconds: 5, bitrateWindowSeconds: 2, bitrateAction: 'disconnect', cidrs: [] },
     ...over,
   };
 }
@@ -437,5 +438,38 @@ describe('output changes', () => {
     registry.apply([spec('on', { outputs: [output('yt')] })]);
     registry.close('test');
     expect(recorder.events).toEqual(['start output yt', 'close output yt']);
+  });
+});
+
+describe('flow limits', () => {
+  const owner = () => ({ kicked: [] as string[], kick(reason: string) { this.kicked.push(reason); } });
+
+  it('refuses a publisher from an address outside limits.cidrs, and counts it', () => {
+    const flow = new Flow(spec('a', { limits: { ...spec('a').limits, cidrs: ['127.0.0.1/32', '::1/128'] } }), logger, parts());
+    expect(flow.publish('main', owner(), '127.0.0.2')).toMatchObject({ ok: false, reason: 'forbidden' });
+    expect(flow.publish('main', owner(), '::ffff:127.0.0.2')).toMatchObject({ ok: false, reason: 'forbidden' });
+    expect(flow.refusals.forbidden).toBe(2);
+    const ok = flow.publish('main', owner(), '::ffff:127.0.0.1');
+    expect(ok.ok).toBe(true);
+    if (ok.ok) ok.source.detach('done');
+    expect(flow.publish('main', owner(), '::1').ok).toBe(true);
+  });
+
+  it('kicks a publisher that stays above limits.maxBitrate past the grace period; warn only reports', () => {
+    let now = 0;
+    for (const action of ['disconnect', 'warn'] as const) {
+      const limits = { ...spec('a').limits, maxBitrate: 2_000_000, bitrateAction: action };
+      const flow = new Flow(spec('a', { limits }), logger, parts(), {}, () => now);
+      const o = owner();
+      const result = flow.publish('main', o, '127.0.0.1');
+      if (!result.ok) throw new Error('refused');
+      const frame = Buffer.alloc(30_000, 0); // 6 Mbit/s at 25 fps
+      frame[0] = 0x27;
+      frame[1] = 0x01;
+      for (let i = 0; i < 25 * 12; i++, now += 40) result.source.push('video', now, frame);
+      expect(flow.inputs.get('main')!.bitrateExceeded).toBeGreaterThan(0);
+      expect(flow.inputs.get('main')!.lastViolation).toMatch(/^bitrate_exceeded: measured 6\.\d+ Mbit\/s, allowed 2\.20 Mbit\/s$/);
+      expect(o.kicked.length > 0).toBe(action === 'disconnect');
+    }
   });
 });
