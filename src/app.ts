@@ -12,6 +12,7 @@ import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
 import { CidrList } from './policy/cidr.js';
+import { ConnectionAdmission } from './policy/connection-admission.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
@@ -105,6 +106,7 @@ export class App {
       {
         chunkSize: rtmp.chunkSize,
         maxMessageSize: rtmp.maxMessageSize,
+        maxChunkSize: rtmp.maxChunkSize,
         handshakeTimeoutMs: rtmp.handshakeTimeoutMs,
         idleTimeoutMs: rtmp.idleTimeoutMs,
         playerMaxBacklogBytes: rtmp.maxPlayerBacklog,
@@ -115,6 +117,12 @@ export class App {
         logger: this.logger.child({ component: 'rtmp' }),
         now: Date.now,
       },
+      new ConnectionAdmission({
+        maxConnections: rtmp.maxConnections,
+        maxConnectionsPerAddress: rtmp.maxConnectionsPerAddress,
+        allow: CidrList.parse(rtmp.allow),
+        deny: CidrList.parse(rtmp.deny),
+      }),
     );
     await this.rtmp.start();
     this.announceGenerated(this.pendingAnnouncements);

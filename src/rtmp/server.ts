@@ -2,6 +2,8 @@ import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { FlowrelayError } from '../lib/errors.js';
+import type { ConnectionAdmission } from '../policy/connection-admission.js';
+import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
 import { TlsReloader, type TlsFiles } from './tls-reloader.js';
 
@@ -27,11 +29,17 @@ export class RtmpServer {
   private readonly reloaders: TlsReloader[] = [];
   private closing = false;
 
+  private readonly refusalLog: RateLimitedLog;
+
   constructor(
     private readonly listeners: readonly RtmpListenerSpec[],
     private readonly sessionOptions: RtmpSessionOptions,
     private readonly deps: RtmpSessionDeps,
-  ) {}
+    /** Decides at accept, before any TLS or RTMP byte, whether a connection may stay. */
+    readonly admission: ConnectionAdmission,
+  ) {
+    this.refusalLog = new RateLimitedLog(deps.logger);
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -96,8 +104,18 @@ export class RtmpServer {
       socket.destroy();
       return;
     }
+    const verdict = this.admission.admit(socket.remoteAddress);
+    if (!verdict.ok) {
+      this.refusalLog.warn(verdict.reason, { reason: verdict.reason, remoteAddress: socket.remoteAddress }, 'rtmp connection refused');
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      verdict.release();
+    });
   }
 
   private accept(socket: Socket, protocol: 'rtmp' | 'rtmps'): void {

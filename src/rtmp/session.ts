@@ -27,6 +27,8 @@ export interface RtmpRouter {
 export interface RtmpSessionOptions {
   chunkSize: number;
   maxMessageSize: number;
+  /** Largest chunk size a peer may set. */
+  maxChunkSize: number;
   /** Time allowed from TCP accept until publish or play has been accepted. */
   handshakeTimeoutMs: number;
   /** A publisher that sends no media for this long is disconnected. */
@@ -89,7 +91,7 @@ export class RtmpSession implements HubSourceOwner {
     private readonly deps: RtmpSessionDeps,
     private readonly onClose: (session: RtmpSession) => void,
   ) {
-    this.decoder = new ChunkDecoder({ maxMessageSize: Math.min(options.maxMessageSize, PRE_PUBLISH_MAX_MESSAGE) });
+    this.decoder = new ChunkDecoder({ maxMessageSize: Math.min(options.maxMessageSize, PRE_PUBLISH_MAX_MESSAGE), maxChunkSize: options.maxChunkSize });
     this.logger = deps.logger;
   }
 

@@ -73,6 +73,47 @@ describe('per-flow CIDR allow lists', () => {
   });
 });
 
+describe('connection limits', () => {
+  it('300 connections that send nothing are closed by the handshake timeout; a real publisher in the middle streams normally', async () => {
+    const daemon = await startInProcess(`flows:\n${limitedFlow('real', '{}')}`, ', handshakeTimeoutMs: 2000');
+    const idle: RawRtmp[] = [];
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-idle-'));
+      for (let i = 0; i < 150; i++) idle.push(await RawRtmp.open(daemon.port));
+      const player = play(daemon.url(playKey('real')), join(dir, 'real.flv'));
+      const publisher = publish(daemon.url(publishKey('real')), { seconds: 6 });
+      for (let i = 0; i < 150; i++) idle.push(await RawRtmp.open(daemon.port));
+      const closed = await Promise.all(idle.map((c) => c.closedWithin(10_000)));
+      expect(closed.every(Boolean)).toBe(true);
+      expect((await publisher.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'real.flv')))).toBeGreaterThanOrEqual(6 * 25 - 2);
+    } finally {
+      for (const c of idle) c.destroy();
+      await daemon.close();
+    }
+  });
+
+  it('per-address and listener deny limits refuse the new connection and leave the others alone', async () => {
+    const daemon = await startInProcess(`flows:\n${limitedFlow('capped', '{}')}`, ', maxConnectionsPerAddress: 3, deny: ["127.0.0.3"]');
+    const held: RawRtmp[] = [];
+    try {
+      for (let i = 0; i < 3; i++) held.push(await RawRtmp.open(daemon.port, '127.0.0.2'));
+      const fourth = await RawRtmp.open(daemon.port, '127.0.0.2');
+      expect(await fourth.closedWithin(2_000)).toBe(true);
+      const denied = await RawRtmp.open(daemon.port, '127.0.0.3');
+      expect(await denied.closedWithin(2_000)).toBe(true);
+      // The three admitted ones are still open, and other addresses still get in.
+      expect(await Promise.all(held.map((c) => c.closedWithin(200)))).toEqual([false, false, false]);
+      const ok = await publish(daemon.url(publishKey('capped')), { seconds: 1 }).done;
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      for (const c of held) c.destroy();
+      await daemon.close();
+    }
+  });
+});
+
 describe('bitrate caps', () => {
   it('a ~6 Mbit/s publisher into a 2 Mbit/s cap is disconnected with bitrate_exceeded; a 1 Mbit/s one streams untouched', async () => {
     const logs: Record<string, unknown>[] = [];

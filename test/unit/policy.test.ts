@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { BitrateCap } from '../../src/policy/bitrate-cap.js';
 import { admitByLists, CidrList, normalizeAddress, parseCidr } from '../../src/policy/cidr.js';
 import { keysMatch } from '../../src/policy/keys.js';
+import { ConnectionAdmission } from '../../src/policy/connection-admission.js';
+import { RateLimitedLog } from '../../src/telemetry/rate-limited-log.js';
+import { pino } from 'pino';
 
 describe('CidrList', () => {
   it('matches IPv4, IPv6 and IPv4-mapped IPv6 addresses', () => {
@@ -78,5 +81,51 @@ describe('keysMatch', () => {
     expect(keysMatch('abc', 'abc')).toBe(true);
     expect(keysMatch('abc', 'abcd')).toBe(false);
     expect(keysMatch('', 'x')).toBe(false);
+  });
+});
+
+describe('ConnectionAdmission', () => {
+  const lists = { allow: CidrList.parse([]), deny: CidrList.parse(['192.0.2.66']) };
+
+  it('caps connections in total and per address, and frees a slot on release', () => {
+    const a = new ConnectionAdmission({ maxConnections: 3, maxConnectionsPerAddress: 2, ...lists });
+    const one = a.admit('10.0.0.1');
+    const two = a.admit('::ffff:10.0.0.1');
+    expect(one.ok && two.ok).toBe(true);
+    expect(a.admit('10.0.0.1')).toEqual({ ok: false, reason: 'too_many_from_address' });
+    expect(a.admit('10.0.0.2').ok).toBe(true);
+    expect(a.admit('10.0.0.3')).toEqual({ ok: false, reason: 'too_many_connections' });
+    if (one.ok) {
+      one.release();
+      one.release(); // idempotent
+    }
+    expect(a.open).toBe(2);
+    expect(a.admit('10.0.0.1').ok).toBe(true);
+    expect(a.refusals).toEqual({ too_many_from_address: 1, too_many_connections: 1 });
+  });
+
+  it('refuses denied addresses before counting', () => {
+    const a = new ConnectionAdmission({ maxConnections: 10, maxConnectionsPerAddress: 10, ...lists });
+    expect(a.admit('192.0.2.66')).toEqual({ ok: false, reason: 'address_denied' });
+    expect(a.admit(undefined)).toMatchObject({ ok: true });
+    expect(a.open).toBe(1);
+  });
+});
+
+describe('RateLimitedLog', () => {
+  it('logs a key at most once per interval and reports what it held back', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let now = 0;
+    const log = new RateLimitedLog(logger, 10_000, () => now);
+    for (let i = 0; i < 50; i++, now += 100) log.warn('refused', { n: i }, 'refused');
+    now = 20_000;
+    log.warn('refused', { n: 99 }, 'refused');
+    log.warn('other', {}, 'other');
+    expect(lines.map((l) => [l.msg, l.n, l.suppressed])).toEqual([
+      ['refused', 0, undefined],
+      ['refused', 99, 49],
+      ['other', undefined, undefined],
+    ]);
   });
 });

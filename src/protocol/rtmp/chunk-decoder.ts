@@ -27,12 +27,15 @@ export interface ChunkDecoderLimits {
    * flood. Encoders use 128 and up (SRS enforces the same floor).
    */
   minChunkSize: number;
+  /** Largest chunk size a peer may set (at most the spec's 2^31 - 1). */
+  maxChunkSize: number;
 }
 
 export const DEFAULT_DECODER_LIMITS: Omit<ChunkDecoderLimits, 'maxPendingBytes'> = {
   maxMessageSize: 8 * 1024 * 1024,
   maxChunkStreams: 64,
   minChunkSize: 128,
+  maxChunkSize: 0x7fffffff,
 };
 /** What holding one chunk's slice costs beyond its bytes (object, array slot), for the pending cap. */
 const PART_OVERHEAD_BYTES = 64;
@@ -250,6 +253,9 @@ export class ChunkDecoder {
     const size = payload.readUInt32BE(0);
     if (size === 0 || size > MAX_CHUNK_SIZE) {
       throw new ProtocolError('RTMP_BAD_CHUNK_SIZE', `invalid chunk size ${size} (must be 1..${MAX_CHUNK_SIZE})`);
+    }
+    if (size > this.limits.maxChunkSize) {
+      throw new ProtocolError('RTMP_BAD_CHUNK_SIZE', `chunk size ${size} is above the accepted maximum of ${this.limits.maxChunkSize}`);
     }
     if (size < this.limits.minChunkSize) {
       throw new ProtocolError('RTMP_BAD_CHUNK_SIZE', `chunk size ${size} is below the accepted minimum of ${this.limits.minChunkSize}`);
