@@ -34,7 +34,7 @@ export class RtmpServer {
   constructor(
     private readonly listeners: readonly RtmpListenerSpec[],
     private readonly sessionOptions: RtmpSessionOptions,
-    private readonly deps: RtmpSessionDeps,
+    private readonly deps: Omit<RtmpSessionDeps, 'refusalLog'>,
     /** Decides at accept, before any TLS or RTMP byte, whether a connection may stay. */
     readonly admission: ConnectionAdmission,
   ) {
@@ -124,7 +124,7 @@ export class RtmpServer {
       return;
     }
     const logger = this.deps.logger.child({ protocol, remoteAddress: socket.remoteAddress });
-    const session = new RtmpSession(socket, this.sessionOptions, { ...this.deps, logger }, (s) => this.sessions.delete(s));
+    const session = new RtmpSession(socket, this.sessionOptions, { ...this.deps, logger, refusalLog: this.refusalLog }, (s) => this.sessions.delete(s));
     this.sessions.add(session);
     session.start();
   }

@@ -9,6 +9,7 @@ import { acknowledgement, parseUserControl, pingResponse, setChunkSize, setPeerB
 import { ServerHandshake } from '../protocol/rtmp/handshake.js';
 import { MessageType } from '../protocol/rtmp/message-types.js';
 import { splitAggregate } from '../protocol/rtmp/aggregate.js';
+import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { RtmpPlayer } from './player.js';
 import { CONNECT_PROPERTIES, dataMessage, onStatus, resultMessage } from './replies.js';
 import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
@@ -42,6 +43,8 @@ export interface RtmpSessionDeps {
   wire: WireCache;
   logger: Logger;
   now: () => number;
+  /** Refusals (wrong keys, forbidden addresses) are logged at a bounded rate, shared by all sessions. */
+  refusalLog: RateLimitedLog;
 }
 
 /** What we ask peers to acknowledge, and the bandwidth we announce (FMS defaults). */
@@ -286,7 +289,7 @@ export class RtmpSession implements HubSourceOwner {
     const streamKey = streamNameOf(command.args[0]);
     const decision = this.deps.router.publish({ app: this.app, streamKey, remoteAddress: this.remoteAddress, owner: this });
     if (!decision.ok) {
-      this.logger.warn({ reason: decision.reason, app: this.app }, `publish refused: ${decision.message}`);
+      this.deps.refusalLog.warn(`publish:${decision.reason}`, { reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `publish refused: ${decision.message}`);
       this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Publish.BadName', decision.message));
       this.close(`publish refused: ${decision.reason}`, true);
       return;
@@ -317,7 +320,7 @@ export class RtmpSession implements HubSourceOwner {
     const playbackKey = streamNameOf(command.args[0]);
     const decision = this.deps.router.play({ app: this.app, playbackKey, remoteAddress: this.remoteAddress });
     if (!decision.ok) {
-      this.logger.warn({ reason: decision.reason, app: this.app }, `play refused: ${decision.message}`);
+      this.deps.refusalLog.warn(`play:${decision.reason}`, { reason: decision.reason, app: this.app, remoteAddress: this.remoteAddress }, `play refused: ${decision.message}`);
       this.send(onStatus(chunkSize, streamId, 'error', 'NetStream.Play.StreamNotFound', decision.message));
       this.close(`play refused: ${decision.reason}`, true);
       return;

@@ -39,6 +39,7 @@ import { SrtConnection, type SrtConnectionHost } from './connection.js';
 import { lastError, loadLibsrt, SrtError, srtErrorName, type Libsrt } from './libsrt.js';
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from './sockaddr.js';
 import type { PbKeyLen, SrtAcceptDecision, SrtCallOptions, SrtHandshake, SrtListener, SrtListenOptions, SrtStats } from './types.js';
+import { redactStreamId } from '../protocol/srt/stream-id.js';
 
 export { SrtConnection } from './connection.js';
 export type { SrtConnectionEvents, SrtConnectionState } from './connection.js';
@@ -253,7 +254,7 @@ export class SrtRuntime {
       }
       return 0;
     } catch (err) {
-      this.log.error({ err, streamId, peer: handshake?.peer }, 'SRT handshake callback failed; caller rejected');
+      this.log.error({ err, streamId: redactStreamId(streamId ?? ''), peer: handshake?.peer }, 'SRT handshake callback failed; caller rejected');
       if (listener && handshake) return this.rejectLater(listener, handshake, ns, SRT_REJX_ISE);
       return this.reject(ns, SRT_REJX_ISE);
     }
@@ -315,7 +316,7 @@ export class SrtRuntime {
     try {
       listener.options.onConnection(conn);
     } catch (err) {
-      this.log.error({ err, peer, streamId }, 'SRT onConnection handler threw; connection closed');
+      this.log.error({ err, peer, streamId: redactStreamId(streamId) }, 'SRT onConnection handler threw; connection closed');
       this.closeConnection(conn, new SrtError('SRT_HANDLER_FAILED', `onConnection threw: ${(err as Error).message}`, -1));
     }
   }
@@ -427,7 +428,7 @@ export class SrtRuntime {
     }
     this.clearConnectTimer(conn);
     if (!conn.markConnected()) return;
-    this.log.debug({ peer: conn.peer, streamId: conn.streamId }, 'SRT caller connected');
+    this.log.debug({ peer: conn.peer, streamId: redactStreamId(conn.streamId) }, 'SRT caller connected');
     this.emitSafely(conn, () => conn.emit('connected'));
     if (conn.state === 'connected' && (events & SRT_EPOLL_IN) !== 0) this.drain(conn);
   }
@@ -523,7 +524,7 @@ export class SrtRuntime {
     try {
       emit();
     } catch (err) {
-      this.log.error({ err, peer: conn.peer, streamId: conn.streamId }, 'SRT connection event handler threw');
+      this.log.error({ err, peer: conn.peer, streamId: redactStreamId(conn.streamId) }, 'SRT connection event handler threw');
     }
   }
 
@@ -563,7 +564,7 @@ export class SrtRuntime {
     }
     this.connections.delete(conn);
     if (!conn.markClosed()) return;
-    if (error) this.log.debug({ peer: conn.peer, streamId: conn.streamId, code: error.code, reason: error.rejectReason }, error.message);
+    if (error) this.log.debug({ peer: conn.peer, streamId: redactStreamId(conn.streamId), code: error.code, reason: error.rejectReason }, error.message);
     this.emitSafely(conn, () => conn.emit('closed', error));
   }
 

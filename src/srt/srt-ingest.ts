@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { FlowRegistry } from '../core/flow-registry.js';
+import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { SrtConnection } from './connection.js';
 import type { SrtRuntime } from './runtime.js';
 import { attachSrtPublisher } from './srt-publisher.js';
@@ -28,13 +29,16 @@ export interface SrtIngestOptions {
 export class SrtIngest {
   private listener: SrtListener | undefined;
   readonly refused = new Map<string, number>();
+  private readonly refusalLog: RateLimitedLog;
 
   constructor(
     private readonly runtime: SrtRuntime,
     private readonly registry: FlowRegistry,
     private readonly options: SrtIngestOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.refusalLog = new RateLimitedLog(logger);
+  }
 
   start(): void {
     this.listener = this.runtime.listen({
@@ -50,7 +54,7 @@ export class SrtIngest {
         const routing = this.route(streamId, peer.address);
         const why = routing.ok ? 'refused' : routing.why;
         this.refused.set(why, (this.refused.get(why) ?? 0) + 1);
-        this.logger.warn({ peer: peer.address, reason, why }, 'srt caller refused');
+        this.refusalLog.warn(why, { peer: peer.address, reason, why }, 'srt caller refused');
       },
     });
     this.logger.info({ protocol: 'srt', host: this.options.host, port: this.listener.port }, 'listening');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStreamId } from '../../src/protocol/srt/stream-id.js';
+import { parseStreamId, redactStreamId } from '../../src/protocol/srt/stream-id.js';
 
 describe('parseStreamId', () => {
   it('reads the access-control form', () => {
@@ -29,5 +29,14 @@ describe('parseStreamId', () => {
     const r = parseStreamId(id);
     expect(r.ok).toBe(false);
     expect(!r.ok && r.reason).toMatch(reason);
+  });
+});
+
+describe('redactStreamId', () => {
+  it('hides keys, and plain stream ids (which may be keys) altogether', () => {
+    expect(redactStreamId('#!::r=cam,m=publish,s=secret-key')).toBe('#!::r=cam,m=publish,s=<redacted>');
+    expect(redactStreamId('#!::s=secret,r=cam')).toBe('#!::s=<redacted>,r=cam');
+    expect(redactStreamId('studio-a')).toBe('<redacted>');
+    expect(redactStreamId('')).toBe('');
   });
 });

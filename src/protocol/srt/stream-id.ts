@@ -41,3 +41,13 @@ export function parseStreamId(streamId: string): StreamIdParse {
   if (mode !== 'publish' && mode !== 'request') return { ok: false, reason: `unsupported mode m=${mode}` };
   return { ok: true, request: { flowId, mode, key: fields.get('s') } };
 }
+
+/**
+ * A stream id as it may be logged: the `s=` value (a stream or playback key) is replaced,
+ * and a plain stream id is not shown at all: on an input's own port it may be the key
+ * itself, and a hand-written key can look like a flow id.
+ */
+export function redactStreamId(streamId: string): string {
+  if (streamId.startsWith(ACCESS_CONTROL_PREFIX)) return streamId.replace(/(^#!::|,)s=[^,]*/g, '$1s=<redacted>');
+  return streamId === '' ? '' : '<redacted>';
+}
