@@ -1,0 +1,78 @@
+/**
+ * Replays every file of the fuzz corpus (test/fuzz/corpus/<target>/*.bin) through its
+ * target: the nastiest inputs found or built so far stay fixed as regression tests. Fast,
+ * needs no ffmpeg: the bytes are all on disk.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CORPUS_DIR, HANG_MS, readCorpus, timedRun } from '../fuzz/harness.js';
+import { ContractViolation, TARGETS, targetByName } from '../fuzz/targets.js';
+
+/**
+ * Corpus entries that show a bug not fixed yet, with what is wrong. Their replay is
+ * expected to fail (it.fails); once the codec is fixed the replay passes, it.fails turns
+ * red, and the entry comes off this list.
+ */
+const KNOWN_BUGS: Readonly<Record<string, { bug: string; violation: RegExp }>> = {
+  // AnnexBVideoConverter (src/protocol/mpegts/demux-video.ts) rebuilds and emits the whole
+  // sequence header whenever any parameter set changes (convert(): paramsChanged ->
+  // rules.sequenceHeader(this.params)), and parameter sets may total MAX_PARAM_BYTES
+  // (256 KiB) with up to 64 KiB each. One large SPS sent once, then a changed 4-byte PPS
+  // per 188-byte packet, makes the demuxer emit a ~20 kB (up to 256 KiB) sequence header
+  // per packet: 817 kB of FLV tags from 28 kB of TS here, sent on by the hub to every reader.
+  'mpegts-demux/sequence-header-amplification.bin': {
+    bug: 'demuxer output is not bounded by its input: every parameter-set change re-emits all parameter sets',
+    violation: /bytes of FLV tags .* from \d+ bytes of TS/,
+  },
+  // TsMuxer (src/protocol/mpegts/muxer.ts muxVideo -> annexb.ts toAnnexB) puts the
+  // configuration record's parameter sets (MuxVideoConfig.parameterSets, uncapped: up to
+  // 31 SPS and 255 PPS of 64 KiB each, limited only by the RTMP message size) in front
+  // of every keyframe. A publisher sending one large sequence header and then tiny
+  // keyframes gets each keyframe multiplied into parameter-set-sized TS on every SRT output.
+  'mpegts-mux/huge-config-tiny-keyframes.bin': {
+    bug: 'muxer output is not bounded by its input: uncapped parameter sets are repeated before every keyframe',
+    violation: /TS bytes from \d+ messages/,
+  },
+};
+
+const corpus = readCorpus();
+
+describe('fuzz corpus replay', () => {
+  it('every corpus folder is a fuzz target, with at least five inputs', () => {
+    for (const f of corpus) expect(() => targetByName(f.target)).not.toThrow();
+    for (const t of TARGETS) expect(corpus.filter((f) => f.target === t.name).length, t.name).toBeGreaterThanOrEqual(5);
+  });
+
+  it('every corpus file has its line in the corpus README, and every line its file', () => {
+    const readme = readFileSync(join(CORPUS_DIR, 'README.md'), 'utf8');
+    const listed = [...readme.matchAll(/^- `([^`]+)`: \S.*$/gm)].map((m) => m[1]);
+    expect(listed.sort()).toEqual(corpus.map((f) => f.id).sort());
+  });
+
+  it('every known bug names a corpus file', () => {
+    for (const id of Object.keys(KNOWN_BUGS)) expect(corpus.map((f) => f.id)).toContain(id);
+  });
+
+  for (const f of corpus) {
+    const known = KNOWN_BUGS[f.id];
+    const replay = (): void => {
+      const { ms } = timedRun(targetByName(f.target), f.bytes);
+      expect(ms).toBeLessThan(HANG_MS);
+    };
+    if (known === undefined) {
+      it(`${f.id} (${f.bytes.length} bytes)`, replay);
+      continue;
+    }
+    it.fails(`${f.id} (${f.bytes.length} bytes), known bug: ${known.bug}`, () => {
+      try {
+        replay();
+      } catch (err) {
+        // Only the documented violation counts as the expected failure; anything else
+        // returns normally, which it.fails reports as a failure.
+        if (err instanceof ContractViolation && known.violation.test(err.message)) throw err;
+        console.error(`${f.id}: expected the known bug, got ${String(err)}`);
+      }
+    });
+  }
+});
