@@ -24,7 +24,7 @@ export function splitAggregate(payload: Buffer, timestamp: number): AggregatePar
     if (bodyStart + size + 4 > payload.length) throw new ProtocolError('RTMP_BAD_AGGREGATE', `aggregate sub-tag of ${size} bytes overruns the message at byte ${offset}`);
     first ??= tagTime;
     if (type === 8 || type === 9) {
-      parts.push({ kind: type === 8 ? 'audio' : 'video', timestamp: timestamp + (tagTime - first), payload: payload.subarray(bodyStart, bodyStart + size) });
+      parts.push({ kind: type === 8 ? 'audio' : 'video', timestamp: (timestamp + (tagTime - first)) >>> 0, payload: payload.subarray(bodyStart, bodyStart + size) });
     }
     offset = bodyStart + size + 4;
   }
