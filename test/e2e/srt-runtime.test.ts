@@ -529,9 +529,10 @@ async function runChild(body: string): Promise<unknown> {
     const out = join(dir, 'child');
     await mkdir(join(out, 'src', 'srt'), { recursive: true });
     await mkdir(join(out, 'src', 'lib'), { recursive: true });
+    await mkdir(join(out, 'src', 'protocol', 'srt'), { recursive: true });
     await symlink(join(REPO_ROOT, 'node_modules'), join(out, 'node_modules'));
     await writeFile(join(out, 'package.json'), '{"type":"module"}');
-    for (const rel of ['src/lib/errors.ts', ...['constants', 'connection', 'libsrt', 'runtime', 'sockaddr', 'types'].map((n) => `src/srt/${n}.ts`)]) {
+    for (const rel of ['src/lib/errors.ts', 'src/protocol/srt/stream-id.ts', ...['constants', 'connection', 'libsrt', 'runtime', 'sockaddr', 'types'].map((n) => `src/srt/${n}.ts`)]) {
       const source = await readFile(join(REPO_ROOT, rel), 'utf8');
       const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
       await writeFile(join(out, rel.replace(/\.ts$/, '.js')), js);
