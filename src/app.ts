@@ -14,6 +14,7 @@ import { SrtIngest } from './srt/srt-ingest.js';
 import { CidrList } from './policy/cidr.js';
 import { ConnectionAdmission } from './policy/connection-admission.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
+import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
 
@@ -116,6 +117,7 @@ export class App {
         wire: new WireCache(rtmp.chunkSize),
         logger: this.logger.child({ component: 'rtmp' }),
         now: Date.now,
+        ...(rtmp.mergeWritesMs > 0 && { merger: new WriteMerger(rtmp.mergeWritesMs) }),
       },
       new ConnectionAdmission({
         maxConnections: rtmp.maxConnections,

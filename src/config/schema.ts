@@ -33,6 +33,11 @@ const rtmpSchema = z
     idleTimeoutMs: intRange(1000, 600_000).default(15_000),
     /** Bytes a player may have queued before it skips to the next keyframe. */
     maxPlayerBacklog: quantity('bytes', [64 * 1024, '64Ki'], [256 * 1024 * 1024, '256Mi']).default(8 * 1024 * 1024),
+    /**
+     * 0 (default): every message goes to every player at once. N > 0: players' writes are
+     * merged and flushed every N ms: fewer system calls for at most N ms more delay.
+     */
+    mergeWritesMs: intRange(0, 1_000).default(0),
     /** Largest chunk size a peer may set (bigger chunks only make a peer's messages harder to interleave). */
     maxChunkSize: quantity('bytes', [128, '128'], [0x7fffffff, '2Gi']).default(16 * 1024 * 1024),
     /** Connections at once, in total and from one address; more are refused at accept. */

@@ -5,6 +5,7 @@ import type { HubReader } from '../core/stream-hub.js';
 import { streamBegin, streamEof } from '../protocol/rtmp/control.js';
 import { onStatus } from './replies.js';
 import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
+import type { WriteMerger } from './write-merger.js';
 
 export interface PlayerCounters {
   bytesOut: number;
@@ -25,6 +26,8 @@ export class RtmpPlayer implements HubReader {
     private readonly wire: WireCache,
     private readonly maxBacklogBytes: number,
     private readonly owner: { hubClosed(reason: string): void; stuck(): void },
+    /** With rtmp.mergeWritesMs, writes wait for the shared flush tick. */
+    private readonly merger?: WriteMerger,
   ) {
     this.gate = new ReaderGate(maxBacklogBytes);
   }
@@ -35,13 +38,13 @@ export class RtmpPlayer implements HubReader {
 
   deliver(message: MediaMessage): void {
     if (this.socket.destroyed) return;
-    const backlog = this.socket.writableLength;
+    const backlog = this.socket.writableLength + (this.merger?.queued(this.socket) ?? 0);
     // Headers and data are admitted whatever the backlog; a player that stopped reading
     // altogether would still grow without this hard stop.
     if (backlog > 2 * this.maxBacklogBytes) return this.owner.stuck();
     if (!this.gate.admit(message, backlog)) return;
     const bytes = this.wire.chunksFor(message);
-    this.socket.write(bytes);
+    this.write(bytes);
     this.counters.bytesOut += bytes.length;
     this.counters.messagesOut += 1;
   }
@@ -63,7 +66,10 @@ export class RtmpPlayer implements HubReader {
     this.owner.hubClosed(reason);
   }
 
+  /** Everything to the player goes the same way, so control messages keep their place among media. */
   private write(bytes: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(bytes);
+    if (this.socket.destroyed) return;
+    if (this.merger) this.merger.write(this.socket, bytes);
+    else this.socket.write(bytes);
   }
 }

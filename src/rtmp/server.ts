@@ -84,6 +84,7 @@ export class RtmpServer {
   /** Stops accepting, then closes every session; resolves when all sockets are gone. */
   async close(): Promise<void> {
     this.closing = true;
+    this.deps.merger?.close();
     for (const reloader of this.reloaders) reloader.close();
     const stopped = this.servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of [...this.sessions]) session.close('server shutting down', true);

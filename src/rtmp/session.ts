@@ -10,6 +10,7 @@ import { ServerHandshake } from '../protocol/rtmp/handshake.js';
 import { MessageType } from '../protocol/rtmp/message-types.js';
 import { splitAggregate } from '../protocol/rtmp/aggregate.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
+import type { WriteMerger } from './write-merger.js';
 import { RtmpPlayer } from './player.js';
 import { CONNECT_PROPERTIES, dataMessage, onStatus, resultMessage } from './replies.js';
 import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
@@ -45,6 +46,8 @@ export interface RtmpSessionDeps {
   now: () => number;
   /** Refusals (wrong keys, forbidden addresses) are logged at a bounded rate, shared by all sessions. */
   refusalLog: RateLimitedLog;
+  /** Present when rtmp.mergeWritesMs > 0: players' writes are merged on its tick. */
+  merger?: WriteMerger;
 }
 
 /** What we ask peers to acknowledge, and the bandwidth we announce (FMS defaults). */
@@ -336,7 +339,7 @@ export class RtmpSession implements HubSourceOwner {
     const player = new RtmpPlayer(this.socket, this.deps.wire, this.options.playerMaxBacklogBytes, {
       hubClosed: (reason) => this.close(reason, true),
       stuck: () => this.fail('player_stuck', 'player stopped reading; its backlog passed twice the limit'),
-    });
+    }, this.deps.merger);
     this.role = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
     this.role.detach = decision.hub.addReader(player);
     this.logger.info('player connected');
@@ -353,6 +356,7 @@ export class RtmpSession implements HubSourceOwner {
     if (role.kind === 'publisher') role.source.detach(reason);
     else if (role.kind === 'player') {
       role.detach();
+      this.deps.merger?.flush(this.socket);
       const { bytesOut } = role.player.counters;
       this.logger.info({ reason, bytesOut, dropped: role.player.dropped }, 'player disconnected');
     }

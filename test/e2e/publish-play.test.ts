@@ -57,6 +57,24 @@ describe('RTMP publish and play with the real ffmpeg', () => {
     for (let i = 1; i < dts.length; i++) expect(dts[i]).toBeGreaterThanOrEqual(dts[i - 1]!);
   });
 
+  it('with rtmp.mergeWritesMs, players still get every frame in order', async () => {
+    const merged = await startInProcess(`flows:\n${flowYaml('merged')}`, ', mergeWritesMs: 50');
+    try {
+      const out = join(await mkdtemp(join(tmpdir(), 'flowrelay-merged-')), 'm.flv');
+      const hub = merged.app.registry.get('merged')!.hub;
+      const player = play(merged.url(playKey('merged')), out);
+      await waitFor(() => hub.readerCount === 1, 'player attached');
+      const pub = await publish(merged.url(publishKey('merged')), { seconds: 4 }).done;
+      expect(pub.code, pub.stderr).toBe(0);
+      expect((await player.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(out))).toBeGreaterThanOrEqual(4 * 25 - 2);
+      const dts = (await probeVideoPackets(out)).map((p) => Number(p.dts_time));
+      for (let i = 1; i < dts.length; i++) expect(dts[i]).toBeGreaterThanOrEqual(dts[i - 1]!);
+    } finally {
+      await merged.close();
+    }
+  });
+
   it('refuses a wrong key without disturbing a live flow, then accepts the right key', async () => {
     const other = await startInProcess(`flows:\n${flowYaml('alpha')}${flowYaml('beta')}`);
     try {

@@ -49,6 +49,7 @@ describe('defaults', () => {
       handshakeTimeoutMs: 10_000,
       idleTimeoutMs: 15_000,
       maxPlayerBacklog: 8 * 1024 * 1024,
+      mergeWritesMs: 0,
       maxChunkSize: 16 * 1024 * 1024,
       maxConnections: 10_000,
       maxConnectionsPerAddress: 500,
@@ -124,6 +125,7 @@ flows:
         handshakeTimeoutMs: 1000,
         idleTimeoutMs: 600_000,
         maxPlayerBacklog: 64 * 1024,
+        mergeWritesMs: 0,
         maxChunkSize: 16 * 1024 * 1024,
         maxConnections: 10_000,
         maxConnectionsPerAddress: 500,
@@ -351,7 +353,7 @@ describe('unknown keys', () => {
   it('names the key, its path and its line at every depth', () => {
     const issues = parseBad(`rtmp:
   listen: 0.0.0.0:1935
-  mergeWritesMs: 10
+  writeBatching: 10
   tls:
     cert: /c
     key: /k
@@ -373,7 +375,7 @@ flows:
       cidrs: []
 `);
     expect(summary(issues)).toEqual([
-      [3, 'rtmp.mergeWritesMs', 'unknown key "mergeWritesMs"'],
+      [3, 'rtmp.writeBatching', 'unknown key "writeBatching"'],
       [7, 'rtmp.tls.ciphers', 'unknown key "ciphers"'],
       [10, 'srt.mode', 'unknown key "mode"'],
       [11, 'storage.quota', 'unknown key "quota"'],
