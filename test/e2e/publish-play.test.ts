@@ -57,6 +57,25 @@ describe('RTMP publish and play with the real ffmpeg', () => {
     for (let i = 1; i < dts.length; i++) expect(dts[i]).toBeGreaterThanOrEqual(dts[i - 1]!);
   });
 
+  it('carries messages far larger than the pre-publish cap (lossless 1080p keyframes)', async () => {
+    const big = await startInProcess(`flows:\n${flowYaml('big')}`);
+    try {
+      const out = join(await mkdtemp(join(tmpdir(), 'flowrelay-big-')), 'b.flv');
+      const hub = big.app.registry.get('big')!.hub;
+      const player = play(big.url(playKey('big')), out);
+      await waitFor(() => hub.readerCount === 1, 'player attached');
+      const pub = await publish(big.url(publishKey('big')), { seconds: 3, width: 1920, height: 1080, lossless: true }).done;
+      expect(pub.code, pub.stderr).toBe(0);
+      expect((await player.done).code).toBe(0);
+      const streams = await probeStreams(out);
+      expect(streams.find((s) => s.codec_type === 'video')?.width).toBe(1920);
+      expect(videoFrames(streams)).toBeGreaterThanOrEqual(3 * 25 - 2);
+      expect(hub.counters.bytesIn / hub.counters.keyframes).toBeGreaterThan(128 * 1024);
+    } finally {
+      await big.close();
+    }
+  });
+
   it('with rtmp.mergeWritesMs, players still get every frame in order', async () => {
     const merged = await startInProcess(`flows:\n${flowYaml('merged')}`, ', mergeWritesMs: 50');
     try {

@@ -660,6 +660,17 @@ describe('ChunkDecoder errors', () => {
     expect(ok.incomingChunkSize).toBe(128);
   });
 
+  it('raising the message cap raises the cap on unfinished bytes with it (a publisher\'s large keyframes)', () => {
+    const decoder = new ChunkDecoder({ maxMessageSize: 64 * 1024 });
+    decoder.setMaxMessageSize(8 * 1024 * 1024);
+    decoder.feed(setChunkSizeWire(4096), () => undefined);
+    const big = { csid: 6, typeId: MessageType.Video, streamId: 1, timestamp: 0, payload: Buffer.alloc(600_000, 7) };
+    const out: RtmpMessage[] = [];
+    decoder.feed(encodeChunks(big, 4096), (m) => out.push(m));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.payload.length).toBe(600_000);
+  });
+
   it('frees pending bytes when a message completes, so the cap is per moment, not cumulative', () => {
     const decoder = new ChunkDecoder({ minChunkSize: 1, maxMessageSize: 4096, maxPendingBytes: 5000 });
     decoder.feed(setChunkSizeWire(4096), () => undefined);

@@ -82,14 +82,22 @@ export class ChunkDecoder {
   /** Sum of `received` over chunk streams with a message in progress. */
   private pendingBytes = 0;
 
+  private readonly explicitPendingCap: boolean;
+
   constructor(limits: Partial<ChunkDecoderLimits> = {}) {
+    this.explicitPendingCap = limits.maxPendingBytes !== undefined;
     const maxMessageSize = limits.maxMessageSize ?? DEFAULT_DECODER_LIMITS.maxMessageSize;
     this.limits = { ...DEFAULT_DECODER_LIMITS, maxPendingBytes: 2 * maxMessageSize, ...limits };
   }
 
-  /** Changes the message cap from the next message header on (sessions lift it once a publisher is accepted). */
+  /**
+   * Changes the message cap from the next message header on (sessions lift it once a
+   * publisher is accepted). The cap on unfinished bytes follows it, unless it was set
+   * explicitly: it must hold a whole message plus interleaved audio.
+   */
   setMaxMessageSize(bytes: number): void {
     this.limits.maxMessageSize = bytes;
+    if (!this.explicitPendingCap) this.limits.maxPendingBytes = 2 * bytes;
   }
 
   get incomingChunkSize(): number {
