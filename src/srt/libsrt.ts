@@ -1,4 +1,5 @@
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type Koffi from 'koffi';
 import { FlowrelayError } from '../lib/errors.js';
 import { SRT_ERRNO } from './constants.js';
 import { SOCKADDR_IN6_SIZE } from './sockaddr.js';
@@ -89,6 +90,8 @@ export interface Libsrt {
  * srt_startup: the runtime does, once, and pairs it with srt_cleanup.
  */
 export function loadLibsrt(candidates: readonly string[] = LIBSRT_CANDIDATES): Libsrt {
+  // Loaded here, not at import: a daemon without SRT never maps koffi's native addon.
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
   let lib: ReturnType<typeof koffi.load> | undefined;
   let file = '';
   const failures: string[] = [];
