@@ -1,8 +1,14 @@
 import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { ApiContext, ConfigStatus } from './api/context.js';
+import { buildApiServer } from './api/server.js';
+import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
 import { formatIssue, loadConfigFile, type ConfigIssue } from './config/load.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
-import { fileSecretStore, fillMissingSecrets, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
+import { fileSecretStore, fillMissingSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
+import { ConfigWatcher } from './config/watch.js';
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
 import type { FlowSpec } from './core/flow.js';
 import { FlowrelayError } from './lib/errors.js';
@@ -11,12 +17,13 @@ import { flowParts } from './flow-parts.js';
 import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
-import { CidrList } from './policy/cidr.js';
+import { admitByLists, CidrList } from './policy/cidr.js';
 import { ConnectionAdmission } from './policy/connection-admission.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
 
 export interface AppOptions {
   configFile: string;
@@ -25,6 +32,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Where generated keys are announced (once). Defaults to stderr. */
   announce?: (text: string) => void;
+  /** Reload when the config file changes (default true; SIGHUP works either way). */
+  watchConfig?: boolean;
 }
 
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
@@ -34,6 +43,11 @@ export class ConfigInvalidError extends FlowrelayError {
   constructor(readonly issues: ConfigIssue[]) {
     super('CONFIG_INVALID', `config is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }
+}
+
+function newTokenPair(): { token: string; sha256: string } {
+  const token = newApiToken();
+  return { token, sha256: hashApiToken(token) };
 }
 
 function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
@@ -58,13 +72,23 @@ export class App {
   private srt: SrtRuntime | undefined;
   private srtIngest: SrtIngest | undefined;
   private closing: Promise<void> | undefined;
+  private api: FastifyInstance | undefined;
+  private watcher: ConfigWatcher | undefined;
+  /** Made with the API (the process metrics keep a timer; a daemon without the API pays nothing). */
+  private metrics: Registry | undefined;
+  private configStatus: ConfigStatus;
+  private readonly startedAt = Date.now();
 
   private constructor(
     private config: ResolvedConfig,
     private readonly options: AppOptions,
     readonly logger: Logger,
     private pendingAnnouncements: GeneratedSecret[],
+    private apiTokens: TokenVerifier,
+    private pendingApiToken: string | undefined,
   ) {
+    const now = new Date().toISOString();
+    this.configStatus = { ok: true, file: options.configFile, appliedAt: now, checkedAt: now, issues: [] };
     const parts = flowParts({
       rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize },
       clock: systemClock,
@@ -79,7 +103,8 @@ export class App {
     if (!loaded.ok) throw new ConfigInvalidError(loaded.issues);
     const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
     const logger = options.logger ?? createLogger(config.log.level);
-    return new App(config, options, logger, generated);
+    const api = await resolveApiTokens(config, fileSecretStore(secretsFilePath(config.storage.dir)), newTokenPair);
+    return new App(config, options, logger, generated, new TokenVerifier(api.tokens), api.generated);
   }
 
   async start(): Promise<void> {
@@ -127,8 +152,11 @@ export class App {
       }),
     );
     await this.rtmp.start();
+    if (this.config.api) await this.startApi(this.config.api.listen);
+    if (this.options.watchConfig !== false) await this.watchConfig();
     this.announceGenerated(this.pendingAnnouncements);
     this.pendingAnnouncements = [];
+    this.announceApiToken();
     this.logger.info({ flows: this.config.flows.length }, 'flowrelay started');
   }
 
@@ -141,6 +169,55 @@ export class App {
   /** The shared SRT port actually bound (port 0 in the config resolved), if SRT is configured. */
   srtPort(): number | undefined {
     return this.srtIngest?.port;
+  }
+
+  private async startApi(listen: string): Promise<void> {
+    const { host, port } = parseListen(listen);
+    this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok });
+    this.api = buildApiServer(this.apiContext(this.metrics), this.logger.child({ component: 'api' }));
+    await this.api.listen({ host, port }).catch((err: Error) => {
+      throw new FlowrelayError('API_LISTEN', `cannot listen on api.listen ${listen}: ${err.message}`);
+    });
+  }
+
+  private apiContext(metrics: Registry): ApiContext {
+    return {
+      flows: () => this.registry.list(),
+      flow: (id) => this.registry.get(id),
+      meta: (id) => this.config.flows.find((f) => f.id === id)?.meta ?? {},
+      endpoints: () => {
+        const bound = (protocol: string) => this.addresses().find((a) => a.protocol === protocol)?.address.port;
+        return { host: this.config.publicHost, rtmpPort: bound('rtmp') ?? parseListen(this.config.rtmp.listen).port, rtmpsPort: bound('rtmps'), srtPort: this.srtPort() };
+      },
+      configStatus: () => this.configStatus,
+      tokens: () => this.apiTokens,
+      admits: (address) => {
+        const api = this.config.api;
+        return !api || admitByLists(address, CidrList.parse(api.allow), CidrList.parse(api.deny));
+      },
+      metricsAuth: () => this.config.api?.metricsAuth ?? false,
+      metrics,
+      now: Date.now,
+      startedAt: this.startedAt,
+    };
+  }
+
+  /** The API's bound port (api.listen port 0 resolved), if the API runs. */
+  apiPort(): number | undefined {
+    const address = this.api?.server.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
+  private async watchConfig(): Promise<void> {
+    this.watcher = new ConfigWatcher(
+      this.options.configFile,
+      () => {
+        this.logger.info('config file changed; reloading');
+        this.reload().catch((err: Error) => this.logger.error({ err: err.message }, 'config reload failed'));
+      },
+      (err) => this.logger.warn({ err: err.message }, 'config file watch failed; SIGHUP still reloads'),
+    );
+    await this.watcher.start();
   }
 
   /** Bound RTMP/RTMPS addresses (port 0 in the config resolved). */
@@ -164,16 +241,26 @@ export class App {
 
   private async reloadNow(): Promise<ReloadResult> {
     if (this.closing) return { ok: false, issues: [{ file: this.options.configFile, line: 0, path: '', message: 'daemon is stopping' }] };
+    // What is read now is handled here; the watcher need not report it again.
+    await this.watcher?.noteCurrentContent();
+    const checkedAt = new Date().toISOString();
     const loaded = await loadConfigFile(this.options.configFile, this.options.env ?? process.env);
     if (!loaded.ok) {
-      this.logger.error({ issues: loaded.issues.map((i) => `${i.file}:${i.line}: ${i.path}: ${i.message}`) }, 'config reload rejected; keeping the running config');
+      this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues: loaded.issues };
+      this.logger.error({ issues: loaded.issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
       return { ok: false, issues: loaded.issues };
     }
-    const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
+    const store = fileSecretStore(secretsFilePath(loaded.config.storage.dir));
+    const { config, generated } = await fillMissingSecrets(loaded.config, store);
+    const api = await resolveApiTokens(config, store, newTokenPair);
     this.warnAboutRestartOnlySettings(config);
-    this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt };
+    this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && config.api && { ...config.api, listen: this.config.api.listen } };
+    this.apiTokens = new TokenVerifier(api.tokens);
+    this.pendingApiToken = api.generated;
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
+    this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };
     this.announceGenerated(generated);
+    this.announceApiToken();
     this.logger.info({ ...changes }, 'config reloaded');
     return { ok: true, changes };
   }
@@ -182,10 +269,12 @@ export class App {
   close(reason = 'shutdown'): Promise<void> {
     this.closing ??= (async () => {
       this.logger.info({ reason }, 'flowrelay stopping');
+      this.watcher?.close();
+      const apiClosed = this.api?.close();
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
-      await Promise.all([rtmpClosed, srtIngestClosed]);
+      await Promise.all([rtmpClosed, srtIngestClosed, apiClosed]);
       await this.srt?.close();
       this.logger.info('flowrelay stopped');
     })();
@@ -199,6 +288,27 @@ export class App {
     if (JSON.stringify(next.srt) !== JSON.stringify(this.config.srt)) {
       this.logger.warn('srt settings changed; they take effect at the next restart');
     }
+    if (next.api?.listen !== this.config.api?.listen) {
+      this.logger.warn('api.listen changed (or the api section was added or removed); it takes effect at the next restart');
+    }
+  }
+
+  /** Prints a newly generated API token, once, outside the logs. */
+  private announceApiToken(): void {
+    const token = this.pendingApiToken;
+    if (token === undefined || !this.config.api) return;
+    this.pendingApiToken = undefined;
+    const announce = this.options.announce ?? ((text: string) => process.stderr.write(text));
+    const port = this.apiPort() ?? parseListen(this.config.api.listen).port;
+    announce(
+      [
+        `Generated API token (write scope; only its hash is kept, in ${secretsFilePath(this.config.storage.dir)}; shown once):`,
+        `  ${token}`,
+        `  e.g. curl -H 'Authorization: Bearer ${token}' http://127.0.0.1:${port}/v1/flows`,
+        '  Add named tokens to api.tokens with "flowrelay token"; the generated one stops working then.',
+        '',
+      ].join('\n'),
+    );
   }
 
   /** Prints newly generated keys with the URLs that use them, once, outside the logs. */

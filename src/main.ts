@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { checkCommand } from './cli/check.js';
 import { HELP } from './cli/help.js';
 import { runCommand } from './cli/run.js';
+import { tokenCommand } from './cli/token.js';
 import { packageVersion } from './cli/version.js';
 
 /** argv -> command. Nothing else lives here. */
@@ -15,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
+        name: { type: 'string' },
+        scope: { type: 'string' },
       },
     });
   } catch (err) {
@@ -42,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return checkCommand(file, process.stdout, process.stderr);
     }
+    case 'token':
+      return tokenCommand(values.name, values.scope, process.stdout, process.stderr);
     default:
       process.stderr.write(`flowrelay: unknown command "${command}"\n\n${HELP}`);
       return 64;

@@ -3,6 +3,8 @@ export const HELP = `flowrelay - live media relay: RTMP/RTMPS/SRT in, RTMP/RTMPS
 Usage:
   flowrelay run -c FILE       run the daemon in the foreground with config FILE
   flowrelay check FILE        validate FILE; prints "file:line: path: message" per error, exit 2 if invalid
+  flowrelay token [--name N] [--scope read|write]
+                              print a new API token and the api.tokens line (its SHA-256) for the config
   flowrelay --version         print the version
   flowrelay --help            print this help
 
@@ -10,7 +12,7 @@ Options for run:
   -c, --config FILE           config file (YAML); default: config/flowrelay.yaml
 
 Signals (run):
-  SIGHUP                      re-read the config; flows are added, removed or restarted,
+  SIGHUP, file change         re-read the config; flows are added, removed or restarted,
                               outputs are changed one by one; a broken file is logged and
                               the running config stays
   SIGTERM, SIGINT             stop accepting, disconnect clients, exit 0
@@ -19,6 +21,9 @@ Publish:  rtmp://HOST:1935/live/<streamKey>     (OBS: server rtmp://HOST:1935/li
           srt://HOST:9000?streamid=#!::r=<flowId>,m=publish,s=<streamKey>   (with an srt section)
 Play:     rtmp://HOST:1935/live/<playbackKey>
           srt://HOST:9000?streamid=#!::r=<flowId>,m=request,s=<playbackKey>
+API (with an api section, default 127.0.0.1:8080): GET /healthz, GET /metrics,
+          GET /v1/flows[/:id[/status|/outputs[/:name]]], GET /v1/config/status
+          with Authorization: Bearer <token>.
 Keys missing from the config are generated at first start, printed once, and kept in
 <storage.dir>/secrets.json. See README.md for every config key.
 `;

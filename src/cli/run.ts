@@ -7,8 +7,29 @@ const SHUTDOWN_DEADLINE_MS = 4_500;
 /**
  * `flowrelay run -c FILE`: the foreground daemon. Signals: SIGHUP reloads, SIGTERM and
  * SIGINT stop within the deadline and exit 0.
+ *
+ * The signal handlers are installed first and never removed: a signal that arrives while
+ * the daemon starts (its listeners already bound and logged) is held and acted on once
+ * start-up is done. Swapping handlers instead could drop a signal libuv has caught but
+ * not yet dispatched.
  */
 export async function runCommand(configFile: string): Promise<number> {
+  let stop: ((signal: string) => void) | undefined;
+  let heldStop: string | undefined;
+  // Set once the daemon runs; a SIGHUP before that is held.
+  const control: { reload?: () => void } = {};
+  let heldReload = false;
+  const onStopSignal = (signal: string) => () => {
+    if (stop) stop(signal);
+    else heldStop ??= signal;
+  };
+  process.on('SIGTERM', onStopSignal('SIGTERM'));
+  process.on('SIGINT', onStopSignal('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (control.reload) control.reload();
+    else heldReload = true;
+  });
+
   let app: App;
   try {
     app = await App.load({ configFile });
@@ -22,11 +43,13 @@ export async function runCommand(configFile: string): Promise<number> {
     return err instanceof ConfigInvalidError ? 2 : 1;
   }
 
-  process.on('SIGHUP', () => {
-    app.reload().catch((err: Error) => app.logger.error({ err: err.message }, 'config reload failed'));
-  });
+  const reload = () => void app.reload().catch((err: Error) => app.logger.error({ err: err.message }, 'config reload failed'));
+  control.reload = reload;
   return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
+    let stopping = false;
+    stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       const deadline = setTimeout(() => {
         app.logger.warn({ signal }, 'shutdown deadline reached; exiting with connections still open');
         resolve(0);
@@ -43,7 +66,7 @@ export async function runCommand(configFile: string): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (heldStop) stop(heldStop);
+    else if (heldReload) reload();
   });
 }

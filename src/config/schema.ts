@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { formatPath } from './path.js';
 import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
+import { apiSectionSchema } from './schema-api.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -149,6 +150,8 @@ export const configSchema = z
     rtmp: rtmpSchema.prefault({}),
     /** Optional: without it there is no shared SRT port (inputs and outputs with ports of their own still work). */
     srt: srtSectionSchema.optional(),
+    /** Optional: without it there is no HTTP API, no /metrics and no /healthz. */
+    api: apiSectionSchema.optional(),
     publicHost: z
       .string()
       .refine((s) => isIP(s) !== 0 || isHostName(s), 'must be a host name or IP address, without scheme or port')
@@ -274,6 +277,8 @@ export type RtmpTlsConfig = NonNullable<RtmpConfig['tls']>;
 export type StorageConfig = Config['storage'];
 export type FfmpegConfig = Config['ffmpeg'];
 export type LogConfig = Config['log'];
+export type ApiConfig = NonNullable<Config['api']>;
+export type ApiTokenConfig = ApiConfig['tokens'][number];
 export type LogLevel = LogConfig['level'];
 export type FlowConfig = Config['flows'][number];
 export type InputConfig = FlowConfig['inputs'][number];

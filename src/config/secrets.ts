@@ -118,7 +118,8 @@ export async function fillMissingSecrets(
   const flowIds = new Set(config.flows.map((f) => f.id));
   const next: Record<string, string> = {};
   for (const [k, v] of Object.entries(stored)) {
-    if (flowIds.has(k.split('/')[0] ?? '')) next[k] = v;
+    // Entries starting with ':' are not per flow (a flow id cannot contain ':').
+    if (k.startsWith(':') || flowIds.has(k.split('/')[0] ?? '')) next[k] = v;
   }
 
   const taken = new Set<string>();
@@ -160,4 +161,32 @@ export async function fillMissingSecrets(
 function sameEntries(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+/** The store entry for the API token generated when api.tokens is empty: its hash only. */
+const GENERATED_API_TOKEN = ':api/generated-token-sha256';
+
+export interface ApiTokens {
+  tokens: { name: string; sha256: string; scope: 'read' | 'write' }[];
+  /** A token made now, to be shown once (its hash is all that is kept). */
+  generated?: string;
+}
+
+/**
+ * The API's tokens: those in the config, or, when the config has an api section and no
+ * tokens, one write token generated on first start (only its hash is stored).
+ */
+export async function resolveApiTokens(
+  config: Pick<Config, 'api'>,
+  store: SecretStore,
+  makeToken: () => { token: string; sha256: string },
+): Promise<ApiTokens> {
+  if (!config.api) return { tokens: [] };
+  if (config.api.tokens.length > 0) return { tokens: config.api.tokens };
+  const stored = await store.load();
+  const hash = stored[GENERATED_API_TOKEN];
+  if (hash !== undefined) return { tokens: [{ name: 'generated', sha256: hash, scope: 'write' }] };
+  const { token, sha256 } = makeToken();
+  await store.save({ ...stored, [GENERATED_API_TOKEN]: sha256 });
+  return { tokens: [{ name: 'generated', sha256, scope: 'write' }], generated: token };
 }

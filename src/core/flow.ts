@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FlowLimitsConfig, OutputConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
 import { BitrateCap } from '../policy/bitrate-cap.js';
 import { CidrList } from '../policy/cidr.js';
+import { RateMeter } from '../policy/rate-meter.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
@@ -54,6 +55,11 @@ export interface InputState {
   bitrateExceeded: number;
   /** The last limit violation, e.g. "bitrate_exceeded: measured 6.1 Mbit/s, allowed 2.2 Mbit/s". */
   lastViolation: string | undefined;
+  /** Media payload bytes and frames received over all publishes. */
+  bytes: number;
+  frames: number;
+  /** Media bits per second of the current publisher. */
+  readonly rate: RateMeter;
 }
 
 export type PublishResult =
@@ -95,6 +101,9 @@ export class Flow {
         transportStats: undefined,
         bitrateExceeded: 0,
         lastViolation: undefined,
+        bytes: 0,
+        frames: 0,
+        rate: new RateMeter(),
       });
     }
   }
@@ -180,11 +189,14 @@ export class Flow {
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
     };
     const cap = this.bitrateCap();
-    if (!cap) return { ok: true, source: { ...source, detach } };
     const push: SourceHandle['push'] = (kind, timestamp, payload) => {
       source.push(kind, timestamp, payload);
-      const verdict = cap.add(payload.length, this.now());
-      if (verdict.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
+      const now = this.now();
+      state.bytes += payload.length;
+      state.frames += 1;
+      state.rate.add(payload.length, now);
+      const verdict = cap?.add(payload.length, now);
+      if (verdict?.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
     };
     return { ok: true, source: { ...source, push, detach } };
   }

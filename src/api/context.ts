@@ -1,0 +1,35 @@
+import type { Registry } from 'prom-client';
+import type { ConfigIssue } from '../config/load.js';
+import type { Flow } from '../core/flow.js';
+import type { PublicEndpoints } from './flow-views.js';
+import type { TokenVerifier } from './tokens.js';
+
+/** The last config load or reload, as GET /v1/config/status reports it. */
+export interface ConfigStatus {
+  ok: boolean;
+  file: string;
+  /** When the running config was accepted. */
+  appliedAt: string;
+  /** When the file was last read (accepted or not). */
+  checkedAt: string;
+  /** Why the last attempt was refused (file, line, key, message); empty when it was accepted. */
+  issues: ConfigIssue[];
+}
+
+/** What the routes may see of the daemon: read access to running state, nothing else. */
+export interface ApiContext {
+  flows(): Flow[];
+  flow(id: string): Flow | undefined;
+  /** The flow's `meta` from the config. */
+  meta(flowId: string): Record<string, string>;
+  endpoints(): PublicEndpoints;
+  configStatus(): ConfigStatus;
+  tokens(): TokenVerifier;
+  /** api.allow / api.deny: whether a client address may use the API at all. */
+  admits(address: string): boolean;
+  /** Whether GET /metrics needs a read token. */
+  metricsAuth(): boolean;
+  metrics: Registry;
+  now(): number;
+  startedAt: number;
+}

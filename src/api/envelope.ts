@@ -1,0 +1,36 @@
+/**
+ * Every API response has the same envelope, shaped like the hosted services operators
+ * know: `{ success, errors: [{ code, message }], messages, result }`. Error codes are
+ * stable strings that scripts may match on; messages are for people.
+ */
+export interface ApiError {
+  code: string;
+  message: string;
+}
+
+export interface Envelope<T> {
+  success: boolean;
+  errors: ApiError[];
+  messages: string[];
+  result: T | null;
+}
+
+export function ok<T>(result: T, messages: string[] = []): Envelope<T> {
+  return { success: true, errors: [], messages, result };
+}
+
+export function failure(errors: ApiError[]): Envelope<never> {
+  return { success: false, errors, messages: [], result: null };
+}
+
+/** The stable error codes, with their HTTP status. */
+export const ERRORS = {
+  unauthorized: 401,
+  invalid_token: 401,
+  forbidden: 403,
+  not_found: 404,
+  validation_error: 400,
+  internal_error: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,38 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ApiContext } from './context.js';
+import { flowRoutes } from './routes-flows.js';
+import { systemRoutes } from './routes-system.js';
+import { sendError } from './replies.js';
+
+/**
+ * The HTTP API (fastify): /healthz and /metrics at the root, everything else under /v1
+ * behind bearer tokens. GET needs a read or write token; any other method a write token.
+ */
+export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
+    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    const check = ctx.tokens().check(request.headers.authorization);
+    if (!check.ok) return sendError(reply, check.code === 'invalid_token' ? 'invalid_token' : 'unauthorized', check.message);
+    if (request.method !== 'GET' && request.method !== 'HEAD' && check.scope !== 'write') {
+      return sendError(reply, 'forbidden', `token "${check.name}" has the read scope; this route needs a write token`);
+    }
+    request.tokenScope = check.scope;
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    if (err.validation || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
+      return sendError(reply, 'validation_error', err.message);
+    }
+    request.log.error({ err: err.message, url: request.url }, 'api request failed');
+    return sendError(reply, 'internal_error', 'internal error; see the daemon log');
+  });
+
+  systemRoutes(app, ctx);
+  flowRoutes(app, ctx);
+  return app;
+}

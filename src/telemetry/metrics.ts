@@ -1,0 +1,108 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Flow } from '../core/flow.js';
+import type { ConnectionReport, TransportStats } from '../core/flow-parts.js';
+
+/** What the metrics read at scrape time; nothing is counted twice on the media path. */
+export interface MetricsSource {
+  flows(): Flow[];
+  now(): number;
+  /** 1 when the last config load or reload was accepted. */
+  configOk(): boolean;
+}
+
+type Labels = Record<string, string>;
+type Sample = [Labels, number];
+
+const CONNECTED = new Set(['connected', 'reconnected']);
+
+/**
+ * Prometheus metrics for flows, inputs and outputs, plus Node's process metrics. Every
+ * value is read from the running objects when scraped (collect callbacks), so the media
+ * path pays nothing for metrics and a removed flow's series simply disappear.
+ */
+export function createMetrics(source: MetricsSource): Registry {
+  const register = new Registry();
+  // The event loop delay monitor is a timer: at its 10 ms default it alone would be most
+  // of an idle daemon's CPU. 250 ms still catches a blocked loop.
+  collectDefaultMetrics({ register, prefix: 'flowrelay_', eventLoopMonitoringPrecision: 250 });
+
+  const gauge = (name: string, help: string, labelNames: string[], samples: () => Sample[]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [register],
+      collect() {
+        this.reset();
+        for (const [labels, value] of samples()) this.set(labels, value);
+      },
+    });
+  const counter = (name: string, help: string, labelNames: string[], samples: () => Sample[]) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [register],
+      collect() {
+        this.reset();
+        for (const [labels, value] of samples()) if (value > 0) this.inc(labels, value);
+      },
+    });
+
+  const perFlow = (f: (flow: Flow) => number) => () => source.flows().map((flow): Sample => [{ flow: flow.id }, f(flow)]);
+  gauge('flowrelay_config_ok', '1 when the last config load or reload was accepted', [], () => [[{}, source.configOk() ? 1 : 0]]);
+  gauge('flowrelay_flows', 'Flows configured', [], () => [[{}, source.flows().length]]);
+  gauge('flowrelay_flow_live', '1 while a flow has a live source', ['flow'], perFlow((f) => (f.hub.live ? 1 : 0)));
+  gauge('flowrelay_flow_readers', 'Readers attached to a flow (players, outputs)', ['flow'], perFlow((f) => f.hub.readerCount));
+  counter('flowrelay_flow_received_bytes_total', 'Media payload bytes a flow received', ['flow'], perFlow((f) => f.hub.counters.bytesIn));
+  counter('flowrelay_flow_frames_total', 'Video and audio frames a flow received', ['flow'], perFlow((f) => f.hub.counters.videoFrames + f.hub.counters.audioFrames));
+  counter('flowrelay_flow_source_starts_total', 'Sources that attached to a flow (1 + reconnects)', ['flow'], perFlow((f) => f.hub.counters.sourceStarts));
+  counter('flowrelay_flow_refusals_total', 'Publishers refused, by reason', ['flow', 'reason'], () =>
+    source.flows().flatMap((f) => Object.entries(f.refusals).map(([reason, n]): Sample => [{ flow: f.id, reason }, n])),
+  );
+
+  const inputs = () => source.flows().flatMap((flow) => flow.spec.inputs.map((input) => ({ flow, input })));
+  const inputSample = (pick: (x: { push?: NonNullable<ReturnType<Flow['inputs']['get']>>; pull?: ConnectionReport }) => number | undefined) => () =>
+    inputs().flatMap(({ flow, input }): Sample[] => {
+      const push = flow.inputs.get(input.name);
+      const pull = flow.pullInputs.get(input.name)?.report();
+      const value = pick({ ...(push && { push }), ...(pull && { pull }) });
+      return value === undefined ? [] : [[{ flow: flow.id, input: input.name, type: input.type }, value]];
+    });
+  const inputLabels = ['flow', 'input', 'type'];
+  gauge('flowrelay_input_connected', '1 while an input has a publisher or its connection is up', inputLabels, inputSample(({ push, pull }) => (push ? (push.remoteAddress !== undefined ? 1 : 0) : pull ? (CONNECTED.has(pull.status) ? 1 : 0) : undefined)));
+  counter('flowrelay_input_received_bytes_total', 'Bytes an input received', inputLabels, inputSample(({ push, pull }) => push?.bytes ?? pull?.bytes));
+  gauge('flowrelay_input_bitrate_bits', 'Bits per second an input receives now', inputLabels, inputSample(({ push, pull }) => (push ? (push.remoteAddress !== undefined ? push.rate.bitsPerSecond(source.now()) : 0) : pull?.bitrate)));
+  counter('flowrelay_input_reconnects_total', 'Reconnects of an input (publishes after the first, for inputs others publish to)', inputLabels, inputSample(({ push, pull }) => (push ? Math.max(0, push.publishes - 1) : pull?.reconnects)));
+  counter('flowrelay_input_bitrate_exceeded_total', 'Times a publisher stayed over limits.maxBitrate past the grace period', inputLabels, inputSample(({ push }) => push?.bitrateExceeded));
+
+  const outputs = () => source.flows().flatMap((flow) => [...flow.outputs.entries()].map(([name, { spec, output }]) => ({ flow, name, type: spec.type, report: output.report() })));
+  const outputSample = (pick: (r: ConnectionReport) => number) => () => outputs().map((o): Sample => [{ flow: o.flow.id, output: o.name, type: o.type }, pick(o.report)]);
+  const outputLabels = ['flow', 'output', 'type'];
+  gauge('flowrelay_output_connected', '1 while an output is connected', outputLabels, outputSample((r) => (CONNECTED.has(r.status) ? 1 : 0)));
+  counter('flowrelay_output_sent_bytes_total', 'Bytes an output sent', outputLabels, outputSample((r) => r.bytes));
+  gauge('flowrelay_output_bitrate_bits', 'Bits per second an output sends now', outputLabels, outputSample((r) => r.bitrate));
+  counter('flowrelay_output_reconnects_total', 'Reconnects of an output', outputLabels, outputSample((r) => r.reconnects));
+  counter('flowrelay_output_dropped_frames_total', 'Frames an output dropped because its destination fell behind', outputLabels, outputSample((r) => r.framesDropped));
+
+  // SRT transport statistics of every connection that has them.
+  const srt = (key: keyof TransportStats & string) => () => {
+    const out: Sample[] = [];
+    for (const { flow, input } of inputs()) {
+      const push = flow.inputs.get(input.name);
+      const stats = push?.remoteAddress !== undefined ? push.transportStats?.() : flow.pullInputs.get(input.name)?.report().transport;
+      if (stats?.[key] !== undefined) out.push([{ flow: flow.id, kind: 'input', name: input.name }, stats[key]]);
+    }
+    for (const o of outputs()) {
+      if (o.report.transport?.[key] !== undefined) out.push([{ flow: o.flow.id, kind: 'output', name: o.name }, o.report.transport[key]]);
+    }
+    return out;
+  };
+  const srtLabels = ['flow', 'kind', 'name'];
+  gauge('flowrelay_srt_rtt_ms', 'SRT round-trip time', srtLabels, srt('rttMs'));
+  counter('flowrelay_srt_lost_received_packets_total', 'SRT packets lost on receive', srtLabels, srt('packetsLostReceiving'));
+  counter('flowrelay_srt_lost_sent_packets_total', 'SRT packets lost on send', srtLabels, srt('packetsLostSending'));
+  counter('flowrelay_srt_retransmitted_packets_total', 'SRT packets retransmitted', srtLabels, srt('packetsRetransmitted'));
+  counter('flowrelay_srt_dropped_received_packets_total', 'SRT packets dropped on receive (too late)', srtLabels, srt('packetsDroppedReceiving'));
+  return register;
+}

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flowYaml, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { delay, play, probeStreams, publish, videoFrames } from '../helpers/ffmpeg.js';
+import { parsePrometheusText } from '../helpers/prometheus-text.js';
+
+const WRITE_TOKEN = 'frt_write-token-for-tests-0000000000000000000';
+const READ_TOKEN = 'frt_read-token-for-tests-00000000000000000000';
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+interface Envelope {
+  success: boolean;
+  errors: { code: string; message: string }[];
+  messages: string[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies, checked by the assertions
+  result: any;
+}
+
+describe('HTTP API', () => {
+  let daemon: InProcessDaemon;
+  let base: string;
+  const logs: Record<string, unknown>[] = [];
+
+  const call = async (path: string, token?: string, init: RequestInit = {}): Promise<{ status: number; body: Envelope }> => {
+    const res = await fetch(`${base}${path}`, { ...init, headers: { ...(token && { authorization: `Bearer ${token}` }), ...(init.headers as Record<string, string>) } });
+    return { status: res.status, body: (await res.json()) as Envelope };
+  };
+
+  beforeAll(async () => {
+    daemon = await startInProcess(
+      `api:
+  listen: "127.0.0.1:0"
+  tokens:
+    - { name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }
+    - { name: dashboard, scope: read, sha256: ${sha256(READ_TOKEN)} }
+flows:
+${flowYaml('cam')}`,
+      '',
+      logs,
+    );
+    base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+  });
+  afterAll(async () => {
+    await daemon?.close();
+  });
+
+  it('/healthz answers without a token, in the envelope', async () => {
+    const { status, body } = await call('/healthz');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ success: true, errors: [], result: { status: 'ok', configOk: true } });
+  });
+
+  it('no token, a wrong token and a read token on a write route get 401/401/403 in the envelope', async () => {
+    const none = await call('/v1/flows');
+    expect(none.status).toBe(401);
+    expect(none.body).toMatchObject({ success: false, result: null, errors: [{ code: 'unauthorized' }] });
+
+    const wrong = await call('/v1/flows', 'frt_not-a-known-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.errors[0]?.code).toBe('invalid_token');
+
+    const readOnWrite = await call('/v1/flows/cam', READ_TOKEN, { method: 'DELETE' });
+    expect(readOnWrite.status).toBe(403);
+    expect(readOnWrite.body).toMatchObject({ success: false, errors: [{ code: 'forbidden' }] });
+
+    const missing = await call('/v1/flows/nope', READ_TOKEN);
+    expect(missing.status).toBe(404);
+    expect(missing.body.errors[0]?.code).toBe('not_found');
+  });
+
+  it('a read token sees URLs but no keys; a write token sees keys', async () => {
+    const read = await call('/v1/flows/cam', READ_TOKEN);
+    expect(read.status).toBe(200);
+    const input = read.body.result.inputs[0];
+    expect(input.ingest.rtmp.url).toBe(`rtmp://localhost:${daemon.port}/live`);
+    expect(input.ingest.rtmp.streamKey).toBeUndefined();
+    expect(read.body.result.playback.rtmp.url).toBe(`rtmp://localhost:${daemon.port}/live`);
+    expect(JSON.stringify(read.body)).not.toContain('publish-cam-');
+
+    const write = await call('/v1/flows/cam', WRITE_TOKEN);
+    expect(write.body.result.inputs[0].ingest.rtmp.streamKey).toBe('publish-cam-0123456789');
+    expect(write.body.result.playback.rtmp.url).toBe(`rtmp://localhost:${daemon.port}/live/play-cam-0123456789abc`);
+  });
+
+  it('a publisher using the returned URL and key streams; status shows it connected with rising bytes; a player gets it', async () => {
+    const { body } = await call('/v1/flows/cam', WRITE_TOKEN);
+    const ingest = body.result.inputs[0].ingest.rtmp as { url: string; streamKey: string };
+    // publicHost is localhost; reach it on 127.0.0.1.
+    const url = `${ingest.url.replace('localhost', '127.0.0.1')}/${ingest.streamKey}`;
+    const pub = publish(url, { seconds: 6 });
+    try {
+      let first = 0;
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const s = await call('/v1/flows/cam/status', READ_TOKEN);
+        const main = s.body.result.inputs[0];
+        if (main.status === 'connected' && main.bytes > 0) {
+          first = main.bytes;
+          break;
+        }
+        await delay(200);
+      }
+      expect(first).toBeGreaterThan(0);
+      const out = join(daemon.configFile, '..', 'api-play.flv');
+      const player = play(`${body.result.playback.rtmp.url.replace('localhost', '127.0.0.1')}`, out, ['-t', '2']);
+      await delay(1_500);
+      const again = await call('/v1/flows/cam/status', READ_TOKEN);
+      const main = again.body.result.inputs[0];
+      expect(main.status).toBe('connected');
+      expect(main.bytes).toBeGreaterThan(first);
+      expect(main.bitrate).toBeGreaterThan(0);
+      expect(main.remoteAddress).toBe('127.0.0.1');
+      expect(again.body.result.live).toBe(true);
+      await player.done;
+      const streams = await probeStreams(out);
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect(videoFrames(streams)).toBeGreaterThan(10);
+    } finally {
+      pub.proc.kill('SIGKILL');
+      await pub.done;
+    }
+  });
+
+  it('/metrics is valid Prometheus text with per-flow and per-input series and process metrics', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const families = parsePrometheusText(await res.text());
+    const byName = new Map(families.map((f) => [f.name, f]));
+    expect(byName.get('flowrelay_flows')?.samples[0]?.value).toBe(1);
+    const received = byName.get('flowrelay_input_received_bytes_total');
+    expect(received?.type).toBe('counter');
+    expect(received?.samples.find((s) => s.labels.flow === 'cam' && s.labels.input === 'main')?.value).toBeGreaterThan(0);
+    expect(byName.get('flowrelay_flow_source_starts_total')?.samples[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(byName.has('flowrelay_process_resident_memory_bytes')).toBe(true);
+    expect(byName.get('flowrelay_config_ok')?.samples[0]?.value).toBe(1);
+  });
+
+  it('a broken file is refused with line and key in GET /v1/config/status and the log; the flow keeps working; a fix applies', async () => {
+    const good = await readFile(daemon.configFile, 'utf8');
+    await writeFile(daemon.configFile, good.replace('flows:', 'flows:\n  - id: Bad_Id\n    inputs: [{ name: main, type: rtmp-push }]'));
+    // The watcher picks the change up by itself.
+    let status: Envelope['result'];
+    const deadline = Date.now() + 5_000;
+    do {
+      await delay(100);
+      status = (await call('/v1/config/status', READ_TOKEN)).body.result;
+    } while (status.ok && Date.now() < deadline);
+    expect(status.ok).toBe(false);
+    const issue = status.issues[0];
+    expect(issue.path).toBe('flows[0].id');
+    expect(issue.line).toBeGreaterThan(1);
+    expect(issue.file).toBe(daemon.configFile);
+    expect(logs.some((l) => l.msg === 'config reload rejected; keeping the running config' && JSON.stringify(l.issues).includes('flows[0].id'))).toBe(true);
+    expect((await call('/healthz')).body.result.configOk).toBe(false);
+    expect((await call('/v1/flows/cam', READ_TOKEN)).status).toBe(200);
+
+    // The fix: a new flow appears, the old one is untouched.
+    await writeFile(daemon.configFile, good.replace('flows:', `flows:\n${flowYaml('second')}`));
+    const fixedBy = Date.now() + 5_000;
+    while (!(await call('/v1/config/status', READ_TOKEN)).body.result.ok && Date.now() < fixedBy) await delay(100);
+    const flows = (await call('/v1/flows', READ_TOKEN)).body.result as { id: string }[];
+    expect(flows.map((f) => f.id).sort()).toEqual(['cam', 'second']);
+  });
+});
