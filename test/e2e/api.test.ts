@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flowYaml, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { pino } from 'pino';
+import { App } from '../../src/app.js';
+import { flowYaml, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
 
@@ -163,5 +165,39 @@ ${flowYaml('cam')}`,
     while (!(await call('/v1/config/status', READ_TOKEN)).body.result.ok && Date.now() < fixedBy) await delay(100);
     const flows = (await call('/v1/flows', READ_TOKEN)).body.result as { id: string }[];
     expect(flows.map((f) => f.id).sort()).toEqual(['cam', 'second']);
+  });
+});
+
+describe('HTTP API without configured tokens', () => {
+  it('generates one write token, shows it once with a curl line, keeps only its hash, and honours it after a restart', async () => {
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\napi: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('gen')}`);
+    const announced: string[] = [];
+    const start = async () => {
+      const app = await App.load({ configFile: cfg.file, logger: pino({ level: 'silent' }), announce: (t) => void announced.push(t), watchConfig: false });
+      await app.start();
+      return app;
+    };
+    let app = await start();
+    try {
+      const text = announced.join('');
+      const token = /^ {2}(frt_\S+)$/m.exec(text)?.[1];
+      expect(token).toBeDefined();
+      expect(text).toContain(`curl -H 'Authorization: Bearer ${token}' http://127.0.0.1:${app.apiPort()}/v1/flows`);
+      const secrets = await readFile(join(cfg.dir, 'data', 'secrets.json'), 'utf8');
+      expect(secrets).not.toContain(token!);
+      expect(secrets).toContain(sha256(token!));
+
+      await app.close('restart');
+      announced.length = 0;
+      app = await start();
+      expect(announced.join('')).not.toContain('frt_');
+      const res = await fetch(`http://127.0.0.1:${app.apiPort()}/v1/flows/gen`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Envelope;
+      expect(body.result.inputs[0].ingest.rtmp.streamKey).toBe('publish-gen-0123456789');
+    } finally {
+      await app.close('test done');
+      await cfg.cleanup();
+    }
   });
 });

@@ -123,3 +123,31 @@ describe('Prometheus text reader (test helper)', () => {
     expect(() => parsePrometheusText('# TYPE x gauge\n# TYPE y gauge\n# TYPE x gauge\n')).toThrow(/contiguous/);
   });
 });
+
+describe('flowrelay token', () => {
+  const capture = () => {
+    let text = '';
+    return { stream: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream, text: () => text };
+  };
+
+  it('prints a token and the api.tokens line with its SHA-256; the line validates', async () => {
+    const { tokenCommand } = await import('../../src/cli/token.js');
+    const out = capture();
+    const err = capture();
+    expect(tokenCommand('grafana', 'read', out.stream, err.stream)).toBe(0);
+    const token = /^token: {2}(frt_\S+)$/m.exec(out.text())?.[1];
+    expect(token).toBeDefined();
+    const line = /^ {2}- (\{.*\})$/m.exec(out.text())?.[1];
+    expect(line).toBe(`{ name: "grafana", scope: read, sha256: ${hashApiToken(token!)} }`);
+    const parsed = parseConfigText(`api:\n  tokens:\n    - ${line}\n`, '/x.yaml', {});
+    expect(parsed.ok && parsed.config.api?.tokens).toEqual([{ name: 'grafana', scope: 'read', sha256: hashApiToken(token!) }]);
+    expect(err.text()).toBe('');
+  });
+
+  it('refuses an unknown scope', async () => {
+    const { tokenCommand } = await import('../../src/cli/token.js');
+    const err = capture();
+    expect(tokenCommand(undefined, 'admin', capture().stream, err.stream)).toBe(64);
+    expect(err.text()).toContain('--scope must be read or write');
+  });
+});
