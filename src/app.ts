@@ -1,11 +1,13 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
 import { buildApiServer } from './api/server.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
-import { formatIssue, loadConfigFile, type ConfigIssue } from './config/load.js';
+import { applyEdit, editConflicts, type ConfigEdit, type EditRefusal, type EditTarget } from './config/edit.js';
+import { formatIssue, parseConfigText, type ConfigIssue, type LoadResult } from './config/load.js';
+import { writeFileAtomic } from './lib/atomic-write.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
 import { fileSecretStore, fillMissingSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
 import { ConfigWatcher } from './config/watch.js';
@@ -24,6 +26,7 @@ import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
+import { Webhooks } from './telemetry/webhooks.js';
 
 export interface AppOptions {
   configFile: string;
@@ -38,11 +41,49 @@ export interface AppOptions {
 
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
 
+export type EditOutcome = { ok: true } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
+
+/** Reads and parses the config file, keeping the text (what an API edit must not overwrite). */
+async function readConfig(file: string, env: Record<string, string | undefined>): Promise<{ text: string | undefined; loaded: LoadResult }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
+  }
+  return { text, loaded: parseConfigText(text, file, env) };
+}
+
 /** Thrown by App.load for a config that does not validate; carries every issue. */
 export class ConfigInvalidError extends FlowrelayError {
   constructor(readonly issues: ConfigIssue[]) {
     super('CONFIG_INVALID', `config is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }
+}
+
+function describeTarget(edit: ConfigEdit): string {
+  switch (edit.kind) {
+    case 'flow.create':
+      return `flow "${String(edit.flow.id)}"`;
+    case 'flow.update':
+    case 'flow.delete':
+      return `flow "${edit.id}"`;
+    case 'output.create':
+      return `output "${String(edit.output.name)}" of flow "${edit.flowId}"`;
+    default:
+      return `output "${edit.name}" of flow "${edit.flowId}"`;
+  }
+}
+
+/**
+ * An issue of the edited file, named relative to what the request sent (`inputs[0].url`
+ * rather than `flows[3].inputs[0].url`); issues elsewhere in the file keep their full path.
+ */
+function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIssue {
+  const prefix = target.outputIndex === undefined ? `flows[${target.flowIndex}]` : `flows[${target.flowIndex}].outputs[${target.outputIndex}]`;
+  if (issue.path === prefix) return { ...issue, path: '' };
+  if (issue.path.startsWith(`${prefix}.`)) return { ...issue, path: issue.path.slice(prefix.length + 1) };
+  return { ...issue, message: `${issue.message} (elsewhere in the config file, line ${issue.line})` };
 }
 
 function newTokenPair(): { token: string; sha256: string } {
@@ -78,6 +119,7 @@ export class App {
   private metrics: Registry | undefined;
   private configStatus: ConfigStatus;
   private readonly startedAt = Date.now();
+  private readonly webhooks: Webhooks;
 
   private constructor(
     private config: ResolvedConfig,
@@ -86,6 +128,8 @@ export class App {
     private pendingAnnouncements: GeneratedSecret[],
     private apiTokens: TokenVerifier,
     private pendingApiToken: string | undefined,
+    /** The file's text as last applied: API edits check it to detect hand edits they would overwrite. */
+    private appliedText: string | undefined,
   ) {
     const now = new Date().toISOString();
     this.configStatus = { ok: true, file: options.configFile, appliedAt: now, checkedAt: now, issues: [] };
@@ -94,17 +138,19 @@ export class App {
       clock: systemClock,
       srt: () => this.srtRuntime(),
     });
-    this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts);
+    this.webhooks = new Webhooks(logger.child({ component: 'webhooks' }));
+    this.webhooks.configure(config.webhooks);
+    this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts, {}, (event) => this.webhooks.emit(event));
   }
 
   /** Loads and validates the config (and fills generated keys); throws ConfigInvalidError. */
   static async load(options: AppOptions): Promise<App> {
-    const loaded = await loadConfigFile(options.configFile, options.env ?? process.env);
+    const { text, loaded } = await readConfig(options.configFile, options.env ?? process.env);
     if (!loaded.ok) throw new ConfigInvalidError(loaded.issues);
     const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
     const logger = options.logger ?? createLogger(config.log.level);
     const api = await resolveApiTokens(config, fileSecretStore(secretsFilePath(config.storage.dir)), newTokenPair);
-    return new App(config, options, logger, generated, new TokenVerifier(api.tokens), api.generated);
+    return new App(config, options, logger, generated, new TokenVerifier(api.tokens), api.generated, text);
   }
 
   async start(): Promise<void> {
@@ -173,7 +219,7 @@ export class App {
 
   private async startApi(listen: string): Promise<void> {
     const { host, port } = parseListen(listen);
-    this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok });
+    this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok, webhooks: () => this.webhooks.stats() });
     this.api = buildApiServer(this.apiContext(this.metrics), this.logger.child({ component: 'api' }));
     await this.api.listen({ host, port }).catch((err: Error) => {
       throw new FlowrelayError('API_LISTEN', `cannot listen on api.listen ${listen}: ${err.message}`);
@@ -197,6 +243,7 @@ export class App {
       },
       metricsAuth: () => this.config.api?.metricsAuth ?? false,
       metrics,
+      edit: (e) => this.editConfig(e),
       now: Date.now,
       startedAt: this.startedAt,
     };
@@ -244,7 +291,7 @@ export class App {
     // What is read now is handled here; the watcher need not report it again.
     await this.watcher?.noteCurrentContent();
     const checkedAt = new Date().toISOString();
-    const loaded = await loadConfigFile(this.options.configFile, this.options.env ?? process.env);
+    const { text, loaded } = await readConfig(this.options.configFile, this.options.env ?? process.env);
     if (!loaded.ok) {
       this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues: loaded.issues };
       this.logger.error({ issues: loaded.issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
@@ -257,12 +304,54 @@ export class App {
     this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && config.api && { ...config.api, listen: this.config.api.listen } };
     this.apiTokens = new TokenVerifier(api.tokens);
     this.pendingApiToken = api.generated;
+    this.webhooks.configure(config.webhooks);
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
     this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };
+    this.appliedText = text;
     this.announceGenerated(generated);
     this.announceApiToken();
     this.logger.info({ ...changes }, 'config reloaded');
     return { ok: true, changes };
+  }
+
+  /**
+   * An API change: applied to the file's YAML (comments and ${ENV} references kept),
+   * validated as a whole, written atomically, then applied like a hand edit. Queued with
+   * reloads, so edits and reloads never interleave. Refused without writing anything
+   * when the change does not validate, or when the same object was edited by hand
+   * since the running config was read (the operator's edit wins).
+   */
+  editConfig(edit: ConfigEdit): Promise<EditOutcome> {
+    const next = this.reloading.then(() => this.editNow(edit));
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async editNow(edit: ConfigEdit): Promise<EditOutcome> {
+    const file = this.options.configFile;
+    if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
+    let disk: string;
+    try {
+      disk = await readFile(file, 'utf8');
+    } catch (err) {
+      return { ok: false, code: 'conflict', message: `cannot read ${file}: ${(err as Error).message}` };
+    }
+    if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
+      return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
+    }
+    const edited = applyEdit(disk, edit);
+    if (!edited.ok) return edited;
+    const check = parseConfigText(edited.text, file, this.options.env ?? process.env);
+    if (!check.ok) {
+      const issues = check.issues.map((i) => relativeIssue(i, edited.target));
+      return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
+    }
+    const mode = (await stat(file)).mode & 0o777;
+    await writeFileAtomic(file, edited.text, mode);
+    this.logger.info({ edit: edit.kind, target: describeTarget(edit) }, 'config changed through the API');
+    const applied = await this.reloadNow();
+    if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };
+    return { ok: true };
   }
 
   /** Stops accepting, disconnects everyone, closes flows. Idempotent. */
@@ -274,6 +363,7 @@ export class App {
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
+      this.webhooks.close();
       await Promise.all([rtmpClosed, srtIngestClosed, apiClosed]);
       await this.srt?.close();
       this.logger.info('flowrelay stopped');

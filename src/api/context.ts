@@ -1,4 +1,6 @@
 import type { Registry } from 'prom-client';
+import type { EditOutcome } from '../app.js';
+import type { ConfigEdit } from '../config/edit.js';
 import type { ConfigIssue } from '../config/load.js';
 import type { Flow } from '../core/flow.js';
 import type { PublicEndpoints } from './flow-views.js';
@@ -30,6 +32,8 @@ export interface ApiContext {
   /** Whether GET /metrics needs a read token. */
   metricsAuth(): boolean;
   metrics: Registry;
+  /** Applies a change to the config file and then to the running daemon. */
+  edit(edit: ConfigEdit): Promise<EditOutcome>;
   now(): number;
   startedAt: number;
 }

@@ -29,6 +29,8 @@ export const ERRORS = {
   invalid_token: 401,
   forbidden: 403,
   not_found: 404,
+  already_exists: 409,
+  conflict: 409,
   validation_error: 400,
   internal_error: 500,
 } as const;

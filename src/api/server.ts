@@ -1,6 +1,7 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiContext } from './context.js';
+import { flowEditRoutes } from './routes-flow-edits.js';
 import { flowRoutes } from './routes-flows.js';
 import { systemRoutes } from './routes-system.js';
 import { sendError } from './replies.js';
@@ -10,7 +11,12 @@ import { sendError } from './replies.js';
  * behind bearer tokens. GET needs a read or write token; any other method a write token.
  */
 export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One log line per request would drown the daemon's own; failures are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
@@ -34,5 +40,6 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
 
   systemRoutes(app, ctx);
   flowRoutes(app, ctx);
+  flowEditRoutes(app, ctx);
   return app;
 }

@@ -4,6 +4,7 @@ import { formatPath } from './path.js';
 import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
 import { apiSectionSchema } from './schema-api.js';
+import { webhooksSchema } from './schema-webhooks.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -152,6 +153,8 @@ export const configSchema = z
     srt: srtSectionSchema.optional(),
     /** Optional: without it there is no HTTP API, no /metrics and no /healthz. */
     api: apiSectionSchema.optional(),
+    /** Endpoints that receive events (signed JSON POSTs). */
+    webhooks: webhooksSchema,
     publicHost: z
       .string()
       .refine((s) => isIP(s) !== 0 || isHostName(s), 'must be a host name or IP address, without scheme or port')
@@ -279,6 +282,7 @@ export type FfmpegConfig = Config['ffmpeg'];
 export type LogConfig = Config['log'];
 export type ApiConfig = NonNullable<Config['api']>;
 export type ApiTokenConfig = ApiConfig['tokens'][number];
+export type WebhookConfig = Config['webhooks'][number];
 export type LogLevel = LogConfig['level'];
 export type FlowConfig = Config['flows'][number];
 export type InputConfig = FlowConfig['inputs'][number];

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { FlowrelayError } from '../lib/errors.js';
 import type { Config, ResolvedConfig } from './schema.js';
 
@@ -60,44 +61,9 @@ export function fileSecretStore(path: string): SecretStore {
       return out;
     },
     async save(values) {
-      await writeFileAtomic(path, `${JSON.stringify(values, null, 2)}\n`);
+      await writeFileAtomic(path, `${JSON.stringify(values, null, 2)}\n`, 0o600);
     },
   };
-}
-
-async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    // chmod explicitly: the mode passed to open() is masked by the umask.
-    await fh.chmod(0o600);
-    await fh.writeFile(text, 'utf8');
-    // fsync before rename, or a crash can leave the new name pointing at empty data.
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await syncDir(dir);
-}
-
-/** Makes the rename itself durable; some file systems refuse to fsync a directory, which is fine. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    // Best effort only: the file content is already safe.
-  }
 }
 
 const streamKeyId = (flowId: string, inputName: string) => `${flowId}/input/${inputName}`;

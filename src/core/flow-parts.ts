@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { OutputConfig } from '../config/schema.js';
 import type { ActiveInputSpec, Flow, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
+import type { StatusListener } from './flow-events.js';
 import type { StreamHub } from './stream-hub.js';
 
 /** Transport-level statistics of a connection (SRT: RTT, rates, loss, latency). */
@@ -32,6 +33,8 @@ export interface FlowOutput {
   start(): void;
   close(reason: string): void;
   report(): ConnectionReport;
+  /** Status changes, for outputs that reconnect (an srt-listener output has none). */
+  onStatusChange?(listener: StatusListener): void;
 }
 
 /** A running input that connects somewhere to get media (rtmp-pull). */
@@ -40,6 +43,7 @@ export interface FlowPullInput {
   start(): void;
   close(reason: string): void;
   report(): ConnectionReport;
+  onStatusChange?(listener: StatusListener): void;
 }
 
 /**

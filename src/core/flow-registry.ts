@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
+import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowPartsFactory } from './flow-parts.js';
 import { Flow, type FlowSpec, type OutputChanges } from './flow.js';
 import type { StreamHubOptions } from './stream-hub.js';
@@ -40,6 +41,7 @@ export class FlowRegistry {
     private readonly logger: Logger,
     private readonly parts: FlowPartsFactory,
     private readonly hubOptions: Partial<StreamHubOptions> = {},
+    private readonly events: FlowEventSink = ignoreEvents,
   ) {}
 
   get(flowId: string): Flow | undefined {
@@ -80,6 +82,9 @@ export class FlowRegistry {
       }
     }
     this.rebuildKeyIndexes();
+    for (const flowId of result.added) this.events({ type: 'flow.created', flowId });
+    for (const flowId of [...result.restarted, ...result.updated]) this.events({ type: 'flow.updated', flowId });
+    for (const flowId of result.removed) this.events({ type: 'flow.deleted', flowId });
     return result;
   }
 
@@ -103,7 +108,7 @@ export class FlowRegistry {
   }
 
   private startFlow(spec: FlowSpec): void {
-    const flow = new Flow(spec, this.logger.child({ flowId: spec.id }), this.parts, this.hubOptions);
+    const flow = new Flow(spec, this.logger.child({ flowId: spec.id }), this.parts, this.hubOptions, Date.now, this.events);
     this.flows.set(spec.id, flow);
     flow.start();
   }

@@ -4,6 +4,7 @@ import type { FlowLimitsConfig, OutputConfig, RtmpPullInputConfig, SrtCallerInpu
 import { BitrateCap } from '../policy/bitrate-cap.js';
 import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
+import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
@@ -87,6 +88,7 @@ export class Flow {
     private readonly parts: FlowPartsFactory,
     hubOptions: Partial<StreamHubOptions> = {},
     private readonly now: () => number = Date.now,
+    private readonly events: FlowEventSink = ignoreEvents,
   ) {
     this.hub = new StreamHub(hubOptions);
     this.cidrs = CidrList.parse(spec.limits.cidrs);
@@ -117,6 +119,9 @@ export class Flow {
       if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.hub, logger);
       else if (input.type === 'srt-listener' && input.listen !== undefined) part = this.parts.createOwnPortInput(input, this, logger);
       if (!part) continue;
+      part.onStatusChange?.((status, previous, lastError) =>
+        this.events({ type: 'input.status', flowId: this.id, input: input.name, status, previous, lastError: lastError ?? null }),
+      );
       this.pullInputs.set(input.name, part);
       part.start();
     }
@@ -144,6 +149,9 @@ export class Flow {
       if (running && isDeepStrictEqual(running.spec, spec)) continue;
       if (running) running.output.close('output configuration changed');
       const output = this.parts.createOutput(spec, this.hub, this.logger.child({ outputName: name }));
+      output.onStatusChange?.((status, previous, lastError) =>
+        this.events({ type: 'output.status', flowId: this.id, output: name, status, previous, lastError: lastError ?? null }),
+      );
       this.outputs.set(name, { spec, output });
       output.start();
       (running ? changes.restarted : changes.added).push(name);
@@ -177,6 +185,7 @@ export class Flow {
     state.publishes += 1;
     state.transportStats = transportStats;
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
+    this.events({ type: 'input.connected', flowId: this.id, input: inputName, remoteAddress });
     let detached = false;
     const detach = (reason: string): void => {
       if (detached) return;
@@ -187,6 +196,7 @@ export class Flow {
       state.connectedAt = undefined;
       state.transportStats = undefined;
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
+      this.events({ type: 'input.disconnected', flowId: this.id, input: inputName, reason });
     };
     const cap = this.bitrateCap();
     const push: SourceHandle['push'] = (kind, timestamp, payload) => {
@@ -212,6 +222,7 @@ export class Flow {
     state.lastViolation = `bitrate_exceeded: measured ${(measuredBps / 1e6).toFixed(2)} Mbit/s, allowed ${(allowedBps / 1e6).toFixed(2)} Mbit/s`;
     const action = this.spec.limits.bitrateAction;
     this.logger.warn({ code: 'bitrate_exceeded', inputName, measuredBps, allowedBps, action }, 'publisher above the bitrate cap');
+    this.events({ type: 'input.bitrate_exceeded', flowId: this.id, input: inputName, measuredBps, allowedBps, action });
     if (action === 'disconnect') owner.kick('bitrate_exceeded');
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Backoff } from '../lib/backoff.js';
 import type { Clock } from '../lib/clock.js';
 import { canTransition, type ConnectionCounters, type ConnectionStatus } from './connection-status.js';
+import type { StatusListener } from './flow-events.js';
 
 export interface ReconnectPolicy {
   initialDelayMs: number;
@@ -31,6 +32,8 @@ export type Connect = (handlers: AttemptHandlers) => { close(reason: string): vo
  */
 export class ReconnectSupervisor {
   private current: ConnectionStatus = 'new_configuration_accepted';
+  /** Told of every status change (webhooks); must not throw or block. */
+  onStatus: StatusListener | undefined;
   readonly counters: ConnectionCounters = {
     attempts: 0,
     reconnects: 0,
@@ -167,7 +170,10 @@ export class ReconnectSupervisor {
     if (!canTransition(this.current, next)) {
       throw new Error(`connection status cannot go from ${this.current} to ${next}`);
     }
-    if (next !== this.current) this.logger.info({ status: next, previous: this.current }, 'status changed');
+    const previous = this.current;
     this.current = next;
+    if (next === previous) return;
+    this.logger.info({ status: next, previous }, 'status changed');
+    this.onStatus?.(next, previous, this.counters.lastError);
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { StatusListener } from './flow-events.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import type { ConnectionReport, FlowPullInput, TransportStats } from './flow-parts.js';
@@ -64,6 +65,10 @@ export class SupervisedInput implements FlowPullInput {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  onStatusChange(listener: StatusListener): void {
+    this.supervisor.onStatus = listener;
   }
 
   start(): void {

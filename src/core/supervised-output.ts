@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { StatusListener } from './flow-events.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import type { ConnectionReport, FlowOutput, TransportStats } from './flow-parts.js';
@@ -62,6 +63,10 @@ export class SupervisedOutput implements FlowOutput {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  onStatusChange(listener: StatusListener): void {
+    this.supervisor.onStatus = listener;
   }
 
   start(): void {

@@ -11,7 +11,7 @@ export function createLogger(level: LevelWithSilent, destination?: NodeJS.Writab
     level,
     base: { service: 'flowrelay' },
     redact: {
-      paths: ['streamKey', 'playbackKey', 'passphrase', 'key', '*.streamKey', '*.playbackKey', '*.passphrase', '*.key'],
+      paths: ['streamKey', 'playbackKey', 'passphrase', 'key', 'secret', 'token', '*.streamKey', '*.playbackKey', '*.passphrase', '*.key', '*.secret', '*.token'],
       censor: '[redacted]',
     },
   };

@@ -8,6 +8,7 @@ export interface MetricsSource {
   now(): number;
   /** 1 when the last config load or reload was accepted. */
   configOk(): boolean;
+  webhooks(): { url: string; queued: number; counters: { delivered: number; failed: number; dropped: number; retries: number } }[];
 }
 
 type Labels = Record<string, string>;
@@ -45,7 +46,7 @@ export function createMetrics(source: MetricsSource): Registry {
       registers: [register],
       collect() {
         this.reset();
-        for (const [labels, value] of samples()) if (value > 0) this.inc(labels, value);
+        for (const [labels, value] of samples()) this.inc(labels, Math.max(0, value));
       },
     });
 
@@ -104,5 +105,17 @@ export function createMetrics(source: MetricsSource): Registry {
   counter('flowrelay_srt_lost_sent_packets_total', 'SRT packets lost on send', srtLabels, srt('packetsLostSending'));
   counter('flowrelay_srt_retransmitted_packets_total', 'SRT packets retransmitted', srtLabels, srt('packetsRetransmitted'));
   counter('flowrelay_srt_dropped_received_packets_total', 'SRT packets dropped on receive (too late)', srtLabels, srt('packetsDroppedReceiving'));
+  const hook = (pick: (w: ReturnType<MetricsSource['webhooks']>[number]) => number) => () => source.webhooks().map((w): Sample => [{ url: redactQuery(w.url) }, pick(w)]);
+  counter('flowrelay_webhook_delivered_total', 'Events a webhook receiver accepted', ['url'], hook((w) => w.counters.delivered));
+  counter('flowrelay_webhook_failed_total', 'Events given up on after every attempt failed', ['url'], hook((w) => w.counters.failed));
+  counter('flowrelay_webhook_dropped_total', 'Events dropped because the queue of a slow or dead receiver was full', ['url'], hook((w) => w.counters.dropped));
+  counter('flowrelay_webhook_retries_total', 'Repeated delivery attempts', ['url'], hook((w) => w.counters.retries));
+  gauge('flowrelay_webhook_queued', 'Events waiting for a webhook receiver', ['url'], hook((w) => w.queued));
   return register;
+}
+
+/** Webhook URLs may carry tokens in their query: labels keep scheme, host and path only. */
+function redactQuery(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }

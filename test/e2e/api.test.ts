@@ -201,3 +201,131 @@ describe('HTTP API without configured tokens', () => {
     }
   });
 });
+
+describe('HTTP API changes, written back into the config file', () => {
+  let daemon: InProcessDaemon;
+  let base: string;
+  const call = async (path: string, init: RequestInit & { json?: unknown } = {}, token = WRITE_TOKEN): Promise<{ status: number; body: Envelope }> => {
+    const { json, ...rest } = init;
+    const res = await fetch(`${base}${path}`, {
+      ...rest,
+      ...(json !== undefined && { body: JSON.stringify(json) }),
+      headers: { authorization: `Bearer ${token}`, ...(json !== undefined && { 'content-type': 'application/json' }) },
+    });
+    return { status: res.status, body: (await res.json()) as Envelope };
+  };
+  const inputOf = async (flowId: string) => (await call(`/v1/flows/${flowId}/status`)).body.result.inputs[0];
+  const outputsOf = async (flowId: string) => Object.fromEntries(((await call(`/v1/flows/${flowId}/outputs`)).body.result as { name: string; status: Record<string, unknown> }[]).map((o) => [o.name, o.status]));
+  const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 8_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await delay(100);
+    }
+  };
+  const toFlow = (flowId: string) => ({ type: 'rtmp', url: `rtmp://127.0.0.1:${daemon.port}/live`, streamKey: `publish-${flowId}-0123456789` });
+
+  beforeAll(async () => {
+    daemon = await startInProcess(
+      `# Operator's notes: keep this comment.
+api:
+  listen: "127.0.0.1:0"
+  tokens:
+    - { name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }   # the automation's token
+    - { name: dashboard, scope: read, sha256: ${sha256(READ_TOKEN)} }
+flows:
+${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
+    );
+    base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+  });
+  afterAll(async () => {
+    await daemon?.close();
+  });
+
+  it('create a flow, stream to it, add and change outputs live (API and by hand), refuse bad changes, delete', async () => {
+    // Create: the file holds the new flow (with its generated keys) and still its comments.
+    const created = await call('/v1/flows', { method: 'POST', json: { id: 'show', name: 'The Show', outputs: [{ name: 'a', ...toFlow('dest-a') }] } });
+    expect(created.status).toBe(201);
+    expect(created.body.success).toBe(true);
+    const ingest = created.body.result.inputs[0].ingest.rtmp as { url: string; streamKey: string };
+    expect(ingest.streamKey).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    let file = await readFile(daemon.configFile, 'utf8');
+    expect(file).toContain("# Operator's notes: keep this comment.");
+    expect(file).toContain("# the automation's token");
+    expect(file).toContain('id: show');
+    expect(file).toContain(ingest.streamKey);
+
+    const pub = publish(`${ingest.url.replace('localhost', '127.0.0.1')}/${ingest.streamKey}`, { seconds: 40 });
+    try {
+      await until('the show to be live with rising bytes', async () => {
+        const i = await inputOf('show');
+        return i.status === 'connected' && i.bytes > 0;
+      });
+      const before = (await inputOf('show')).bytes as number;
+      await until('output a to reach dest-a', async () => (await inputOf('dest-a')).status === 'connected');
+      await until('the byte count to rise', async () => (await inputOf('show')).bytes > before);
+      const a0 = (await outputsOf('show')).a!;
+      expect(a0).toMatchObject({ status: 'connected', reconnects: 0 });
+
+      // Add an output while live: it reaches its destination; output a is not touched.
+      const added = await call('/v1/flows/show/outputs', { method: 'POST', json: { name: 'b', ...toFlow('dest-b') } });
+      expect(added.status).toBe(201);
+      expect(added.body.result.name).toBe('b');
+      await until('output b to reach dest-b', async () => (await inputOf('dest-b')).status === 'connected', 5_000);
+      let outputs = await outputsOf('show');
+      expect(outputs.a).toMatchObject({ status: 'connected', reconnects: 0, attempts: a0.attempts, connectedAt: a0.connectedAt });
+
+      // A hand edit of output b's key in the file: only b reconnects (to dest-c).
+      file = await readFile(daemon.configFile, 'utf8');
+      const at = file.indexOf('publish-dest-b-', file.indexOf('name: b'));
+      await writeFile(daemon.configFile, `${file.slice(0, at)}publish-dest-c-${file.slice(at + 'publish-dest-b-'.length)}`);
+      await until('output b to move to dest-c', async () => (await inputOf('dest-c')).status === 'connected');
+      outputs = await outputsOf('show');
+      expect(outputs.a).toMatchObject({ status: 'connected', reconnects: 0, attempts: a0.attempts, connectedAt: a0.connectedAt });
+      await until('dest-b to lose its publisher', async () => (await inputOf('dest-b')).status !== 'connected');
+
+      // Bad changes are refused with the field named, and change nothing.
+      const text = await readFile(daemon.configFile, 'utf8');
+      const badUrl = await call('/v1/flows/show/outputs', { method: 'POST', json: { name: 'bad', type: 'rtmp', url: 'http://example.com/x' } });
+      expect(badUrl.status).toBe(400);
+      expect(badUrl.body.errors[0]).toMatchObject({ code: 'validation_error', message: expect.stringMatching(/^url: /) });
+      const unknownKey = await call('/v1/flows', { method: 'POST', json: { id: 'x1', bogus: true } });
+      expect(unknownKey.status).toBe(400);
+      expect(unknownKey.body.errors.map((e) => e.message)).toContain('bogus: unknown key "bogus"');
+      const duplicate = await call('/v1/flows', { method: 'POST', json: { id: 'show' } });
+      expect(duplicate.status).toBe(409);
+      expect(duplicate.body.errors[0]?.code).toBe('already_exists');
+      expect((await call('/v1/flows/nope', { method: 'PATCH', json: { name: 'x' } })).status).toBe(404);
+      expect((await call('/v1/flows/show', { method: 'PATCH', json: { name: 'y' } }, READ_TOKEN)).status).toBe(403);
+      expect(await readFile(daemon.configFile, 'utf8')).toBe(text);
+
+      // A hand edit of the same flow that is not applied yet (it does not validate) is not overwritten.
+      await writeFile(daemon.configFile, text.replace('name: The Show', 'name: The Show\n    enabled: maybe'));
+      await until('the broken hand edit to be seen', async () => !(await call('/v1/config/status')).body.result.ok, 5_000);
+      const conflict = await call('/v1/flows/show', { method: 'PATCH', json: { name: 'Renamed' } });
+      expect(conflict.status).toBe(409);
+      expect(conflict.body.errors[0]?.code).toBe('conflict');
+      expect(await readFile(daemon.configFile, 'utf8')).toContain('enabled: maybe');
+      await writeFile(daemon.configFile, text);
+      await until('the file to be good again', async () => (await call('/v1/config/status')).body.result.ok, 5_000);
+
+      // PATCH a flow's name: applied in place, the input keeps streaming.
+      const renamed = await call('/v1/flows/show', { method: 'PATCH', json: { name: 'Renamed' } });
+      expect(renamed.status).toBe(200);
+      expect(renamed.body.result.name).toBe('Renamed');
+      expect((await inputOf('show')).publishes).toBe(1);
+
+      // Delete an output, then the flow.
+      expect((await call('/v1/flows/show/outputs/b', { method: 'DELETE' })).status).toBe(200);
+      await until('dest-c to lose its publisher', async () => (await inputOf('dest-c')).status !== 'connected');
+      expect((await call('/v1/flows/show', { method: 'DELETE' })).body).toMatchObject({ success: true, result: { id: 'show' } });
+      expect((await call('/v1/flows/show')).status).toBe(404);
+      file = await readFile(daemon.configFile, 'utf8');
+      expect(file).not.toContain('id: show');
+      expect(file).toContain("# Operator's notes: keep this comment.");
+    } finally {
+      pub.proc.kill('SIGKILL');
+      await pub.done;
+    }
+  });
+});

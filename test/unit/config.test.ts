@@ -61,6 +61,7 @@ describe('defaults', () => {
     ffmpeg: { path: 'ffmpeg' },
     log: { level: 'info' },
     limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
+    webhooks: [],
     flows: [],
   };
 
@@ -137,6 +138,7 @@ flows:
       ffmpeg: { path: '/usr/bin/ffmpeg' },
       log: { level: 'silent' },
       limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
+      webhooks: [],
       flows: [
         {
           id: 'studio-a',
@@ -718,7 +720,7 @@ describe('bundled config files', () => {
   it('config/example.yaml loads cleanly with its env vars set', async () => {
     const env = {
       STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw',
-      FIELD_CAM_KEY: 'field-cam-key-0123456789', FIELD_CAM_PASSPHRASE: 'field cam passphrase', PARTNER_PASSPHRASE: 'partner passphrase', EDGE_PASSPHRASE: 'edge passphrase x',
+      FIELD_CAM_KEY: 'field-cam-key-0123456789', FIELD_CAM_PASSPHRASE: 'field cam passphrase', PARTNER_PASSPHRASE: 'partner passphrase', EDGE_PASSPHRASE: 'edge passphrase x', WEBHOOK_SECRET: 'webhook secret 0123456789',
     };
     const r = await loadConfigFile(join(configDir, 'example.yaml'), env);
     if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
@@ -735,6 +737,7 @@ describe('bundled config files', () => {
   it('config/example.yaml names each variable that is not set', async () => {
     const r = await loadConfigFile(join(configDir, 'example.yaml'), {});
     expect(!r.ok && r.issues.map((i) => i.message)).toEqual([
+      'environment variable WEBHOOK_SECRET is not set',
       'environment variable STUDIO_A_KEY is not set',
       'environment variable STUDIO_A_PLAY_KEY is not set',
       'environment variable YT_KEY is not set',
@@ -745,6 +748,19 @@ describe('bundled config files', () => {
       'environment variable EDGE_PASSPHRASE is not set',
       'environment variable ORIGIN_KEY is not set',
       'environment variable TWITCH_KEY is not set',
+    ]);
+  });
+});
+
+describe('webhooks section', () => {
+  it('defaults events to all and checks url, secret and event names with line and key', () => {
+    const ok = parseConfigText('webhooks:\n  - { url: "https://h.example.com/x", secret: "0123456789abcdef" }\n', FILE, {});
+    expect(ok.ok && ok.config.webhooks).toEqual([{ url: 'https://h.example.com/x', secret: '0123456789abcdef', events: ['*'], maxQueue: 1000, timeoutMs: 5000, maxAttempts: 6, retryDelayMs: 1000 }]);
+    const bad = parseConfigText('webhooks:\n  - url: "ftp://h.example.com/x"\n    secret: short\n    events: [input.connected, nonsense]\n', FILE, {});
+    expect(!bad.ok && bad.issues.map((i) => [i.line, i.path])).toEqual([
+      [2, 'webhooks[0].url'],
+      [3, 'webhooks[0].secret'],
+      [4, 'webhooks[0].events[1]'],
     ]);
   });
 });

@@ -1,0 +1,163 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { generateKey } from './secrets.js';
+
+/*
+ * Changes made through the API, applied to the config file's YAML document rather than
+ * to a re-serialised object: the operator's comments, key order, formatting and ${ENV}
+ * references outside the edited keys stay exactly as written.
+ */
+
+export type ConfigEdit =
+  | { kind: 'flow.create'; flow: Record<string, unknown> }
+  | { kind: 'flow.update'; id: string; changes: Record<string, unknown> }
+  | { kind: 'flow.delete'; id: string }
+  | { kind: 'output.create'; flowId: string; output: Record<string, unknown> }
+  | { kind: 'output.update'; flowId: string; name: string; changes: Record<string, unknown> }
+  | { kind: 'output.delete'; flowId: string; name: string };
+
+export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error'; message: string };
+
+/** Where an edit lands in the file, for naming fields in errors (`flows[2].outputs[0]`). */
+export interface EditTarget {
+  flowIndex: number;
+  outputIndex?: number;
+}
+
+export type EditResult = { ok: true; text: string; target: EditTarget } | ({ ok: false } & EditRefusal);
+
+const PARSE_OPTIONS = { merge: true } as const;
+/** No folding of long lines: URLs and keys stay on one line. (The yaml library re-spaces flow collections and trailing comments; content, comments and order stay.) */
+const STRINGIFY_OPTIONS = { lineWidth: 0 } as const;
+
+function parse(text: string): Document {
+  return parseDocument(text, PARSE_OPTIONS);
+}
+
+function flowsSeq(doc: Document, create: boolean): YAMLSeq | undefined {
+  const node = doc.get('flows', true);
+  if (isSeq(node)) return node;
+  if (!create) return undefined;
+  const seq = doc.createNode([]) as YAMLSeq;
+  doc.set('flows', seq);
+  return seq;
+}
+
+function findIndex(seq: YAMLSeq | undefined, key: string, value: string): number {
+  if (!seq) return -1;
+  return seq.items.findIndex((item) => isMap(item) && item.get(key) === value);
+}
+
+/** The plain value of flow `id` (or its output `name`) in a config text, for conflict checks. */
+export function objectIn(text: string, flowId: string, outputName?: string): unknown {
+  const doc = parse(text);
+  const flows = flowsSeq(doc, false);
+  const i = findIndex(flows, 'id', flowId);
+  if (i < 0) return undefined;
+  const flow = flows!.items[i] as YAMLMap;
+  if (outputName === undefined) return flow.toJSON();
+  const outputs = flow.get('outputs', true);
+  if (!isSeq(outputs)) return undefined;
+  const j = findIndex(outputs, 'name', outputName);
+  return j < 0 ? undefined : (outputs.items[j] as YAMLMap).toJSON();
+}
+
+/** True when `loaded` (what the daemon runs) and `onDisk` disagree about the edit's object. */
+export function editConflicts(loaded: string, onDisk: string, edit: ConfigEdit): boolean {
+  if (loaded === onDisk) return false;
+  const flowId = edit.kind === 'flow.create' ? String(edit.flow.id) : 'flowId' in edit ? edit.flowId : edit.id;
+  if (edit.kind === 'output.update' || edit.kind === 'output.delete') {
+    return !isDeepStrictEqual(objectIn(loaded, flowId, edit.name), objectIn(onDisk, flowId, edit.name));
+  }
+  if (edit.kind === 'output.create') {
+    return !isDeepStrictEqual(objectIn(loaded, flowId, String(edit.output.name)), objectIn(onDisk, flowId, String(edit.output.name)));
+  }
+  return !isDeepStrictEqual(objectIn(loaded, flowId), objectIn(onDisk, flowId));
+}
+
+/**
+ * Keys the daemon would otherwise generate on load are generated here and written as
+ * values, so the file alone says how to reach what the API created.
+ */
+function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
+  const inputs = Array.isArray(flow.inputs) ? flow.inputs : [{ name: 'main', type: 'rtmp-push' }];
+  const filled = inputs.map((input: unknown) => {
+    if (typeof input !== 'object' || input === null) return input;
+    const i = input as Record<string, unknown>;
+    return (i.type === 'rtmp-push' || i.type === 'srt-listener') && i.streamKey === undefined ? { ...i, streamKey: generateKey() } : i;
+  });
+  const playback = typeof flow.playback === 'object' && flow.playback !== null ? (flow.playback as Record<string, unknown>) : {};
+  return { ...flow, inputs: filled, playback: { ...playback, key: playback.key ?? generateKey() } };
+}
+
+/** Sets each changed key on a YAML map; null removes the key (back to its default). */
+function patchMap(doc: Document, map: YAMLMap, changes: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) map.delete(key);
+    else map.set(key, doc.createNode(value));
+  }
+}
+
+/** A sequence written `[]` in flow style grows in block style once it has items. */
+function blockStyle(seq: YAMLSeq): void {
+  if (seq.items.length === 0) seq.flow = false;
+}
+
+export function applyEdit(text: string, edit: ConfigEdit): EditResult {
+  const doc = parse(text);
+  if (doc.errors.length > 0) return { ok: false, code: 'validation_error', message: `the config file does not parse: ${doc.errors[0]!.message}` };
+  const out = (target: EditTarget): EditResult => ({ ok: true, text: doc.toString(STRINGIFY_OPTIONS), target });
+
+  if (edit.kind === 'flow.create') {
+    const id = edit.flow.id;
+    if (typeof id !== 'string') return { ok: false, code: 'validation_error', message: 'id: required, a string of 1..64 characters of a-z 0-9 -' };
+    const flows = flowsSeq(doc, true)!;
+    if (findIndex(flows, 'id', id) >= 0) return { ok: false, code: 'already_exists', message: `a flow with id "${id}" already exists` };
+    blockStyle(flows);
+    flows.add(doc.createNode(fillKeys(edit.flow)));
+    return out({ flowIndex: flows.items.length - 1 });
+  }
+
+  const flowId = 'flowId' in edit ? edit.flowId : edit.id;
+  const flows = flowsSeq(doc, false);
+  const flowIndex = findIndex(flows, 'id', flowId);
+  if (flowIndex < 0) return { ok: false, code: 'not_found', message: `no flow with id "${flowId}"` };
+  const flow = flows!.items[flowIndex] as YAMLMap;
+
+  if (edit.kind === 'flow.delete') {
+    flows!.delete(flowIndex);
+    return out({ flowIndex });
+  }
+  if (edit.kind === 'flow.update') {
+    if ('id' in edit.changes && edit.changes.id !== flowId) return { ok: false, code: 'validation_error', message: 'id: a flow\'s id cannot change (create a new flow instead)' };
+    const { id: _id, ...changes } = edit.changes;
+    patchMap(doc, flow, 'inputs' in changes && Array.isArray(changes.inputs) ? { ...changes, inputs: (fillKeys({ inputs: changes.inputs }).inputs as unknown[]) } : changes);
+    return out({ flowIndex });
+  }
+
+  const existing: unknown = flow.get('outputs', true);
+  let seq: YAMLSeq;
+  if (isSeq(existing)) seq = existing;
+  else {
+    if (edit.kind !== 'output.create') return { ok: false, code: 'not_found', message: `flow "${flowId}" has no output named "${edit.name}"` };
+    seq = doc.createNode([]) as YAMLSeq;
+    flow.set('outputs', seq);
+  }
+  if (edit.kind === 'output.create') {
+    const name = edit.output.name;
+    if (typeof name !== 'string') return { ok: false, code: 'validation_error', message: 'name: required' };
+    if (findIndex(seq, 'name', name) >= 0) return { ok: false, code: 'already_exists', message: `flow "${flowId}" already has an output named "${name}"` };
+    blockStyle(seq);
+    seq.add(doc.createNode(edit.output));
+    return out({ flowIndex, outputIndex: seq.items.length - 1 });
+  }
+  const outputIndex = findIndex(seq, 'name', edit.name);
+  if (outputIndex < 0) return { ok: false, code: 'not_found', message: `flow "${flowId}" has no output named "${edit.name}"` };
+  if (edit.kind === 'output.delete') {
+    seq.delete(outputIndex);
+    return out({ flowIndex, outputIndex });
+  }
+  if ('name' in edit.changes && edit.changes.name !== edit.name) return { ok: false, code: 'validation_error', message: 'name: an output\'s name cannot change (create a new output instead)' };
+  patchMap(doc, seq.items[outputIndex] as YAMLMap, edit.changes);
+  return out({ flowIndex, outputIndex });
+}

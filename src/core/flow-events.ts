@@ -1,0 +1,33 @@
+import type { ConnectionStatus } from './connection-status.js';
+
+/**
+ * What happens to flows, for webhooks (and anything else that listens). Emitted
+ * synchronously by the core; a listener must only queue (it runs on the media path).
+ */
+export type FlowEvent =
+  | { type: 'input.connected'; flowId: string; input: string; remoteAddress: string }
+  | { type: 'input.disconnected'; flowId: string; input: string; reason: string }
+  | { type: 'input.bitrate_exceeded'; flowId: string; input: string; measuredBps: number; allowedBps: number; action: 'disconnect' | 'warn' }
+  | { type: 'input.status'; flowId: string; input: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
+  | { type: 'output.status'; flowId: string; output: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
+  | { type: 'flow.created' | 'flow.updated' | 'flow.deleted'; flowId: string };
+
+export type FlowEventType = FlowEvent['type'];
+
+export const FLOW_EVENT_TYPES: readonly FlowEventType[] = [
+  'input.connected',
+  'input.disconnected',
+  'input.bitrate_exceeded',
+  'input.status',
+  'output.status',
+  'flow.created',
+  'flow.updated',
+  'flow.deleted',
+];
+
+export type FlowEventSink = (event: FlowEvent) => void;
+
+export const ignoreEvents: FlowEventSink = () => undefined;
+
+/** A supervised connection's status change, as its owner reports it. */
+export type StatusListener = (status: ConnectionStatus, previous: ConnectionStatus, lastError: string | undefined) => void;

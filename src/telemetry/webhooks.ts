@@ -1,0 +1,177 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { WebhookConfig } from '../config/schema.js';
+import type { FlowEvent } from '../core/flow-events.js';
+
+/** The longest wait between two attempts at one event. */
+const MAX_RETRY_DELAY_MS = 60_000;
+
+/** What a receiver gets: the body of every POST. */
+export interface WebhookDelivery {
+  id: string;
+  /** Rises by one per event of this daemon: receivers can order and spot gaps. */
+  seq: number;
+  type: FlowEvent['type'];
+  createdAt: string;
+  data: FlowEvent;
+}
+
+/**
+ * `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" with the secret>`, sent as
+ * `X-Flowrelay-Signature`. Receivers recompute it over the raw body and reject old `t`s.
+ */
+export function signWebhook(secret: string, timestamp: number, body: string): string {
+  return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+export interface WebhookCounters {
+  delivered: number;
+  /** Events given up on after maxAttempts. */
+  failed: number;
+  /** Events dropped because the queue was full (the oldest go first). */
+  dropped: number;
+  retries: number;
+}
+
+/**
+ * One receiver: a bounded queue sent in order, one request at a time, each event retried
+ * with doubling delays. Enqueueing never waits: a slow or dead receiver costs memory up
+ * to maxQueue events and nothing else.
+ */
+class WebhookEndpoint {
+  /** Waiting events; the one being sent is not in it. */
+  private readonly queue: WebhookDelivery[] = [];
+  private sending = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
+  readonly counters: WebhookCounters = { delivered: 0, failed: 0, dropped: 0, retries: 0 };
+
+  constructor(
+    readonly config: WebhookConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  wants(type: string): boolean {
+    return this.config.events.includes('*') || (this.config.events as string[]).includes(type);
+  }
+
+  enqueue(delivery: WebhookDelivery): void {
+    if (this.closed) return;
+    if (this.queue.length >= this.config.maxQueue) {
+      this.queue.shift();
+      this.counters.dropped += 1;
+      if (this.counters.dropped === 1 || this.counters.dropped % 100 === 0) {
+        this.logger.warn({ url: this.config.url, dropped: this.counters.dropped }, 'webhook queue full; dropping the oldest events');
+      }
+    }
+    this.queue.push(delivery);
+    if (!this.sending) void this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.abort?.abort();
+    this.queue.length = 0;
+  }
+
+  private async pump(): Promise<void> {
+    this.sending = true;
+    try {
+      let delivery: WebhookDelivery | undefined;
+      while (!this.closed && (delivery = this.queue.shift()) !== undefined) {
+        const sent = await this.sendWithRetries(delivery);
+        if (this.closed) return;
+        if (sent) this.counters.delivered += 1;
+        else this.counters.failed += 1;
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private async sendWithRetries(delivery: WebhookDelivery): Promise<boolean> {
+    const body = JSON.stringify(delivery);
+    let delay = this.config.retryDelayMs;
+    for (let attempt = 1; attempt <= this.config.maxAttempts; attempt++) {
+      const error = await this.sendOnce(delivery, body);
+      if (error === undefined) return true;
+      if (this.closed) return false;
+      if (attempt === this.config.maxAttempts) {
+        this.logger.warn({ url: this.config.url, event: delivery.type, seq: delivery.seq, attempts: attempt, err: error }, 'webhook delivery failed; giving up on this event');
+        return false;
+      }
+      this.counters.retries += 1;
+      await new Promise<void>((resolve) => {
+        this.timer = setTimeout(resolve, delay * (0.8 + Math.random() * 0.4));
+        this.timer.unref();
+      });
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+    }
+    return false;
+  }
+
+  /** undefined when the receiver answered 2xx; otherwise why not. */
+  private async sendOnce(delivery: WebhookDelivery, body: string): Promise<string | undefined> {
+    this.abort = new AbortController();
+    const timeout = setTimeout(() => this.abort?.abort(), this.config.timeoutMs);
+    timeout.unref();
+    try {
+      const res = await fetch(this.config.url, {
+        method: 'POST',
+        body,
+        signal: this.abort.signal,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'flowrelay-webhook',
+          'x-flowrelay-event': delivery.type,
+          'x-flowrelay-delivery': delivery.id,
+          'x-flowrelay-signature': signWebhook(this.config.secret, Math.floor(Date.now() / 1000), body),
+        },
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.ok ? undefined : `HTTP ${res.status}`;
+    } catch (err) {
+      return (err as Error).name === 'AbortError' ? `no answer within ${this.config.timeoutMs} ms` : (err as Error).message;
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+}
+
+/** Every configured receiver; events go to those that want them. */
+export class Webhooks {
+  private endpoints: WebhookEndpoint[] = [];
+  private seq = 0;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Applies the config: unchanged endpoints keep their queues, others are replaced. */
+  configure(configs: readonly WebhookConfig[]): void {
+    const next = configs.map((c) => this.endpoints.find((e) => isDeepStrictEqual(e.config, c)) ?? new WebhookEndpoint(c, this.logger));
+    for (const e of this.endpoints) if (!next.includes(e)) e.close();
+    this.endpoints = next;
+  }
+
+  emit(event: FlowEvent): void {
+    if (this.endpoints.length === 0) return;
+    const delivery: WebhookDelivery = { id: randomUUID(), seq: ++this.seq, type: event.type, createdAt: new Date().toISOString(), data: event };
+    for (const e of this.endpoints) if (e.wants(event.type)) e.enqueue(delivery);
+  }
+
+  /** Per endpoint URL: counters and queue length, for metrics. */
+  stats(): { url: string; queued: number; counters: WebhookCounters }[] {
+    return this.endpoints.map((e) => ({ url: e.config.url, queued: e.queued, counters: { ...e.counters } }));
+  }
+
+  close(): void {
+    for (const e of this.endpoints) e.close();
+    this.endpoints = [];
+  }
+}

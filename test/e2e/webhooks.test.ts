@@ -1,0 +1,117 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhooks, type WebhookDelivery } from '../../src/telemetry/webhooks.js';
+import { flowYaml, outputTo, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { delay, publish, waitFor } from '../helpers/ffmpeg.js';
+
+const SECRET = 'webhook-secret-for-tests-0123456789';
+
+/** A local receiver that checks every signature the way a real one would. */
+async function receiver(): Promise<{ server: Server; url: string; received: { delivery: WebhookDelivery; verified: boolean; headers: IncomingMessage['headers'] }[] }> {
+  const received: { delivery: WebhookDelivery; verified: boolean; headers: IncomingMessage['headers'] }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(req.headers['x-flowrelay-signature']));
+      const expected = m ? createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest() : Buffer.alloc(32);
+      const verified = !!m && timingSafeEqual(expected, Buffer.from(m[2]!, 'hex')) && Math.abs(Date.now() / 1000 - Number(m[1])) < 300;
+      received.push({ delivery: JSON.parse(body) as WebhookDelivery, verified, headers: req.headers });
+      res.writeHead(verified ? 204 : 401).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks?token=abc`, received };
+}
+
+/** A port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('webhooks', () => {
+  let daemon: InProcessDaemon;
+  let live: Awaited<ReturnType<typeof receiver>>;
+  let dead: string;
+
+  beforeAll(async () => {
+    live = await receiver();
+    dead = `http://127.0.0.1:${await deadPort()}/gone`;
+    daemon = await startInProcess(`api: { listen: "127.0.0.1:0" }
+webhooks:
+  - { url: "${dead}", secret: "${SECRET}", maxAttempts: 2, retryDelayMs: 20, maxQueue: 3, timeoutMs: 500 }
+  - { url: "${live.url}", secret: "${SECRET}", events: ["*"], retryDelayMs: 20 }
+flows:
+${flowYaml('sink')}`);
+    // The output needs the daemon's port: add the source flow once it is known.
+    await reconfigure(daemon, `${flowYaml('sink')}${flowYaml('hooks', { outputs: [outputTo('o', daemon.port, 'sink')] })}`);
+  });
+  afterAll(async () => {
+    await daemon?.close();
+    await new Promise((r) => live?.server.close(r));
+  });
+
+  it('a receiver gets signed events in order; a dead receiver delays nothing and its failures are counted', async () => {
+    const pub = publish(daemon.url(publishKey('hooks')), { seconds: 3 });
+    await pub.done;
+    const types = () => live.received.map((r) => `${r.delivery.type} ${r.delivery.data.flowId}`);
+    // (The output stays connected to sink for its idleDisconnectMs after the publisher left.)
+    await waitFor(() => types().includes('input.disconnected hooks'), 'the disconnect event', 15_000).catch((err: Error) => {
+      throw new Error(`${err.message}; received: ${types().join(', ')}`);
+    });
+
+    expect(live.received.every((r) => r.verified)).toBe(true);
+    expect(live.received.every((r) => r.headers['x-flowrelay-event'] === r.delivery.type && r.headers['content-type'] === 'application/json')).toBe(true);
+    const seqs = live.received.map((r) => r.delivery.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    const order = types();
+    expect(order.slice(0, 2)).toEqual(['flow.created sink', 'flow.created hooks']);
+    expect(order.indexOf('input.connected hooks')).toBeGreaterThan(0);
+    expect(order.indexOf('input.connected hooks')).toBeLessThan(order.indexOf('input.disconnected hooks'));
+    const outputEvents = live.received.filter((r) => r.delivery.type === 'output.status').map((r) => r.delivery.data);
+    expect(outputEvents).toContainEqual(expect.objectContaining({ flowId: 'hooks', output: 'o', status: 'connected', previous: 'new_configuration_accepted' }));
+    expect(order).toContain('input.connected sink');
+
+    // The dead receiver: every event failed or was dropped, and the metrics say so.
+    await delay(300);
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/metrics`)).text();
+    const value = (name: string, url: string) => Number(new RegExp(`^${name}\\{url="${url.replace(/[?.]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('flowrelay_webhook_failed_total', dead) + value('flowrelay_webhook_dropped_total', dead)).toBeGreaterThan(0);
+    expect(value('flowrelay_webhook_delivered_total', dead)).toBe(0);
+    expect(value('flowrelay_webhook_delivered_total', live.url.split('?')[0]!)).toBe(live.received.length);
+  });
+});
+
+describe('webhook queue', () => {
+  it('is bounded per receiver: a receiver that never answers keeps maxQueue events, drops the oldest and counts them', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const hung = createTcpServer((socket) => void sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/`;
+    const hooks = new Webhooks(pino({ level: 'silent' }));
+    hooks.configure([{ url, secret: SECRET, events: ['flow.created'], maxQueue: 3, timeoutMs: 60_000, maxAttempts: 1, retryDelayMs: 10 }]);
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 10; i++) hooks.emit({ type: 'flow.created', flowId: `f${i}` });
+      hooks.emit({ type: 'flow.deleted', flowId: 'not-wanted' });
+      expect(Date.now() - started).toBeLessThan(1_000); // emit never waits on the receiver
+      await delay(100);
+      // One in flight, three waiting, six dropped; the unwanted type was never queued.
+      expect(hooks.stats()).toEqual([{ url, queued: 3, counters: { delivered: 0, failed: 0, dropped: 6, retries: 0 } }]);
+    } finally {
+      hooks.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+  });
+});

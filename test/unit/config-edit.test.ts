@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { applyEdit, editConflicts } from '../../src/config/edit.js';
+import { parseConfigText } from '../../src/config/load.js';
+
+const FILE = `# operator's header comment
+rtmp:
+  listen: 0.0.0.0:1935   # the ingest port
+
+flows:
+  # the studio
+  - id: studio
+    inputs: [{ name: main, type: rtmp-push, streamKey: "\${STUDIO_KEY}" }]
+    playback: { key: "\${STUDIO_PLAY}" }
+    outputs:
+      - { name: yt, type: rtmp, url: "rtmp://a.example.com/live2", streamKey: "\${YT_KEY}" }   # youtube
+  - id: other
+    inputs: [{ name: main, type: rtmp-push }]
+`;
+const ENV = { STUDIO_KEY: 'studio-key-0123456789', STUDIO_PLAY: 'studio-play-0123456789', YT_KEY: 'yt-key' };
+
+function edited(result: ReturnType<typeof applyEdit>): string {
+  if (!result.ok) throw new Error(`${result.code}: ${result.message}`);
+  const check = parseConfigText(result.text, '/x.yaml', ENV);
+  if (!check.ok) throw new Error(JSON.stringify(check.issues));
+  return result.text;
+}
+
+describe('config edits through the API', () => {
+  it('a new flow is appended with generated keys written as values; comments and ${ENV} references stay', () => {
+    const text = edited(applyEdit(FILE, { kind: 'flow.create', flow: { id: 'new-one', name: 'New' } }));
+    // Untouched lines keep their content; the yaml library only re-spaces flow collections and trailing comments.
+    const squeeze = (t: string) => t.replace(/\s+/g, '');
+    expect(squeeze(text).startsWith(squeeze(FILE))).toBe(true);
+    expect(text).toContain("# operator's header comment");
+    expect(text).toContain('# youtube');
+    expect(text).toContain('${YT_KEY}');
+    const r = parseConfigText(text, '/x.yaml', ENV);
+    if (!r.ok) throw new Error('invalid');
+    const flow = r.config.flows.find((f) => f.id === 'new-one')!;
+    expect(flow.inputs).toEqual([{ name: 'main', type: 'rtmp-push', streamKey: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/) }]);
+    expect(flow.playback.key).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it('refuses a duplicate id, an unknown flow or output, and a renamed id', () => {
+    expect(applyEdit(FILE, { kind: 'flow.create', flow: { id: 'studio' } })).toMatchObject({ ok: false, code: 'already_exists' });
+    expect(applyEdit(FILE, { kind: 'flow.delete', id: 'nope' })).toMatchObject({ ok: false, code: 'not_found' });
+    expect(applyEdit(FILE, { kind: 'output.delete', flowId: 'studio', name: 'nope' })).toMatchObject({ ok: false, code: 'not_found' });
+    expect(applyEdit(FILE, { kind: 'output.create', flowId: 'studio', output: { name: 'yt', type: 'rtmp', url: 'rtmp://x/y' } })).toMatchObject({ ok: false, code: 'already_exists' });
+    expect(applyEdit(FILE, { kind: 'flow.update', id: 'studio', changes: { id: 'renamed' } })).toMatchObject({ ok: false, code: 'validation_error' });
+  });
+
+  it('patches only the keys sent; null removes a key; outputs are added, changed and removed in place', () => {
+    let text = edited(applyEdit(FILE, { kind: 'flow.update', id: 'studio', changes: { name: 'Studio A', enabled: false } }));
+    expect(text).toContain('  - id: studio\n    inputs: [ { name: main, type: rtmp-push, streamKey: "${STUDIO_KEY}" } ]\n');
+    expect(text).toContain('    name: Studio A\n    enabled: false\n  - id: other');
+    text = edited(applyEdit(text, { kind: 'flow.update', id: 'studio', changes: { enabled: null } }));
+    expect(text).not.toContain('enabled');
+    text = edited(applyEdit(text, { kind: 'output.create', flowId: 'other', output: { name: 'tw', type: 'rtmp', url: 'rtmp://live.twitch.tv/app', streamKey: 'k' } }));
+    text = edited(applyEdit(text, { kind: 'output.update', flowId: 'studio', name: 'yt', changes: { url: 'rtmp://b.example.com/live2' } }));
+    expect(text).toContain('rtmp://b.example.com/live2');
+    expect(text).toContain('${YT_KEY}');
+    const r = parseConfigText(text, '/x.yaml', ENV);
+    if (!r.ok) throw new Error('invalid');
+    expect(r.config.flows.find((f) => f.id === 'other')!.outputs.map((o) => o.name)).toEqual(['tw']);
+    text = edited(applyEdit(text, { kind: 'output.delete', flowId: 'studio', name: 'yt' }));
+    text = edited(applyEdit(text, { kind: 'flow.delete', id: 'other' }));
+    expect(text).not.toContain('id: other');
+    expect(text).toContain('# the studio');
+  });
+
+  it('an empty flow-style flows list grows in block style', () => {
+    const text = edited(applyEdit('flows: []\n', { kind: 'flow.create', flow: { id: 'a' } }));
+    expect(text).toMatch(/^flows:\n {2}- id: a\n/);
+  });
+
+  it('a hand edit of the same object since loading is a conflict; one elsewhere is not', () => {
+    const handEdited = FILE.replace('rtmp://a.example.com/live2', 'rtmp://c.example.com/live2');
+    expect(editConflicts(FILE, handEdited, { kind: 'output.update', flowId: 'studio', name: 'yt', changes: {} })).toBe(true);
+    expect(editConflicts(FILE, handEdited, { kind: 'flow.update', id: 'studio', changes: {} })).toBe(true);
+    expect(editConflicts(FILE, handEdited, { kind: 'flow.update', id: 'other', changes: {} })).toBe(false);
+    expect(editConflicts(FILE, handEdited, { kind: 'output.create', flowId: 'studio', output: { name: 'fb' } })).toBe(false);
+    expect(editConflicts(FILE, FILE, { kind: 'flow.delete', id: 'studio' })).toBe(false);
+  });
+});
