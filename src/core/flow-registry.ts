@@ -3,18 +3,20 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowPartsFactory } from './flow-parts.js';
-import { Flow, type FlowSpec, type OutputChanges } from './flow.js';
+import { Flow, type FlowSpec, type InputChanges, type OutputChanges } from './flow.js';
 import type { StreamHubOptions } from './stream-hub.js';
 
 export interface ApplyResult {
   added: string[];
   removed: string[];
-  /** Restarted because inputs or keys changed: their publisher and players were disconnected. */
+  /** Restarted because enabled, limits or the playback key changed: their publisher and players were disconnected. */
   restarted: string[];
-  /** Changed in place (name, outputs): the input and untouched outputs were not interrupted. */
+  /** Changed in place (name, inputs, outputs): what did not change was not interrupted. */
   updated: string[];
   /** Per flow changed in place: which outputs were added, removed or restarted. */
   outputs: Record<string, OutputChanges>;
+  /** Per flow changed in place: which inputs were added, removed or restarted. */
+  inputs: Record<string, InputChanges>;
 }
 
 interface KeyEntry {
@@ -54,7 +56,7 @@ export class FlowRegistry {
 
   /** Brings the running flows in line with the specs: add, remove, restart or update in place. */
   apply(specs: readonly FlowSpec[]): ApplyResult {
-    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [], outputs: {} };
+    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [], outputs: {}, inputs: {} };
     const wanted = new Map(specs.map((s) => [s.id, s]));
     for (const [id, flow] of this.flows) {
       if (!wanted.has(id)) {
@@ -70,9 +72,11 @@ export class FlowRegistry {
         result.added.push(spec.id);
       } else if (isDeepStrictEqual(current.spec, spec)) {
         continue;
-      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs }, spec)) {
-        // Only the name or the outputs changed: the input keeps streaming.
+      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs }, spec)) {
+        // Only the name, outputs or inputs changed: each changes alone, the hub and its
+        // players stay, and what did not change is not interrupted.
         current.spec = { ...current.spec, name: spec.name };
+        if (!isDeepStrictEqual(current.spec.inputs, spec.inputs)) result.inputs[spec.id] = current.updateInputs(spec.inputs);
         result.outputs[spec.id] = current.updateOutputs(spec.outputs);
         result.updated.push(spec.id);
       } else {

@@ -31,6 +31,12 @@ export function isPassiveInput(input: InputSpec): input is PushInputSpec | SrtLi
   return input.type === 'rtmp-push' || input.type === 'srt-listener';
 }
 
+export interface InputChanges {
+  added: string[];
+  removed: string[];
+  restarted: string[];
+}
+
 export interface OutputChanges {
   added: string[];
   removed: string[];
@@ -81,6 +87,8 @@ export class Flow {
   readonly refusals: Record<string, number> = {};
   private readonly cidrs: CidrList;
   private closed = false;
+  /** The publisher attached to each push input, so a changed input can disconnect it. */
+  private readonly publishers = new Map<string, HubSourceOwner>();
 
   constructor(
     public spec: FlowSpec,
@@ -92,40 +100,79 @@ export class Flow {
   ) {
     this.hub = new StreamHub(hubOptions);
     this.cidrs = CidrList.parse(spec.limits.cidrs);
-    for (const input of spec.inputs) {
-      if (!isPassiveInput(input)) continue;
-      this.inputs.set(input.name, {
-        status: 'idle',
-        remoteAddress: undefined,
-        connectedAt: undefined,
-        publishes: 0,
-        refusedBusy: 0,
-        transportStats: undefined,
-        bitrateExceeded: 0,
-        lastViolation: undefined,
-        bytes: 0,
-        frames: 0,
-        rate: new RateMeter(),
-      });
-    }
+    for (const input of spec.inputs) this.addInputState(input);
   }
 
   /** Starts what connects out: pull inputs and outputs (not for a disabled flow). */
   start(): void {
     if (!this.spec.enabled || this.closed) return;
-    for (const input of this.spec.inputs) {
-      const logger = this.logger.child({ inputName: input.name });
-      let part: FlowPullInput | undefined;
-      if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.hub, logger);
-      else if (input.type === 'srt-listener' && input.listen !== undefined) part = this.parts.createOwnPortInput(input, this, logger);
-      if (!part) continue;
-      part.onStatusChange?.((status, previous, lastError) =>
-        this.events({ type: 'input.status', flowId: this.id, input: input.name, status, previous, lastError: lastError ?? null }),
-      );
-      this.pullInputs.set(input.name, part);
-      part.start();
-    }
+    for (const input of this.spec.inputs) this.startInput(input);
     this.updateOutputs(this.spec.outputs);
+  }
+
+  /**
+   * Brings the inputs in line with `inputs`: a removed or changed input stops (its
+   * publisher is disconnected, its pull closed) and a new or changed one starts. The hub,
+   * its players and the outputs stay: they see the source end and the next one begin.
+   */
+  updateInputs(inputs: readonly InputSpec[]): InputChanges {
+    const changes: InputChanges = { added: [], removed: [], restarted: [] };
+    const before = new Map(this.spec.inputs.map((i) => [i.name, i]));
+    const after = new Map(inputs.map((i) => [i.name, i]));
+    this.spec = { ...this.spec, inputs };
+    for (const [name, old] of before) {
+      const next = after.get(name);
+      if (next && isDeepStrictEqual(old, next)) continue;
+      this.stopInput(name, next ? 'input configuration changed' : 'input removed');
+      if (!next) changes.removed.push(name);
+    }
+    for (const [name, input] of after) {
+      const old = before.get(name);
+      if (old && isDeepStrictEqual(old, input)) continue;
+      this.addInputState(input);
+      if (this.spec.enabled && !this.closed) this.startInput(input);
+      (old ? changes.restarted : changes.added).push(name);
+    }
+    return changes;
+  }
+
+  private addInputState(input: InputSpec): void {
+    if (!isPassiveInput(input)) return;
+    this.inputs.set(input.name, {
+      status: 'idle',
+      remoteAddress: undefined,
+      connectedAt: undefined,
+      publishes: 0,
+      refusedBusy: 0,
+      transportStats: undefined,
+      bitrateExceeded: 0,
+      lastViolation: undefined,
+      bytes: 0,
+      frames: 0,
+      rate: new RateMeter(),
+    });
+  }
+
+  /** Starts an input that connects out, or listens on a port of its own. */
+  private startInput(input: InputSpec): void {
+    const logger = this.logger.child({ inputName: input.name });
+    let part: FlowPullInput | undefined;
+    if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.hub, logger);
+    else if (input.type === 'srt-listener' && input.listen !== undefined) part = this.parts.createOwnPortInput(input, this, logger);
+    if (!part) return;
+    part.onStatusChange?.((status, previous, lastError) =>
+      this.events({ type: 'input.status', flowId: this.id, input: input.name, status, previous, lastError: lastError ?? null }),
+    );
+    this.pullInputs.set(input.name, part);
+    part.start();
+  }
+
+  private stopInput(name: string, reason: string): void {
+    this.publishers.get(name)?.kick(reason);
+    this.publishers.delete(name);
+    this.inputs.delete(name);
+    this.pullInputs.get(name)?.close(reason);
+    this.pullInputs.delete(name);
   }
 
   /**
@@ -186,11 +233,13 @@ export class Flow {
     state.transportStats = transportStats;
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
     this.events({ type: 'input.connected', flowId: this.id, input: inputName, remoteAddress });
+    this.publishers.set(inputName, owner);
     let detached = false;
     const detach = (reason: string): void => {
       if (detached) return;
       detached = true;
       source.detach(reason);
+      if (this.publishers.get(inputName) === owner) this.publishers.delete(inputName);
       state.status = nextPushStatus(state.status, 'publisher_left');
       state.remoteAddress = undefined;
       state.connectedAt = undefined;

@@ -315,6 +315,18 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       expect(renamed.body.result.name).toBe('Renamed');
       expect((await inputOf('show')).publishes).toBe(1);
 
+      // PATCH the input's key: only the input restarts (the publisher is disconnected); outputs stay connected.
+      const connectedAt = (await outputsOf('show')).a!.connectedAt;
+      const rekeyed = await call('/v1/flows/show', { method: 'PATCH', json: { inputs: [{ name: 'main', type: 'rtmp-push', streamKey: 'show-new-key-0123456789' }] } });
+      expect(rekeyed.status).toBe(200);
+      expect(rekeyed.body.result.inputs[0].ingest.rtmp.streamKey).toBe('show-new-key-0123456789');
+      await pub.done; // ffmpeg was disconnected
+      expect((await outputsOf('show')).a).toMatchObject({ reconnects: 0, connectedAt });
+      const again = publish(`${ingest.url.replace('localhost', '127.0.0.1')}/show-new-key-0123456789`, { seconds: 3 });
+      await until('the new key to publish', async () => (await inputOf('show')).status === 'connected');
+      await again.done;
+      expect((await outputsOf('show')).a).toMatchObject({ reconnects: 0, connectedAt });
+
       // Delete an output, then the flow.
       expect((await call('/v1/flows/show/outputs/b', { method: 'DELETE' })).status).toBe(200);
       await until('dest-c to lose its publisher', async () => (await inputOf('dest-c')).status !== 'connected');

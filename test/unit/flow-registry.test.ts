@@ -73,11 +73,14 @@ function input(name: string, streamKey: string): PushInputSpec {
 class RecordingReader implements HubReader {
   readonly delivered: MediaMessage[] = [];
   readonly closed: string[] = [];
+  ended = 0;
   deliver(message: MediaMessage): void {
     this.delivered.push(message);
   }
   sourceStarted(): void {}
-  sourceEnded(): void {}
+  sourceEnded(): void {
+    this.ended += 1;
+  }
   hubClosed(reason: string): void {
     this.closed.push(reason);
   }
@@ -162,32 +165,34 @@ describe('FlowRegistry.apply', () => {
     expect(flow.inputs.get('main')?.status).toBe('connected');
   });
 
-  it('restarts a flow whose stream key changed: new Flow and hub, old hub closed, old key gone', () => {
+  it('a changed stream key restarts only that input: same Flow and hub, players stay, the publisher is disconnected, the old key is gone', () => {
     const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a')]);
-    const old = registry.get('a')!;
+    const flow = registry.get('a')!;
+    const hub = flow.hub;
     const reader = new RecordingReader();
-    old.hub.addReader(reader);
+    hub.addReader(reader);
     const owner = new Owner();
-    publishOk(old, 'main', owner);
+    const source = publishOk(flow, 'main', owner);
 
     const result = registry.apply([spec('a', { inputs: [input('main', 'a-new-publish-key-0000000000')] })]);
-    expect(result).toMatchObject({ outputs: {}, added: [], removed: [], restarted: ['a'], updated: [] });
-    const fresh = registry.get('a')!;
-    expect(fresh).not.toBe(old);
-    expect(fresh.hub).not.toBe(old.hub);
-    expect(reader.closed).toEqual(['flow configuration changed']);
-    expect(owner.kicks).toEqual(['flow configuration changed']);
-    expect(old.hub.live).toBe(false);
+    expect(result).toMatchObject({ added: [], removed: [], restarted: [], updated: ['a'], inputs: { a: { added: [], removed: [], restarted: ['main'] } } });
+    expect(registry.get('a')).toBe(flow);
+    expect(flow.hub).toBe(hub);
+    expect(owner.kicks).toEqual(['input configuration changed']);
+    source.detach('kicked'); // what the kicked publisher's session does
+    expect(hub.live).toBe(false);
+    expect(reader.closed).toEqual([]);
+    expect(reader.ended).toBe(1);
     expect(registry.findPublishTarget('a-publish-0123456789abcdef')).toBeUndefined();
-    expect(registry.findPublishTarget('a-new-publish-key-0000000000')?.flow).toBe(fresh);
-    // The replaced flow refuses new publishers; the fresh one starts idle and accepts them.
-    expect(old.publish('main', new Owner(), '192.0.2.1')).toMatchObject({ ok: false, reason: 'disabled' });
-    expect(fresh.inputs.get('main')?.status).toBe('idle');
-    publishOk(fresh, 'main');
+    expect(registry.findPublishTarget('a-new-publish-key-0000000000')?.flow).toBe(flow);
+    // The input starts over idle and accepts the next publisher; the reader sees it start.
+    expect(flow.inputs.get('main')?.status).toBe('idle');
+    publishOk(flow, 'main');
+    expect(hub.live).toBe(true);
   });
 
-  it('restarts on a playback key change, an input change or an enabled change', () => {
+  it('adds and removes inputs in place; restarts on a playback key change or an enabled change', () => {
     const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b'), spec('c')]);
     const before = ['a', 'b', 'c'].map((id) => registry.get(id)!);
@@ -196,11 +201,19 @@ describe('FlowRegistry.apply', () => {
       spec('b', { inputs: [input('main', 'b-publish-0123456789abcdef'), input('backup', 'b-backup-0123456789abcdef')] }),
       spec('c', { enabled: false }),
     ]);
-    expect(result.restarted).toEqual(['a', 'b', 'c']);
-    ['a', 'b', 'c'].forEach((id, i) => expect(registry.get(id)).not.toBe(before[i]));
+    expect(result.restarted).toEqual(['a', 'c']);
+    expect(result.updated).toEqual(['b']);
+    expect(result.inputs.b).toEqual({ added: ['backup'], removed: [], restarted: [] });
+    expect(registry.get('a')).not.toBe(before[0]);
+    expect(registry.get('b')).toBe(before[1]);
+    expect(registry.get('c')).not.toBe(before[2]);
     expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBeUndefined();
     expect(registry.findPlayTarget('a-other-play-key-000000000')?.id).toBe('a');
     expect(registry.findPublishTarget('b-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
+    const removed = registry.apply([spec('a', { playbackKey: 'a-other-play-key-000000000' }), spec('b'), spec('c', { enabled: false })]);
+    expect(removed.inputs.b).toEqual({ added: [], removed: ['backup'], restarted: [] });
+    expect(registry.findPublishTarget('b-backup-0123456789abcdef')).toBeUndefined();
+    expect(registry.get('b')!.inputs.has('backup')).toBe(false);
   });
 
   it('a name change together with another change is a restart, not an update', () => {
