@@ -25,6 +25,7 @@ import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
+import { packageVersion } from './cli/version.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { Webhooks } from './telemetry/webhooks.js';
 
@@ -246,6 +247,7 @@ export class App {
       edit: (e) => this.editConfig(e),
       now: Date.now,
       startedAt: this.startedAt,
+      version: packageVersion(),
     };
   }
 

@@ -36,4 +36,6 @@ export interface ApiContext {
   edit(edit: ConfigEdit): Promise<EditOutcome>;
   now(): number;
   startedAt: number;
+  /** The daemon's version, for the OpenAPI document. */
+  version: string;
 }

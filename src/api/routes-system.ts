@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from './context.js';
 import { ok } from './envelope.js';
+import { openApiDocument } from './openapi.js';
 import { sendError } from './replies.js';
 
 /** Health, metrics and the config's state. */
@@ -18,4 +19,8 @@ export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.get('/v1/config/status', async () => ok(ctx.configStatus()));
+
+  // Built once: it depends on the schemas only. Plain JSON, not in the envelope (tools read it as is).
+  let document: Record<string, unknown> | undefined;
+  app.get('/v1/openapi.json', async () => (document ??= openApiDocument(ctx.version)));
 }

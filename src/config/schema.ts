@@ -79,7 +79,7 @@ const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullI
 
 const OUTPUT_TYPES = 'rtmp, srt-caller or srt-listener';
 
-const outputSchema = z.discriminatedUnion('type', [rtmpOutputSchema, srtCallerOutputSchema, srtListenerOutputSchema], {
+export const outputConfigSchema = z.discriminatedUnion('type', [rtmpOutputSchema, srtCallerOutputSchema, srtListenerOutputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const output: unknown = iss.input;
@@ -130,7 +130,7 @@ const flowLimitsSchema = z
   })
   .strict();
 
-const flowSchema = z
+export const flowConfigSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be 1..64 characters of a-z 0-9 -'),
     name: nonEmpty.optional(),
@@ -138,7 +138,7 @@ const flowSchema = z
     meta: z.record(z.string(), z.string()).prefault({}),
     limits: flowLimitsSchema.prefault({}),
     inputs: inputsSchema,
-    outputs: z.array(outputSchema).prefault([]),
+    outputs: z.array(outputConfigSchema).prefault([]),
     playback: playbackSchema.prefault({}),
   })
   .strict()
@@ -169,7 +169,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    flows: z.array(flowSchema).prefault([]),
+    flows: z.array(flowConfigSchema).prefault([]),
   })
   .strict()
   // Runs even when other parts failed (`when`), so one pass reports every problem; it

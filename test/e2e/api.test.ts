@@ -341,3 +341,33 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
     }
   });
 });
+
+describe('OpenAPI document', () => {
+  it('describes every route, and its Flow and Output schemas accept what the API accepts and refuse what it refuses', async () => {
+    const daemon = await startInProcess(`api:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: r, scope: read, sha256: ${sha256(READ_TOKEN)} }]\nflows:\n${flowYaml('doc')}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/v1/openapi.json`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+      expect(res.status).toBe(200);
+      const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, object> } };
+      expect(doc.openapi).toBe('3.1.0');
+      const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+      for (const route of [
+        'GET /healthz', 'GET /metrics', 'GET /v1/config/status', 'GET /v1/flows', 'POST /v1/flows', 'GET /v1/flows/{id}', 'PATCH /v1/flows/{id}', 'DELETE /v1/flows/{id}',
+        'GET /v1/flows/{id}/status', 'GET /v1/flows/{id}/outputs', 'POST /v1/flows/{id}/outputs', 'GET /v1/flows/{id}/outputs/{name}', 'PATCH /v1/flows/{id}/outputs/{name}', 'DELETE /v1/flows/{id}/outputs/{name}',
+      ]) expect(routes).toContain(route);
+
+      const { Ajv2020 } = await import('ajv/dist/2020.js');
+      const ajv = new Ajv2020({ strict: false });
+      const flow = ajv.compile(doc.components.schemas.FlowCreate!);
+      const output = ajv.compile(doc.components.schemas.Output!);
+      expect(flow({ id: 'studio-a', name: 'Studio A', outputs: [{ name: 'yt', type: 'rtmp', url: 'rtmp://a.rtmp.youtube.com/live2', streamKey: 'k' }] })).toBe(true);
+      expect(ajv.compile(doc.components.schemas.Flow!)({ id: 'no-inputs' })).toBe(false); // the file needs inputs; POST does not
+      expect(flow({ id: 'Bad Id' })).toBe(false);
+      expect(flow({ id: 'ok', bogus: 1 })).toBe(false);
+      expect(output({ name: 'edge', type: 'srt-listener', listen: '0.0.0.0:9100' })).toBe(true);
+      expect(output({ name: 'x', type: 'carrier-pigeon' })).toBe(false);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
