@@ -271,7 +271,8 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       const added = await call('/v1/flows/show/outputs', { method: 'POST', json: { name: 'b', ...toFlow('dest-b') } });
       expect(added.status).toBe(201);
       expect(added.body.result.name).toBe('b');
-      await until('output b to reach dest-b', async () => (await inputOf('dest-b')).status === 'connected', 5_000);
+      // Within a second of the answer: the change is applied before the API answers.
+      await until('output b to reach dest-b', async () => (await inputOf('dest-b')).status === 'connected', 1_000);
       let outputs = await outputsOf('show');
       expect(outputs.a).toMatchObject({ status: 'connected', reconnects: 0, attempts: a0.attempts, connectedAt: a0.connectedAt });
 
@@ -366,6 +367,33 @@ describe('OpenAPI document', () => {
       expect(flow({ id: 'ok', bogus: 1 })).toBe(false);
       expect(output({ name: 'edge', type: 'srt-listener', listen: '0.0.0.0:9100' })).toBe(true);
       expect(output({ name: 'x', type: 'carrier-pigeon' })).toBe(false);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+describe('API access settings', () => {
+  it('api.metricsAuth makes /metrics need a token; api.deny refuses an address on every route', async () => {
+    const daemon = await startInProcess(`api:\n  listen: "127.0.0.1:0"\n  metricsAuth: true\n  tokens: [{ name: r, scope: read, sha256: ${sha256(READ_TOKEN)} }]\nflows:\n${flowYaml('acl')}`);
+    try {
+      const base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+      const anonymous = await fetch(`${base}/metrics`);
+      expect(anonymous.status).toBe(401);
+      expect(((await anonymous.json()) as Envelope).errors[0]?.code).toBe('unauthorized');
+      const withToken = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+      expect(withToken.status).toBe(200);
+      expect(parsePrometheusText(await withToken.text()).length).toBeGreaterThan(10);
+
+      const text = await readFile(daemon.configFile, 'utf8');
+      await writeFile(daemon.configFile, text.replace('  metricsAuth: true', '  metricsAuth: true\n  deny: ["127.0.0.0/8"]'));
+      const reloaded = await daemon.app.reload();
+      expect(reloaded.ok).toBe(true);
+      for (const path of ['/healthz', '/v1/flows']) {
+        const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+        expect(res.status).toBe(403);
+        expect(((await res.json()) as Envelope).errors[0]).toMatchObject({ code: 'forbidden', message: expect.stringContaining('api.allow / api.deny') });
+      }
     } finally {
       await daemon.close();
     }
