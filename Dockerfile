@@ -68,8 +68,9 @@ WORKDIR /var/lib/flowrelay
 # Declared after the config is in place, so an empty named volume starts with it.
 VOLUME ["/etc/flowrelay", "/var/lib/flowrelay"]
 
-# RTMP, RTMPS (when rtmp.tls is configured) and the shared SRT port (when srt is configured).
-EXPOSE 1935 1936 9000/udp
+# RTMP, RTMPS (when rtmp.tls is configured), the shared SRT port (when srt is configured)
+# and the HTTP API (the image's config listens on 0.0.0.0:8080).
+EXPOSE 1935 1936 8080 9000/udp
 
 # flowrelay shuts down cleanly on SIGTERM (closes sessions, stops its ffmpeg children);
 # SIGHUP (docker kill -s HUP) reloads the config.
