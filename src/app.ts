@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
-import { buildApiServer } from './api/server.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
 import { applyEdit, editConflicts, type ConfigEdit, type EditRefusal, type EditTarget } from './config/edit.js';
 import { formatIssue, parseConfigText, type ConfigIssue, type LoadResult } from './config/load.js';
@@ -26,7 +25,6 @@ import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
 import { packageVersion } from './cli/version.js';
-import { createMetrics } from './telemetry/metrics.js';
 import { Webhooks } from './telemetry/webhooks.js';
 
 export interface AppOptions {
@@ -220,6 +218,8 @@ export class App {
 
   private async startApi(listen: string): Promise<void> {
     const { host, port } = parseListen(listen);
+    // Loaded here: fastify and prom-client cost memory and start-up time a daemon without an api section should not pay.
+    const [{ buildApiServer }, { createMetrics }] = await Promise.all([import('./api/server.js'), import('./telemetry/metrics.js')]);
     this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok, webhooks: () => this.webhooks.stats() });
     this.api = buildApiServer(this.apiContext(this.metrics), this.logger.child({ component: 'api' }));
     await this.api.listen({ host, port }).catch((err: Error) => {
