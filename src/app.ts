@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -36,6 +36,8 @@ export interface AppOptions {
   announce?: (text: string) => void;
   /** Reload when the config file changes (default true; SIGHUP works either way). */
   watchConfig?: boolean;
+  /** How API changes are written (default: atomically); tests inject a failing one. */
+  writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>;
 }
 
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
@@ -348,8 +350,14 @@ export class App {
       const issues = check.issues.map((i) => relativeIssue(i, edited.target));
       return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
     }
-    const mode = (await stat(file)).mode & 0o777;
-    await writeFileAtomic(file, edited.text, mode);
+    try {
+      // Through a symlink, the file it points to is replaced, not the link.
+      const target = await realpath(file);
+      await (this.options.writeConfigFile ?? writeFileAtomic)(target, edited.text, (await stat(target)).mode & 0o777);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'cannot write the config file; the API change is not applied');
+      return { ok: false, code: 'config_not_writable', message: `cannot write ${file}: ${(err as Error).message}; change the file where it comes from (a read-only mount, a ConfigMap) instead` };
+    }
     this.logger.info({ edit: edit.kind, target: describeTarget(edit) }, 'config changed through the API');
     const applied = await this.reloadNow();
     if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };

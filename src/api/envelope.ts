@@ -31,6 +31,8 @@ export const ERRORS = {
   not_found: 404,
   already_exists: 409,
   conflict: 409,
+  /** The config file cannot be written (read-only mount): change it at its source. */
+  config_not_writable: 409,
   validation_error: 400,
   internal_error: 500,
 } as const;

@@ -13,7 +13,7 @@ interface OutputParams extends FlowParams {
   name: string;
 }
 
-const STATUS: Record<Exclude<EditOutcome, { ok: true }>['code'], number> = { not_found: 404, already_exists: 409, conflict: 409, validation_error: 400 };
+const STATUS: Record<Exclude<EditOutcome, { ok: true }>['code'], number> = { not_found: 404, already_exists: 409, conflict: 409, validation_error: 400, config_not_writable: 409 };
 
 function isObject(body: unknown): body is Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body);

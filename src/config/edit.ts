@@ -16,7 +16,7 @@ export type ConfigEdit =
   | { kind: 'output.update'; flowId: string; name: string; changes: Record<string, unknown> }
   | { kind: 'output.delete'; flowId: string; name: string };
 
-export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error'; message: string };
+export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error' | 'config_not_writable'; message: string };
 
 /** Where an edit lands in the file, for naming fields in errors (`flows[2].outputs[0]`). */
 export interface EditTarget {

@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 
 /** Quiet time after the last change event before the file is read: editors write in steps. */
 const SETTLE_MS = 250;
 
 /**
  * Calls `onChange` when the config file's content changes. Watches the directory, not
- * the file: editors and `mv` replace the file, which a file watch would lose. Events are
- * debounced, and a change is reported only when the content differs from the last one
- * seen (touching the file, or our own write-back, triggers nothing).
+ * the file: editors and `mv` replace the file, which a file watch would lose. Any event
+ * in the directory leads to a look at the content, not only events naming the file:
+ * Kubernetes updates a mounted ConfigMap by swapping a `..data` symlink, and the file's
+ * own name never appears in an event. Events are debounced, and a change is reported
+ * only when the content differs from the last one seen (touching the file, other files
+ * changing, or our own write-back trigger nothing).
  */
 export class ConfigWatcher {
   private watcher: FSWatcher | undefined;
@@ -25,10 +28,7 @@ export class ConfigWatcher {
 
   async start(): Promise<void> {
     this.lastDigest = await this.digest();
-    const name = basename(this.file);
-    this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
-      if (changed === null || changed.toString() === name) this.schedule();
-    });
+    this.watcher = watch(dirname(this.file), { persistent: false }, () => this.schedule());
     this.watcher.on('error', (err) => this.onError(err));
   }
 

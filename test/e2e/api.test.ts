@@ -399,3 +399,52 @@ describe('API access settings', () => {
     }
   });
 });
+
+describe('API changes and the config file on disk', () => {
+  const start = async (configFile: string, writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>) => {
+    const app = await App.load({ configFile, logger: pino({ level: 'silent' }), announce: () => undefined, ...(writeConfigFile && { writeConfigFile }) });
+    await app.start();
+    const post = (json: unknown) =>
+      fetch(`http://127.0.0.1:${app.apiPort()}/v1/flows`, { method: 'POST', body: JSON.stringify(json), headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+    return { app, post };
+  };
+  const body = (extra = '') => `rtmp: { listen: "127.0.0.1:0" }\napi:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: w, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n${flowYaml('base')}${extra}`;
+
+  it('through a symlink (a ConfigMap mount, /etc/flowrelay -> elsewhere) the target file is replaced and the link stays', async () => {
+    const cfg = await tempConfig(body());
+    const { symlink, lstat, mkdir, rename: move } = await import('node:fs/promises');
+    const real = join(cfg.dir, 'real', 'flowrelay.yaml');
+    await mkdir(join(cfg.dir, 'real'));
+    await move(cfg.file, real);
+    await symlink(real, cfg.file);
+    const { app, post } = await start(cfg.file);
+    try {
+      expect((await post({ id: 'via-link' })).status).toBe(201);
+      expect((await lstat(cfg.file)).isSymbolicLink()).toBe(true);
+      expect(await readFile(real, 'utf8')).toContain('id: via-link');
+      expect(app.registry.get('via-link')).toBeDefined();
+    } finally {
+      await app.close('test done');
+      await cfg.cleanup();
+    }
+  });
+
+  it('a file that cannot be written (read-only mount) refuses the change with config_not_writable and changes nothing', async () => {
+    const cfg = await tempConfig(body());
+    const { app, post } = await start(cfg.file, async () => {
+      throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+    });
+    try {
+      const before = await readFile(cfg.file, 'utf8');
+      const res = await post({ id: 'nope' });
+      expect(res.status).toBe(409);
+      const env = (await res.json()) as Envelope;
+      expect(env.errors[0]).toMatchObject({ code: 'config_not_writable', message: expect.stringContaining('read-only file system') });
+      expect(await readFile(cfg.file, 'utf8')).toBe(before);
+      expect(app.registry.get('nope')).toBeUndefined();
+    } finally {
+      await app.close('test done');
+      await cfg.cleanup();
+    }
+  });
+});

@@ -106,6 +106,32 @@ describe('ConfigWatcher', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('sees a Kubernetes-style ConfigMap update: the file is a link through a ..data symlink that is swapped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-watch-k8s-'));
+    const { mkdir, symlink } = await import('node:fs/promises');
+    for (const [version, text] of [['..v1', 'a: 1\n'], ['..v2', 'a: 2\n']] as const) {
+      await mkdir(join(dir, version));
+      await writeFile(join(dir, version, 'flowrelay.yaml'), text);
+    }
+    await symlink('..v1', join(dir, '..data'));
+    await symlink('..data/flowrelay.yaml', join(dir, 'flowrelay.yaml'));
+    let changes = 0;
+    const watcher = new ConfigWatcher(join(dir, 'flowrelay.yaml'), () => changes++, (err) => {
+      throw err;
+    });
+    try {
+      await watcher.start();
+      // kubelet's swap: a new link, renamed over ..data.
+      await symlink('..v2', join(dir, '..data_tmp'));
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+      await new Promise((r) => setTimeout(r, 700));
+      expect(changes).toBe(1);
+    } finally {
+      watcher.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Prometheus text reader (test helper)', () => {
