@@ -1,7 +1,7 @@
 // flowrelay's benchmark against nginx-rtmp and node-media-server 4.x / 2.7.x on this
 // machine, in one run. Documented in the README, "Benchmark".
 //
-//   npm run bench                 quick mode (N = 1, 10, 50; 8 s windows)
+//   npm run bench                 quick mode (N = 1, 10, 50; 7 s windows)
 //   npm run bench -- --full       full mode (N = 1, 10, 50, 100; 20 s windows)
 //   options: --servers=a,b  --skip=fanout,srt,idle,start
 import { spawnSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { extrasTable, fanoutTable, ratioTable, targets, targetsTable } from './l
 import { FLOWRELAY, ROOT, SERVERS, mergeWritesSupported } from './lib/servers.mjs';
 
 const MODES = {
-  quick: { fixtureSeconds: 20, ns: [1, 10, 50], warmupMs: 1_000, windowMs: 8_000, srtWarmupMs: 1_000, srtWindowMs: 5_000, idleSettleMs: 1_500, idleWindowMs: 1_500, startRuns: 2 },
+  quick: { fixtureSeconds: 20, ns: [1, 10, 50], warmupMs: 1_000, windowMs: 7_000, srtWarmupMs: 1_000, srtWindowMs: 5_000, idleSettleMs: 1_500, idleWindowMs: 1_500, startRuns: 2 },
   full: { fixtureSeconds: 60, ns: [1, 10, 50, 100], warmupMs: 4_000, windowMs: 20_000, srtWarmupMs: 3_000, srtWindowMs: 20_000, idleSettleMs: 8_000, idleWindowMs: 8_000, startRuns: 3 },
 };
 const SECTIONS = ['fanout', 'srt', 'idle', 'start'];
