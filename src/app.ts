@@ -343,7 +343,7 @@ export class App {
     if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
       return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
     }
-    const edited = applyEdit(disk, edit);
+    const edited = applyEdit(disk, this.keepRunningKeys(edit));
     if (!edited.ok) return edited;
     const check = parseConfigText(edited.text, file, this.options.env ?? process.env);
     if (!check.ok) {
@@ -362,6 +362,24 @@ export class App {
     const applied = await this.reloadNow();
     if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };
     return { ok: true };
+  }
+
+  /**
+   * A PATCH that sends a flow's inputs without their stream keys keeps the keys they
+   * have now (from the file or generated), rather than getting new ones: publishers
+   * keep working unless a key is changed on purpose.
+   */
+  private keepRunningKeys(edit: ConfigEdit): ConfigEdit {
+    if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
+    const running = this.registry.get(edit.id)?.spec.inputs ?? [];
+    const inputs = (edit.changes.inputs as unknown[]).map((input) => {
+      if (typeof input !== 'object' || input === null) return input;
+      const i = input as Record<string, unknown>;
+      if (i.streamKey !== undefined || (i.type !== 'rtmp-push' && i.type !== 'srt-listener')) return i;
+      const same = running.find((r) => r.name === i.name && r.type === i.type);
+      return same && 'streamKey' in same && same.streamKey !== undefined ? { ...i, streamKey: same.streamKey } : i;
+    });
+    return { ...edit, changes: { ...edit.changes, inputs } };
   }
 
   /** Stops accepting, disconnects everyone, closes flows. Idempotent. */

@@ -328,6 +328,12 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       await again.done;
       expect((await outputsOf('show')).a).toMatchObject({ reconnects: 0, connectedAt });
 
+      // Inputs sent without their key keep the key they have: the publisher is not cut off.
+      const kept = await call('/v1/flows/show', { method: 'PATCH', json: { inputs: [{ name: 'main', type: 'rtmp-push' }] } });
+      expect(kept.status).toBe(200);
+      expect(kept.body.result.inputs[0].ingest.rtmp.streamKey).toBe('show-new-key-0123456789');
+      expect(await readFile(daemon.configFile, 'utf8')).toContain('show-new-key-0123456789');
+
       // Delete an output, then the flow.
       expect((await call('/v1/flows/show/outputs/b', { method: 'DELETE' })).status).toBe(200);
       await until('dest-c to lose its publisher', async () => (await inputOf('dest-c')).status !== 'connected');
