@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
-import { applyEdit, editConflicts, type ConfigEdit, type EditRefusal, type EditTarget } from './config/edit.js';
-import { formatIssue, parseConfigText, type ConfigIssue, type LoadResult } from './config/load.js';
+import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
+import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue } from './config/load.js';
 import { writeFileAtomic } from './lib/atomic-write.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
 import { fileSecretStore, fillMissingSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
@@ -44,47 +44,11 @@ export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; iss
 
 export type EditOutcome = { ok: true } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
 
-/** Reads and parses the config file, keeping the text (what an API edit must not overwrite). */
-async function readConfig(file: string, env: Record<string, string | undefined>): Promise<{ text: string | undefined; loaded: LoadResult }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
-  }
-  return { text, loaded: parseConfigText(text, file, env) };
-}
-
 /** Thrown by App.load for a config that does not validate; carries every issue. */
 export class ConfigInvalidError extends FlowrelayError {
   constructor(readonly issues: ConfigIssue[]) {
     super('CONFIG_INVALID', `config is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }
-}
-
-function describeTarget(edit: ConfigEdit): string {
-  switch (edit.kind) {
-    case 'flow.create':
-      return `flow "${String(edit.flow.id)}"`;
-    case 'flow.update':
-    case 'flow.delete':
-      return `flow "${edit.id}"`;
-    case 'output.create':
-      return `output "${String(edit.output.name)}" of flow "${edit.flowId}"`;
-    default:
-      return `output "${edit.name}" of flow "${edit.flowId}"`;
-  }
-}
-
-/**
- * An issue of the edited file, named relative to what the request sent (`inputs[0].url`
- * rather than `flows[3].inputs[0].url`); issues elsewhere in the file keep their full path.
- */
-function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIssue {
-  const prefix = target.outputIndex === undefined ? `flows[${target.flowIndex}]` : `flows[${target.flowIndex}].outputs[${target.outputIndex}]`;
-  if (issue.path === prefix) return { ...issue, path: '' };
-  if (issue.path.startsWith(`${prefix}.`)) return { ...issue, path: issue.path.slice(prefix.length + 1) };
-  return { ...issue, message: `${issue.message} (elsewhere in the config file, line ${issue.line})` };
 }
 
 function newTokenPair(): { token: string; sha256: string } {
@@ -146,7 +110,7 @@ export class App {
 
   /** Loads and validates the config (and fills generated keys); throws ConfigInvalidError. */
   static async load(options: AppOptions): Promise<App> {
-    const { text, loaded } = await readConfig(options.configFile, options.env ?? process.env);
+    const { text, loaded } = await readConfigFile(options.configFile, options.env ?? process.env);
     if (!loaded.ok) throw new ConfigInvalidError(loaded.issues);
     const { config, generated } = await fillMissingSecrets(loaded.config, fileSecretStore(secretsFilePath(loaded.config.storage.dir)));
     const logger = options.logger ?? createLogger(config.log.level);
@@ -295,7 +259,7 @@ export class App {
     // What is read now is handled here; the watcher need not report it again.
     await this.watcher?.noteCurrentContent();
     const checkedAt = new Date().toISOString();
-    const { text, loaded } = await readConfig(this.options.configFile, this.options.env ?? process.env);
+    const { text, loaded } = await readConfigFile(this.options.configFile, this.options.env ?? process.env);
     if (!loaded.ok) {
       this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues: loaded.issues };
       this.logger.error({ issues: loaded.issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
@@ -343,7 +307,7 @@ export class App {
     if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
       return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
     }
-    const edited = applyEdit(disk, this.keepRunningKeys(edit));
+    const edited = applyEdit(disk, keepStreamKeys(edit, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
     if (!edited.ok) return edited;
     const check = parseConfigText(edited.text, file, this.options.env ?? process.env);
     if (!check.ok) {
@@ -362,24 +326,6 @@ export class App {
     const applied = await this.reloadNow();
     if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };
     return { ok: true };
-  }
-
-  /**
-   * A PATCH that sends a flow's inputs without their stream keys keeps the keys they
-   * have now (from the file or generated), rather than getting new ones: publishers
-   * keep working unless a key is changed on purpose.
-   */
-  private keepRunningKeys(edit: ConfigEdit): ConfigEdit {
-    if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
-    const running = this.registry.get(edit.id)?.spec.inputs ?? [];
-    const inputs = (edit.changes.inputs as unknown[]).map((input) => {
-      if (typeof input !== 'object' || input === null) return input;
-      const i = input as Record<string, unknown>;
-      if (i.streamKey !== undefined || (i.type !== 'rtmp-push' && i.type !== 'srt-listener')) return i;
-      const same = running.find((r) => r.name === i.name && r.type === i.type);
-      return same && 'streamKey' in same && same.streamKey !== undefined ? { ...i, streamKey: same.streamKey } : i;
-    });
-    return { ...edit, changes: { ...edit.changes, inputs } };
   }
 
   /** Stops accepting, disconnects everyone, closes flows. Idempotent. */

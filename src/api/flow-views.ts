@@ -81,7 +81,7 @@ export function inputStatus(flow: Flow, input: InputSpec, now: number): Record<s
     };
   }
   const pull = flow.pullInputs.get(input.name);
-  return pull ? connectionView(pull.report()) : { status: flow.spec.enabled ? 'idle' : 'disabled' };
+  return pull ? connectionView(pull.report()) : notRunning(flow);
 }
 
 /** A ConnectionReport as JSON: dates as ISO strings, absent values as null. */
@@ -105,7 +105,7 @@ export function outputView(flow: Flow, name: string, secrets: boolean): Record<s
     // Destination URLs often carry the key in the path (rtmp://a.rtmp.youtube.com/live2/KEY).
     for (const k of ['url', 'streamKey', 'passphrase', 'streamId']) if (k in config) config[k] = k === 'url' ? redactUrlPath(String(config[k])) : '***';
   }
-  return { ...config, status: entry ? connectionView(entry.output.report()) : { status: flow.spec.enabled ? 'idle' : 'disabled' } };
+  return { ...config, status: outputStatus(flow, name) };
 }
 
 /** Keeps scheme, host and port; hides the path, where stream keys live. */
@@ -122,13 +122,19 @@ export function flowStatus(flow: Flow, now: number): Record<string, unknown> {
     counters: { ...hub.counters },
     refusals: { ...flow.refusals },
     inputs: flow.spec.inputs.map((input) => ({ name: input.name, type: input.type, ...inputStatus(flow, input, now) })),
-    outputs: [...flow.spec.outputs].map((o) => ({ name: o.name, type: o.type, ...connectionOrIdle(flow, o.name) })),
+    outputs: flow.spec.outputs.map((o) => ({ name: o.name, type: o.type, ...outputStatus(flow, o.name) })),
   };
 }
 
-function connectionOrIdle(flow: Flow, name: string): Record<string, unknown> {
+/** A running output's report, or why it is not running. */
+function outputStatus(flow: Flow, name: string): Record<string, unknown> {
   const entry = flow.outputs.get(name);
-  return entry ? connectionView(entry.output.report()) : { status: flow.spec.enabled ? 'idle' : 'disabled' };
+  return entry ? connectionView(entry.output.report()) : notRunning(flow);
+}
+
+/** An input or output without a running connection (disabled, or not started yet). */
+function notRunning(flow: Flow): Record<string, unknown> {
+  return { status: flow.spec.enabled ? 'idle' : 'disabled' };
 }
 
 /** A flow as the API shows it: configuration, how to reach it, and live state. */

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { EditOutcome } from '../app.js';
 import type { ConfigEdit } from '../config/edit.js';
 import type { ApiContext } from './context.js';
-import { failure, ok, type ErrorCode } from './envelope.js';
+import { ERRORS, failure, ok } from './envelope.js';
 import { flowView, outputView } from './flow-views.js';
 import { sendError } from './replies.js';
 
@@ -13,8 +13,6 @@ interface OutputParams extends FlowParams {
   name: string;
 }
 
-const STATUS: Record<Exclude<EditOutcome, { ok: true }>['code'], number> = { not_found: 404, already_exists: 409, conflict: 409, validation_error: 400, config_not_writable: 409 };
-
 function isObject(body: unknown): body is Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
@@ -23,8 +21,8 @@ function isObject(body: unknown): body is Record<string, unknown> {
 function refuse(reply: FastifyReply, outcome: Exclude<EditOutcome, { ok: true }>): FastifyReply {
   const errors = outcome.issues?.length
     ? outcome.issues.map((i) => ({ code: outcome.code, message: i.path ? `${i.path}: ${i.message}` : i.message }))
-    : [{ code: outcome.code as ErrorCode | string, message: outcome.message }];
-  return reply.code(STATUS[outcome.code]).send(failure(errors));
+    : [{ code: outcome.code, message: outcome.message }];
+  return reply.code(ERRORS[outcome.code]).send(failure(errors));
 }
 
 /**

@@ -12,7 +12,7 @@ export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/metrics', async (request, reply) => {
     if (ctx.metricsAuth()) {
       const check = ctx.tokens().check(request.headers.authorization);
-      if (!check.ok) return sendError(reply, check.code === 'invalid_token' ? 'invalid_token' : 'unauthorized', check.message);
+      if (!check.ok) return sendError(reply, check.code, check.message);
     }
     const text = await ctx.metrics.metrics();
     return reply.type(ctx.metrics.contentType).send(text);

@@ -22,7 +22,7 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
     if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
     if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
     const check = ctx.tokens().check(request.headers.authorization);
-    if (!check.ok) return sendError(reply, check.code === 'invalid_token' ? 'invalid_token' : 'unauthorized', check.message);
+    if (!check.ok) return sendError(reply, check.code, check.message);
     if (request.method !== 'GET' && request.method !== 'HEAD' && check.scope !== 'write') {
       return sendError(reply, 'forbidden', `token "${check.name}" has the read scope; this route needs a write token`);
     }

@@ -18,7 +18,7 @@ export interface KnownToken {
   scope: TokenScope;
 }
 
-export type TokenCheck = { ok: true; name: string; scope: TokenScope } | { ok: false; status: 401; code: string; message: string };
+export type TokenCheck = { ok: true; name: string; scope: TokenScope } | { ok: false; code: 'unauthorized' | 'invalid_token'; message: string };
 
 /**
  * Checks `Authorization: Bearer <token>` against the known hashes. Hashing first means
@@ -33,13 +33,13 @@ export class TokenVerifier {
   }
 
   check(authorization: string | undefined): TokenCheck {
-    if (!authorization) return { ok: false, status: 401, code: 'unauthorized', message: 'an Authorization: Bearer <token> header is required' };
+    if (!authorization) return { ok: false, code: 'unauthorized', message: 'an Authorization: Bearer <token> header is required' };
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!m) return { ok: false, status: 401, code: 'unauthorized', message: 'the Authorization header must be "Bearer <token>"' };
+    if (!m) return { ok: false, code: 'unauthorized', message: 'the Authorization header must be "Bearer <token>"' };
     const digest = createHash('sha256').update(m[1]!, 'utf8').digest();
     for (const t of this.known) {
       if (timingSafeEqual(digest, t.digest)) return { ok: true, name: t.name, scope: t.scope };
     }
-    return { ok: false, status: 401, code: 'invalid_token', message: 'the token is not valid' };
+    return { ok: false, code: 'invalid_token', message: 'the token is not valid' };
   }
 }

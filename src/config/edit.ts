@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import type { ConfigIssue } from './load.js';
 import { generateKey } from './secrets.js';
 
 /*
@@ -62,17 +63,58 @@ export function objectIn(text: string, flowId: string, outputName?: string): unk
   return j < 0 ? undefined : (outputs.items[j] as YAMLMap).toJSON();
 }
 
+/** The flow an edit is about. */
+export function flowIdOf(edit: ConfigEdit): string {
+  return edit.kind === 'flow.create' ? String(edit.flow.id) : 'flowId' in edit ? edit.flowId : edit.id;
+}
+
+/** The output an edit is about, if it is about one. */
+function outputNameOf(edit: ConfigEdit): string | undefined {
+  if (edit.kind === 'output.create') return String(edit.output.name);
+  return edit.kind === 'output.update' || edit.kind === 'output.delete' ? edit.name : undefined;
+}
+
+/** `flow "x"` or `output "o" of flow "x"`, for messages and logs. */
+export function describeTarget(edit: ConfigEdit): string {
+  const output = outputNameOf(edit);
+  const flow = `flow "${flowIdOf(edit)}"`;
+  return output === undefined ? flow : `output "${output}" of ${flow}`;
+}
+
 /** True when `loaded` (what the daemon runs) and `onDisk` disagree about the edit's object. */
 export function editConflicts(loaded: string, onDisk: string, edit: ConfigEdit): boolean {
   if (loaded === onDisk) return false;
-  const flowId = edit.kind === 'flow.create' ? String(edit.flow.id) : 'flowId' in edit ? edit.flowId : edit.id;
-  if (edit.kind === 'output.update' || edit.kind === 'output.delete') {
-    return !isDeepStrictEqual(objectIn(loaded, flowId, edit.name), objectIn(onDisk, flowId, edit.name));
-  }
-  if (edit.kind === 'output.create') {
-    return !isDeepStrictEqual(objectIn(loaded, flowId, String(edit.output.name)), objectIn(onDisk, flowId, String(edit.output.name)));
-  }
-  return !isDeepStrictEqual(objectIn(loaded, flowId), objectIn(onDisk, flowId));
+  const flowId = flowIdOf(edit);
+  const output = outputNameOf(edit);
+  return !isDeepStrictEqual(objectIn(loaded, flowId, output), objectIn(onDisk, flowId, output));
+}
+
+/**
+ * An issue of the edited file, named relative to what the request sent (`inputs[0].url`
+ * rather than `flows[3].inputs[0].url`); issues elsewhere in the file keep their full path.
+ */
+export function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIssue {
+  const prefix = target.outputIndex === undefined ? `flows[${target.flowIndex}]` : `flows[${target.flowIndex}].outputs[${target.outputIndex}]`;
+  if (issue.path === prefix) return { ...issue, path: '' };
+  if (issue.path.startsWith(`${prefix}.`)) return { ...issue, path: issue.path.slice(prefix.length + 1) };
+  return { ...issue, message: `${issue.message} (elsewhere in the config file, line ${issue.line})` };
+}
+
+/**
+ * A PATCH that sends a flow's inputs without their stream keys keeps the keys the
+ * running inputs have (from the file or generated), rather than getting new ones:
+ * publishers keep working unless a key is changed on purpose.
+ */
+export function keepStreamKeys(edit: ConfigEdit, running: readonly { name: string; type: string; streamKey?: string | undefined }[]): ConfigEdit {
+  if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
+  const inputs = (edit.changes.inputs as unknown[]).map((input) => {
+    if (typeof input !== 'object' || input === null) return input;
+    const i = input as Record<string, unknown>;
+    if (i.streamKey !== undefined || (i.type !== 'rtmp-push' && i.type !== 'srt-listener')) return i;
+    const key = running.find((r) => r.name === i.name && r.type === i.type)?.streamKey;
+    return key === undefined ? i : { ...i, streamKey: key };
+  });
+  return { ...edit, changes: { ...edit.changes, inputs } };
 }
 
 /**

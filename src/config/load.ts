@@ -81,18 +81,26 @@ export function parseConfigText(text: string, file: string, env: Record<string, 
   return { ok: true, config: resolvePaths(parsed.data, dirname(abs)), file: abs };
 }
 
-/** Reads and parses `file`; an unreadable file is one issue at line 0 carrying the OS error. */
-export async function loadConfigFile(
+/**
+ * Reads and parses `file`, keeping the text it read (API edits compare it with the file
+ * on disk later). An unreadable file is one issue at line 0 carrying the OS error.
+ */
+export async function readConfigFile(
   file: string,
   env: Record<string, string | undefined> = process.env,
-): Promise<LoadResult> {
+): Promise<{ text: string | undefined; loaded: LoadResult }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    return { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] };
+    return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
   }
-  return parseConfigText(text, file, env);
+  return { text, loaded: parseConfigText(text, file, env) };
+}
+
+/** Reads and parses `file` (readConfigFile without the text). */
+export async function loadConfigFile(file: string, env: Record<string, string | undefined> = process.env): Promise<LoadResult> {
+  return (await readConfigFile(file, env)).loaded;
 }
 
 /**
