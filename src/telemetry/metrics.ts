@@ -27,12 +27,11 @@ export function createMetrics(source: MetricsSource): Registry {
   // of an idle daemon's CPU. 250 ms still catches a blocked loop.
   collectDefaultMetrics({ register, prefix: 'flowrelay_', eventLoopMonitoringPrecision: 250 });
 
+  // Every value is set afresh at each scrape: reset, then one sample per live object.
+  const base = (name: string, help: string, labelNames: string[]) => ({ name, help, labelNames, registers: [register] });
   const gauge = (name: string, help: string, labelNames: string[], samples: () => Sample[]) =>
     new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [register],
+      ...base(name, help, labelNames),
       collect() {
         this.reset();
         for (const [labels, value] of samples()) this.set(labels, value);
@@ -40,10 +39,7 @@ export function createMetrics(source: MetricsSource): Registry {
     });
   const counter = (name: string, help: string, labelNames: string[], samples: () => Sample[]) =>
     new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [register],
+      ...base(name, help, labelNames),
       collect() {
         this.reset();
         for (const [labels, value] of samples()) this.inc(labels, Math.max(0, value));
