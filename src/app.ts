@@ -26,6 +26,11 @@ import { WireCache } from './rtmp/wire-cache.js';
 import { createLogger } from './telemetry/logger.js';
 import { packageVersion } from './cli/version.js';
 import { Webhooks } from './telemetry/webhooks.js';
+import { nodeRecordingFs, type RecordingFileSystem } from './recording/recording-fs.js';
+import { RecordingService, type RecordingServiceOptions } from './recording/recording-service.js';
+import type { RecordingEntry } from './recording/recording-index.js';
+import { RecordJobs } from './recording/record-jobs.js';
+import type { FlowPartsFactory } from './core/flow-parts.js';
 
 export interface AppOptions {
   configFile: string;
@@ -38,6 +43,8 @@ export interface AppOptions {
   watchConfig?: boolean;
   /** How API changes are written (default: atomically); tests inject a failing one. */
   writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>;
+  /** Where recordings are written (default: the real file system); tests inject a failing disk. */
+  recordingFs?: RecordingFileSystem;
 }
 
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
@@ -49,6 +56,16 @@ export class ConfigInvalidError extends FlowrelayError {
   constructor(readonly issues: ConfigIssue[]) {
     super('CONFIG_INVALID', `config is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }
+}
+
+function recordingOptions(config: ResolvedConfig): RecordingServiceOptions {
+  return { storageDir: config.storage.dir, minFreeBytes: config.storage.minFreeSpace, maxWriteBacklogBytes: config.storage.maxWriteBacklog };
+}
+
+/** Days to keep each recording: its flow's recording.deleteAfterDays, or recordJobs' for a job's. */
+function retentionPolicy(config: ResolvedConfig): (entry: RecordingEntry) => number | undefined {
+  const byFlow = new Map(config.flows.map((f) => [f.id, f.recording.deleteAfterDays]));
+  return (entry) => (entry.flowId !== null ? byFlow.get(entry.flowId) : config.recordJobs.deleteAfterDays);
 }
 
 function newTokenPair(): { token: string; sha256: string } {
@@ -65,6 +82,7 @@ function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
     outputs: flow.outputs,
     playbackKey: flow.playback.key,
     limits: flow.limits,
+    recording: flow.recording,
   };
 }
 
@@ -85,6 +103,9 @@ export class App {
   private configStatus: ConfigStatus;
   private readonly startedAt = Date.now();
   private readonly webhooks: Webhooks;
+  private recordingService: RecordingService | undefined;
+  private recordJobs: RecordJobs | undefined;
+  private readonly parts: FlowPartsFactory;
 
   private constructor(
     private config: ResolvedConfig,
@@ -98,11 +119,15 @@ export class App {
   ) {
     const now = new Date().toISOString();
     this.configStatus = { ok: true, file: options.configFile, appliedAt: now, checkedAt: now, issues: [] };
-    const parts = flowParts({
+    const parts = (this.parts = flowParts({
       rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize },
       clock: systemClock,
       srt: () => this.srtRuntime(),
-    });
+      recordings: () => {
+        if (!this.recordingService) throw new FlowrelayError('INTERNAL', 'recordings are used before the recording service is open');
+        return this.recordingService;
+      },
+    }));
     this.webhooks = new Webhooks(logger.child({ component: 'webhooks' }));
     this.webhooks.configure(config.webhooks);
     this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts, {}, (event) => this.webhooks.emit(event));
@@ -127,6 +152,25 @@ export class App {
       });
       listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key }, tlsFiles: { certPath: rtmp.tls.cert, keyPath: rtmp.tls.key } });
     }
+    this.recordingService = await RecordingService.open(recordingOptions(this.config), {
+      fs: this.options.recordingFs ?? nodeRecordingFs,
+      clock: systemClock,
+      events: (event) => {
+        this.webhooks.emit(event);
+        this.recordJobs?.route(event);
+      },
+      logger: this.logger.child({ component: 'recording' }),
+    });
+    this.recordJobs = await RecordJobs.load(this.config.recordJobs, {
+      recordings: this.recordingService,
+      createInput: (spec, hub, logger) => this.parts.createPullInput(spec, hub, logger),
+      notifier: (url, secret) => this.webhooks.notifier(url, secret),
+      events: (event) => this.webhooks.emit(event),
+      clock: systemClock,
+      logger: this.logger.child({ component: 'record-jobs' }),
+    });
+    this.recordingService.configure(recordingOptions(this.config), retentionPolicy(this.config));
+    this.recordingService.startRetention();
     this.registry.apply(this.config.flows.map(toFlowSpec));
     if (this.config.srt) {
       const { listen, latencyMs, allow, deny } = this.config.srt;
@@ -163,6 +207,7 @@ export class App {
       }),
     );
     await this.rtmp.start();
+    this.recordJobs.resume();
     if (this.config.api) await this.startApi(this.config.api.listen);
     if (this.options.watchConfig !== false) await this.watchConfig();
     this.announceGenerated(this.pendingAnnouncements);
@@ -211,10 +256,18 @@ export class App {
       metricsAuth: () => this.config.api?.metricsAuth ?? false,
       metrics,
       edit: (e) => this.editConfig(e),
+      recordings: () => this.started(this.recordingService),
+      recordJobs: () => this.started(this.recordJobs),
       now: Date.now,
       startedAt: this.startedAt,
       version: packageVersion(),
     };
+  }
+
+  /** A part made in start(); the API only runs after it. */
+  private started<T>(part: T | undefined): T {
+    if (part === undefined) throw new FlowrelayError('INTERNAL', 'the daemon is not started');
+    return part;
   }
 
   /** The API's bound port (api.listen port 0 resolved), if the API runs. */
@@ -273,6 +326,8 @@ export class App {
     this.apiTokens = new TokenVerifier(api.tokens);
     this.pendingApiToken = api.generated;
     this.webhooks.configure(config.webhooks);
+    this.recordingService?.configure(recordingOptions(config), retentionPolicy(config));
+    this.recordJobs?.configure(config.recordJobs);
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
     this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };
     this.appliedText = text;
@@ -337,8 +392,13 @@ export class App {
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
+      // Recordings are completed before the process may exit: their last fragment and index entry.
+      const recordingsClosed = (async () => {
+        await this.recordJobs?.close();
+        await this.recordingService?.close();
+      })();
+      await Promise.all([rtmpClosed, srtIngestClosed, apiClosed, recordingsClosed]);
       this.webhooks.close();
-      await Promise.all([rtmpClosed, srtIngestClosed, apiClosed]);
       await this.srt?.close();
       this.logger.info('flowrelay stopped');
     })();

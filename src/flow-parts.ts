@@ -3,6 +3,7 @@ import type { FlowPartsFactory } from './core/flow-parts.js';
 import { SupervisedInput } from './core/supervised-input.js';
 import { SupervisedOutput } from './core/supervised-output.js';
 import type { Clock } from './lib/clock.js';
+import type { RecordingService } from './recording/recording-service.js';
 import { FlowrelayError } from './lib/errors.js';
 import type { RtmpClientDefaults } from './rtmp/client-options.js';
 import { rtmpOutputConnector } from './rtmp/rtmp-output.js';
@@ -18,6 +19,8 @@ export interface FlowPartsDeps {
   clock: Clock;
   /** The SRT runtime, opened on first use (libsrt is not loaded unless SRT is configured). */
   srt(): SrtRuntime;
+  /** The daemon's recordings (opened before any flow starts). */
+  recordings(): RecordingService;
 }
 
 function needSrt(deps: FlowPartsDeps, _what: string): SrtRuntime {
@@ -52,6 +55,10 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
       const listen = spec.listen;
       if (listen === undefined) throw new FlowrelayError('INTERNAL', 'createOwnPortInput needs an input with listen');
       return new SrtOwnPortInput({ ...spec, listen }, flow, needSrt(deps, 'an srt-listener input'), logger);
+    },
+    createRecorder(flowId, spec, hub, logger: Logger) {
+      const { format, segmentSeconds, timeoutSeconds, path } = spec;
+      return deps.recordings().createRecorder({ flowId, jobId: null, nameInPath: flowId }, { format, segmentSeconds, timeoutSeconds, path }, hub, logger);
     },
   };
 }

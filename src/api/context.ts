@@ -3,6 +3,8 @@ import type { EditOutcome } from '../app.js';
 import type { ConfigEdit } from '../config/edit.js';
 import type { ConfigIssue } from '../config/load.js';
 import type { Flow } from '../core/flow.js';
+import type { RecordJobs } from '../recording/record-jobs.js';
+import type { RecordingService } from '../recording/recording-service.js';
 import type { PublicEndpoints } from './flow-views.js';
 import type { TokenVerifier } from './tokens.js';
 
@@ -32,6 +34,8 @@ export interface ApiContext {
   /** Whether GET /metrics needs a read token. */
   metricsAuth(): boolean;
   metrics: Registry;
+  recordings(): RecordingService;
+  recordJobs(): RecordJobs;
   /** Applies a change to the config file and then to the running daemon. */
   edit(edit: ConfigEdit): Promise<EditOutcome>;
   now(): number;

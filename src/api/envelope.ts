@@ -34,6 +34,10 @@ export const ERRORS = {
   /** The config file cannot be written (read-only mount): change it at its source. */
   config_not_writable: 409,
   validation_error: 400,
+  /** A limit such as recordJobs.maxActive is reached; try again later. */
+  limit_exceeded: 429,
+  /** The requested byte range is outside the file (downloads). */
+  range_not_satisfiable: 416,
   internal_error: 500,
 } as const;
 

@@ -123,7 +123,14 @@ export function flowStatus(flow: Flow, now: number): Record<string, unknown> {
     refusals: { ...flow.refusals },
     inputs: flow.spec.inputs.map((input) => ({ name: input.name, type: input.type, ...inputStatus(flow, input, now) })),
     outputs: flow.spec.outputs.map((o) => ({ name: o.name, type: o.type, ...outputStatus(flow, o.name) })),
+    recording: recordingStatus(flow),
   };
+}
+
+/** The flow's recorder: what it is doing and the file it writes. */
+function recordingStatus(flow: Flow): Record<string, unknown> {
+  const report = flow.recorder?.report();
+  return report ? { mode: flow.spec.recording.mode, ...report } : { mode: flow.spec.recording.mode, state: flow.spec.recording.mode === 'off' ? 'off' : 'idle' };
 }
 
 /** A running output's report, or why it is not running. */
@@ -151,6 +158,7 @@ export function flowView(flow: Flow, meta: Record<string, string>, at: PublicEnd
     }),
     outputs: flow.spec.outputs.map((o) => outputView(flow, o.name, secrets)),
     playback: playback(flow, at, secrets),
+    recording: { ...flow.spec.recording, status: recordingStatus(flow) },
     status: { live: flow.hub.live, readers: flow.hub.readerCount, counters: { ...flow.hub.counters } },
   };
 }

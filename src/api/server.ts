@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ApiContext } from './context.js';
 import { flowEditRoutes } from './routes-flow-edits.js';
 import { flowRoutes } from './routes-flows.js';
+import { recordingRoutes } from './routes-recordings.js';
 import { systemRoutes } from './routes-system.js';
 import { sendError } from './replies.js';
 
@@ -41,5 +42,6 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   systemRoutes(app, ctx);
   flowRoutes(app, ctx);
   flowEditRoutes(app, ctx);
+  recordingRoutes(app, ctx);
   return app;
 }

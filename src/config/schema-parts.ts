@@ -108,3 +108,16 @@ export const listenerAccess = {
   allow: cidrList.prefault([]),
   deny: cidrList.prefault([]),
 };
+
+/** Where the daemon POSTs to (webhooks, notify URLs). */
+export const httpUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL')
+  .refine((s) => s.length <= 2000, 'must be at most 2000 characters');

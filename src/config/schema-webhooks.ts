@@ -1,21 +1,11 @@
 import { z } from 'zod';
 import { FLOW_EVENT_TYPES } from '../core/flow-events.js';
-import { intRange } from './schema-parts.js';
+import { httpUrl, intRange } from './schema-parts.js';
 
 /** Where events are POSTed, signed with a shared secret (HMAC-SHA256). */
 const webhookSchema = z
   .object({
-    url: z
-      .string()
-      .refine((s) => {
-        try {
-          const u = new URL(s);
-          return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-        } catch {
-          return false;
-        }
-      }, 'must be an http:// or https:// URL')
-      .refine((s) => s.length <= 2000, 'must be at most 2000 characters'),
+    url: httpUrl,
     /** Signs every delivery; give it with ${ENV}. */
     secret: z.string().min(16, 'must be at least 16 characters'),
     /** Event types to send; ["*"] for all. */

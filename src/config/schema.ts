@@ -5,6 +5,7 @@ import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objec
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
 import { apiSectionSchema } from './schema-api.js';
 import { webhooksSchema } from './schema-webhooks.js';
+import { recordingSchema, recordJobsSchema, storageSchema } from './schema-recording.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -140,6 +141,7 @@ export const flowConfigSchema = z
     inputs: inputsSchema,
     outputs: z.array(outputConfigSchema).prefault([]),
     playback: playbackSchema.prefault({}),
+    recording: recordingSchema.prefault({}),
   })
   .strict()
   .transform((flow) => ({ ...flow, name: flow.name ?? flow.id }));
@@ -159,7 +161,8 @@ export const configSchema = z
       .string()
       .refine((s) => isIP(s) !== 0 || isHostName(s), 'must be a host name or IP address, without scheme or port')
       .default('localhost'),
-    storage: z.object({ dir: nonEmpty.default('./data') }).strict().prefault({}),
+    storage: storageSchema.prefault({}),
+    recordJobs: recordJobsSchema.prefault({}),
     ffmpeg: z.object({ path: nonEmpty.default('ffmpeg') }).strict().prefault({}),
     log: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().prefault({}),
     limits: z
@@ -288,6 +291,8 @@ export type FlowConfig = Config['flows'][number];
 export type InputConfig = FlowConfig['inputs'][number];
 export type InputType = InputConfig['type'];
 export type PlaybackConfig = FlowConfig['playback'];
+export type RecordingConfig = FlowConfig['recording'];
+export type RecordJobsConfig = Config['recordJobs'];
 
 export type OutputConfig = FlowConfig['outputs'][number];
 export type FlowLimitsConfig = FlowConfig['limits'];

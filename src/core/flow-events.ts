@@ -10,7 +10,27 @@ export type FlowEvent =
   | { type: 'input.bitrate_exceeded'; flowId: string; input: string; measuredBps: number; allowedBps: number; action: 'disconnect' | 'warn' }
   | { type: 'input.status'; flowId: string; input: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
   | { type: 'output.status'; flowId: string; output: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
-  | { type: 'flow.created' | 'flow.updated' | 'flow.deleted'; flowId: string };
+  | { type: 'flow.created' | 'flow.updated' | 'flow.deleted'; flowId: string }
+  | RecordingEvent
+  | { type: 'record_job.status'; jobId: string; name: string; status: RecordJobStatus; previous: RecordJobStatus; error: string | null };
+
+/** Where a recording comes from: a flow (flowId) or a record job (jobId); the other is null. */
+interface RecordingEventBase {
+  recordingId: string;
+  flowId: string | null;
+  jobId: string | null;
+  /** Relative to the recordings directory. */
+  file: string;
+  format: string;
+}
+
+export type RecordingEvent =
+  | ({ type: 'recording.started' } & RecordingEventBase)
+  | ({ type: 'recording.ready'; durationMs: number; bytes: number; note: string | null } & RecordingEventBase)
+  | ({ type: 'recording.failed'; error: string; durationMs: number; bytes: number } & RecordingEventBase);
+
+/** A record job's life: waiting for its stream, recording it, then one of the three ends. */
+export type RecordJobStatus = 'waiting' | 'recording' | 'completed' | 'failed' | 'stopped';
 
 export type FlowEventType = FlowEvent['type'];
 
@@ -23,6 +43,10 @@ export const FLOW_EVENT_TYPES: readonly FlowEventType[] = [
   'flow.created',
   'flow.updated',
   'flow.deleted',
+  'recording.started',
+  'recording.ready',
+  'recording.failed',
+  'record_job.status',
 ];
 
 export type FlowEventSink = (event: FlowEvent) => void;

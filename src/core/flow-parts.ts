@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { OutputConfig } from '../config/schema.js';
+import type { OutputConfig, RecordingConfig } from '../config/schema.js';
 import type { ActiveInputSpec, Flow, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StatusListener } from './flow-events.js';
@@ -46,6 +46,24 @@ export interface FlowPullInput {
   onStatusChange?(listener: StatusListener): void;
 }
 
+/** A flow's automatic recording (writes files, so it lives outside core). */
+export interface FlowRecorder {
+  start(): void;
+  /** Completes the open file; resolves when every file is closed. */
+  close(reason: string): Promise<void>;
+  report(): FlowRecorderReport;
+}
+
+export interface FlowRecorderReport {
+  state: string;
+  format: string;
+  recordingId: string | null;
+  file: string | null;
+  lastError: string | null;
+  sessions: number;
+  framesDropped: number;
+}
+
 /**
  * Builds the parts of a flow that need the network. Injected so core stays free of
  * sockets and so tests can supply their own.
@@ -58,4 +76,6 @@ export interface FlowPartsFactory {
    * inputs on the shared port need nothing here (the shared listener routes to them).
    */
   createOwnPortInput(spec: SrtListenerInputSpec, flow: Flow, logger: Logger): FlowPullInput;
+  /** The flow's recorder, for `recording.mode: automatic` (absent: this daemon does not record). */
+  createRecorder?(flowId: string, spec: RecordingConfig, hub: StreamHub, logger: Logger): FlowRecorder;
 }

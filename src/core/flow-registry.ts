@@ -11,7 +11,7 @@ export interface ApplyResult {
   removed: string[];
   /** Restarted because enabled, limits or the playback key changed: their publisher and players were disconnected. */
   restarted: string[];
-  /** Changed in place (name, inputs, outputs): what did not change was not interrupted. */
+  /** Changed in place (name, inputs, outputs, recording): what did not change was not interrupted. */
   updated: string[];
   /** Per flow changed in place: which outputs were added, removed or restarted. */
   outputs: Record<string, OutputChanges>;
@@ -72,10 +72,11 @@ export class FlowRegistry {
         result.added.push(spec.id);
       } else if (isDeepStrictEqual(current.spec, spec)) {
         continue;
-      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs }, spec)) {
-        // Only the name, outputs or inputs changed: each changes alone, the hub and its
-        // players stay, and what did not change is not interrupted.
+      } else if (isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording }, spec)) {
+        // Only the name, outputs, inputs or recording changed: each changes alone, the hub
+        // and its players stay, and what did not change is not interrupted.
         current.spec = { ...current.spec, name: spec.name };
+        current.updateRecording(spec.recording);
         if (!isDeepStrictEqual(current.spec.inputs, spec.inputs)) result.inputs[spec.id] = current.updateInputs(spec.inputs);
         result.outputs[spec.id] = current.updateOutputs(spec.outputs);
         result.updated.push(spec.id);

@@ -1,11 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { FlowLimitsConfig, OutputConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
+import type { FlowLimitsConfig, OutputConfig, RecordingConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
 import { BitrateCap } from '../policy/bitrate-cap.js';
 import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import { ignoreEvents, type FlowEventSink } from './flow-events.js';
-import type { FlowOutput, FlowPartsFactory, FlowPullInput } from './flow-parts.js';
+import type { FlowOutput, FlowPartsFactory, FlowPullInput, FlowRecorder } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
 
@@ -18,6 +18,7 @@ export interface FlowSpec {
   outputs: readonly OutputConfig[];
   playbackKey: string;
   limits: FlowLimitsConfig;
+  recording: RecordingConfig;
 }
 
 /** An SRT listener input: callers publish to us (on the shared port or one of its own). */
@@ -83,6 +84,8 @@ export class Flow {
   readonly inputs = new Map<string, InputState>();
   readonly pullInputs = new Map<string, FlowPullInput>();
   readonly outputs = new Map<string, { spec: OutputConfig; output: FlowOutput }>();
+  /** Present while recording.mode is automatic. */
+  recorder: FlowRecorder | undefined;
   /** Publishers refused, per reason (forbidden address, busy input, ...). */
   readonly refusals: Record<string, number> = {};
   private readonly cidrs: CidrList;
@@ -108,6 +111,25 @@ export class Flow {
     if (!this.spec.enabled || this.closed) return;
     for (const input of this.spec.inputs) this.startInput(input);
     this.updateOutputs(this.spec.outputs);
+    this.startRecorder();
+  }
+
+  /**
+   * Applies a changed `recording` section: the running recorder completes its file and a
+   * new one starts with the new settings (at once, if a source is live).
+   */
+  updateRecording(recording: RecordingConfig): void {
+    if (isDeepStrictEqual(this.spec.recording, recording)) return;
+    this.spec = { ...this.spec, recording };
+    void this.recorder?.close('recording settings changed');
+    this.recorder = undefined;
+    if (this.spec.enabled && !this.closed) this.startRecorder();
+  }
+
+  private startRecorder(): void {
+    if (this.spec.recording.mode !== 'automatic' || !this.parts.createRecorder) return;
+    this.recorder = this.parts.createRecorder(this.id, this.spec.recording, this.hub, this.logger.child({ component: 'recording' }));
+    this.recorder.start();
   }
 
   /**
@@ -286,6 +308,8 @@ export class Flow {
     this.closed = true;
     for (const { output } of this.outputs.values()) output.close(reason);
     this.outputs.clear();
+    void this.recorder?.close(reason);
+    this.recorder = undefined;
     for (const pull of this.pullInputs.values()) pull.close(reason);
     this.pullInputs.clear();
     this.hub.close(reason);

@@ -161,8 +161,21 @@ export class Webhooks {
 
   emit(event: FlowEvent): void {
     if (this.endpoints.length === 0) return;
-    const delivery: WebhookDelivery = { id: randomUUID(), seq: ++this.seq, type: event.type, createdAt: new Date().toISOString(), data: event };
+    const delivery = this.delivery(event);
     for (const e of this.endpoints) if (e.wants(event.type)) e.enqueue(delivery);
+  }
+
+  /**
+   * A receiver outside the config (a record job's notifyUrl): the same signature, queue
+   * and retries as configured webhooks, and the same sequence numbers.
+   */
+  notifier(url: string, secret: string): { send(event: FlowEvent): void; close(): void } {
+    const endpoint = new WebhookEndpoint({ url, secret, events: ['*'], maxQueue: 100, timeoutMs: 5000, maxAttempts: 6, retryDelayMs: 1000 }, this.logger);
+    return { send: (event) => endpoint.enqueue(this.delivery(event)), close: () => endpoint.close() };
+  }
+
+  private delivery(event: FlowEvent): WebhookDelivery {
+    return { id: randomUUID(), seq: ++this.seq, type: event.type, createdAt: new Date().toISOString(), data: event };
   }
 
   /** Per endpoint URL: counters and queue length, for metrics. */

@@ -4,15 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
-import { App } from '../../src/app.js';
+import { App, type AppOptions } from '../../src/app.js';
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 
-/** A temp directory with a config file in it; storage goes there too. */
-export async function tempConfig(yamlBody: string): Promise<{ dir: string; file: string; cleanup: () => Promise<void> }> {
+/**
+ * A temp directory with a config file in it; storage goes there too. `storageExtra`: more
+ * storage keys, e.g. ", minFreeSpace: 0" (tests record to temp dirs on disks of any size).
+ */
+export async function tempConfig(yamlBody: string, storageExtra = ''): Promise<{ dir: string; file: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'flowrelay-test-'));
   const file = join(dir, 'flowrelay.yaml');
-  await writeFile(file, `storage: { dir: ${JSON.stringify(join(dir, 'data'))} }\n${yamlBody}`);
+  await writeFile(file, `storage: { dir: ${JSON.stringify(join(dir, 'data'))}${storageExtra} }\n${yamlBody}`);
   return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
@@ -36,24 +39,36 @@ export const playKey = (id: string): string => `play-${id}-0123456789abc`;
 
 export interface InProcessDaemon {
   app: App;
+  /** The temp directory holding the config and storage (`<dir>/data`). */
+  dir: string;
   port: number;
   configFile: string;
   url: (key: string) => string;
   close: () => Promise<void>;
 }
 
-/** Runs the daemon inside the test process (real sockets, port 0). `rtmpExtra`: more rtmp keys, e.g. ", chunkSize: 128". */
-export async function startInProcess(yamlBody: string, rtmpExtra = '', logs?: Record<string, unknown>[]): Promise<InProcessDaemon> {
-  const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0"${rtmpExtra} }\n${yamlBody}`);
+/**
+ * Runs the daemon inside the test process (real sockets, port 0). `rtmpExtra`: more rtmp
+ * keys, e.g. ", chunkSize: 128"; `options.storageExtra`: more storage keys; `options.app`:
+ * more App options (an injected recording file system).
+ */
+export async function startInProcess(
+  yamlBody: string,
+  rtmpExtra = '',
+  logs?: Record<string, unknown>[],
+  options: { storageExtra?: string; app?: Partial<AppOptions> } = {},
+): Promise<InProcessDaemon> {
+  const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0"${rtmpExtra} }\n${yamlBody}`, options.storageExtra);
   // With `logs`, every log record is parsed into that array so tests can assert on them.
   const logger = logs
     ? pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
     : pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const app = await App.load({ configFile: cfg.file, logger, announce: () => undefined });
+  const app = await App.load({ configFile: cfg.file, logger, announce: () => undefined, ...options.app });
   await app.start();
   const port = app.addresses()[0]!.address.port;
   return {
     app,
+    dir: cfg.dir,
     port,
     configFile: cfg.file,
     url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`,

@@ -91,11 +91,40 @@ export function audioFrames(streams: StreamInfo[]): number {
 /** Resolves after ms; tests use it only to let real-time media flow, never to assert timing. */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until cond() is true; bounded, so a broken daemon fails the test instead of hanging it. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * Polls until cond() is true; bounded, so a broken daemon fails the test instead of
+ * hanging it. `refresh` runs before every check (e.g. to fetch state from the API).
+ */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000, refresh?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  for (;;) {
+    await refresh?.();
+    if (cond()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
+    await delay(refresh ? 200 : 50);
+  }
+}
+
+/**
+ * How long a file plays: the container's duration (format.duration, undefined if it has
+ * none) and the span of its video packets' presentation times plus one frame.
+ */
+export async function probeDuration(file: string): Promise<{ format: number | undefined; videoSpan: number }> {
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'json', file]);
+  const raw = (JSON.parse(stdout) as { format?: { duration?: string } }).format?.duration;
+  const packets = await probeVideoPackets(file);
+  const pts = packets.map((p) => Number(p.pts_time)).filter((n) => Number.isFinite(n));
+  const span = pts.length > 1 ? Math.max(...pts) - Math.min(...pts) + (Math.max(...pts) - Math.min(...pts)) / (pts.length - 1) : 0;
+  return { format: raw === undefined || raw === 'N/A' ? undefined : Number(raw), videoSpan: span };
+}
+
+/** Decodes the whole file; resolves with ffmpeg's exit code and its error output. */
+export async function decodeAll(file: string): Promise<{ code: number; stderr: string }> {
+  try {
+    const { stderr } = await execFileAsync('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-f', 'null', '-'], { maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string };
+    return { code: e.code ?? -1, stderr: e.stderr ?? '' };
   }
 }

@@ -22,6 +22,7 @@ function spec(id: string, over: Partial<FlowSpec> = {}): FlowSpec {
     outputs: [],
     playbackKey: `${id}-play-0123456789abcdef`,
     limits: { bitrateTolerance: 0.1, bitrateGraceSeconds: 5, bitrateWindowSeconds: 2, bitrateAction: 'disconnect', cidrs: [] },
+    recording: { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' },
     ...over,
   };
 }

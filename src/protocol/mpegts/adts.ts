@@ -16,7 +16,8 @@ export const ADTS_HEADER_SIZE = 7;
 /** frame_length is 13 bits and counts the header. */
 export const ADTS_MAX_RAW_FRAME = 0x1fff - ADTS_HEADER_SIZE;
 
-const SAMPLING_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+/** samplingFrequencyIndex to Hz, ISO/IEC 14496-3 table 1.18. */
+export const SAMPLING_RATES: readonly number[] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 const AOT_SBR = 5;
 const AOT_PS = 29;
 const AOT_ESCAPE = 31;

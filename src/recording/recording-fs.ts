@@ -1,0 +1,84 @@
+import { mkdir, open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** An open recording file: appends in order, and one in-place patch for finalisation. */
+export interface RecordingFile {
+  /** Appends the buffers, in order, as one write where the platform allows. */
+  append(buffers: readonly Buffer[]): Promise<void>;
+  /** Overwrites bytes already written (fMP4's duration when a file is closed cleanly). */
+  patch(offset: number, bytes: Buffer): Promise<void>;
+  /** Flushes to stable storage and closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * What recording needs from the file system, injected so tests can make a disk fill up
+ * or a write fail without root or a loop mount.
+ */
+export interface RecordingFileSystem {
+  /** Creates the file (and its directory); fails if it exists. */
+  create(path: string): Promise<RecordingFile>;
+  remove(path: string): Promise<void>;
+  /** Size in bytes, or undefined when the file is gone. */
+  size(path: string): Promise<number | undefined>;
+  /** Bytes an unprivileged writer may still use on the file system holding `dir`. */
+  freeBytes(dir: string): Promise<number>;
+}
+
+class NodeRecordingFile implements RecordingFile {
+  constructor(private readonly handle: FileHandle) {}
+
+  async append(buffers: readonly Buffer[]): Promise<void> {
+    // writev may write less than asked (a full disk, a signal); finish or fail, never skip bytes.
+    let pending = buffers.filter((b) => b.length > 0);
+    while (pending.length > 0) {
+      const { bytesWritten } = await this.handle.writev(pending);
+      pending = dropWritten(pending, bytesWritten);
+    }
+  }
+
+  async patch(offset: number, bytes: Buffer): Promise<void> {
+    await this.handle.write(bytes, 0, bytes.length, offset);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.handle.sync();
+    } finally {
+      await this.handle.close();
+    }
+  }
+}
+
+/** The buffers still to write after `written` bytes of them went out. */
+function dropWritten(buffers: Buffer[], written: number): Buffer[] {
+  if (written <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+  let i = 0;
+  let left = written;
+  while (i < buffers.length && left >= (buffers[i] as Buffer).length) left -= (buffers[i++] as Buffer).length;
+  const rest = buffers.slice(i);
+  if (left > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(left);
+  return rest;
+}
+
+export const nodeRecordingFs: RecordingFileSystem = {
+  async create(path) {
+    await mkdir(dirname(path), { recursive: true });
+    return new NodeRecordingFile(await open(path, 'wx', 0o644));
+  },
+  async remove(path) {
+    await rm(path, { force: true });
+  },
+  async size(path) {
+    try {
+      return (await stat(path)).size;
+    } catch {
+      return undefined;
+    }
+  },
+  async freeBytes(dir) {
+    await mkdir(dir, { recursive: true });
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  },
+};

@@ -1,0 +1,163 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+import type { RecordingFileSystem } from './recording-fs.js';
+
+export type RecordingFormat = 'mp4' | 'mpegts' | 'flv';
+export type RecordingStatus = 'recording' | 'ready' | 'failed';
+
+export const RECORDING_EXTENSIONS: Record<RecordingFormat, string> = { mp4: 'mp4', mpegts: 'ts', flv: 'flv' };
+
+/** One file: what GET /v1/recordings shows and what retention deletes. */
+export interface RecordingEntry {
+  id: string;
+  /** The flow recorded, or null for a record job's file. */
+  flowId: string | null;
+  jobId: string | null;
+  /** Files of one recording session (a publisher and its reconnects within timeoutSeconds) share it. */
+  sessionId: string;
+  /** 0 for a session's first file, then 1, 2, ... (segmentSeconds, or a codec change). */
+  segment: number;
+  format: RecordingFormat;
+  /** Relative to the recordings directory. */
+  file: string;
+  status: RecordingStatus;
+  startedAt: string;
+  endedAt: string | null;
+  /** Media time in the file. */
+  durationMs: number;
+  bytes: number;
+  /** Why the file failed (status failed). */
+  error: string | null;
+  /** Why a ready file ended early (low disk space), or null. */
+  note: string | null;
+  /** The daemon stopped without closing the file (a crash, kill -9): it plays up to its last write. */
+  interrupted: boolean;
+}
+
+const INDEX_VERSION = 1;
+/** Changes are written at most this often (status changes at once). */
+const PERSIST_DELAY_MS = 2000;
+
+/**
+ * Every recording file the daemon made, kept in `<recordings>/index.json` so the list
+ * survives restarts. Written atomically, and soon after each change, so after a crash
+ * the index is at most a couple of seconds behind the files; `load` reconciles it with
+ * what is on disk.
+ */
+export class RecordingIndex {
+  private readonly entries = new Map<string, RecordingEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  /** A write queued behind the running one; it will read the state when it starts, so one is enough. */
+  private queued: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  get file(): string {
+    return join(this.dir, 'index.json');
+  }
+
+  /**
+   * Reads the index. Files that were being recorded when the daemon died become ready
+   * (and interrupted) with their size on disk; entries whose file is gone are dropped.
+   */
+  static async load(dir: string, fs: RecordingFileSystem, logger: Logger): Promise<RecordingIndex> {
+    const index = new RecordingIndex(dir, logger);
+    let stored: RecordingEntry[] = [];
+    try {
+      const parsed = JSON.parse(await readFile(index.file, 'utf8')) as { version?: number; recordings?: RecordingEntry[] };
+      if (parsed.version === INDEX_VERSION && Array.isArray(parsed.recordings)) stored = parsed.recordings;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.error({ err: (err as Error).message, file: index.file }, 'recording index unreadable; starting a new one');
+    }
+    let changed = false;
+    for (const entry of stored) {
+      const size = await fs.size(join(dir, entry.file));
+      if (size === undefined) {
+        changed = true;
+        continue;
+      }
+      if (entry.status === 'recording') {
+        changed = true;
+        const ended = new Date(Date.parse(entry.startedAt) + entry.durationMs).toISOString();
+        index.entries.set(entry.id, { ...entry, status: 'ready', interrupted: true, bytes: size, endedAt: ended });
+      } else {
+        index.entries.set(entry.id, entry);
+      }
+    }
+    if (changed) await index.flush();
+    return index;
+  }
+
+  path(entry: RecordingEntry): string {
+    return join(this.dir, entry.file);
+  }
+
+  list(): RecordingEntry[] {
+    return [...this.entries.values()];
+  }
+
+  get(id: string): RecordingEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  add(entry: RecordingEntry): void {
+    this.entries.set(entry.id, entry);
+    void this.flush();
+  }
+
+  /** Progress (size, duration) is persisted soon; a status change at once. */
+  update(id: string, patch: Partial<RecordingEntry>): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.entries.set(id, { ...entry, ...patch });
+    if (patch.status !== undefined) void this.flush();
+    else this.flushSoon();
+  }
+
+  remove(id: string): void {
+    if (this.entries.delete(id)) void this.flush();
+  }
+
+  /** Waits for every pending write (shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush(true);
+  }
+
+  private flushSoon(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, PERSIST_DELAY_MS);
+    this.timer.unref();
+  }
+
+  /** Writes are chained so the file always ends with the latest state. */
+  flush(final = false): Promise<void> {
+    if (this.closed && !final) return this.writing;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.queued) return this.queued;
+    this.queued = this.writing.then(async () => {
+      this.queued = undefined;
+      const text = `${JSON.stringify({ version: INDEX_VERSION, recordings: this.list() }, null, 1)}\n`;
+      try {
+        await writeFileAtomic(this.file, text, 0o644);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message, file: this.file }, 'cannot write the recording index');
+      }
+    });
+    this.writing = this.queued;
+    return this.writing;
+  }
+}

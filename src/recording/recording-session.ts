@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RecordingEvent } from '../core/flow-events.js';
+import type { MediaFlags, OutputSink } from '../core/output-feed.js';
+import type { ContainerInput, ContainerMuxer } from '../protocol/container.js';
+import { RecordingFileWriter } from './file-writer.js';
+import { createContainerMuxer } from './muxers.js';
+import { renderPathTemplate } from './path-template.js';
+import type { RecordingFileSystem } from './recording-fs.js';
+import { RECORDING_EXTENSIONS, type RecordingEntry, type RecordingFormat, type RecordingIndex } from './recording-index.js';
+
+/** Index progress (size, duration) is updated at most this often per file. */
+const PROGRESS_INTERVAL_MS = 1000;
+
+export interface RecordingSessionOptions {
+  /** The flow recorded, or the record job (exactly one of them). */
+  flowId: string | null;
+  jobId: string | null;
+  /** Name used for {flowId} in the path template (a job's id for jobs). */
+  nameInPath: string;
+  format: RecordingFormat;
+  segmentMs: number;
+  pathTemplate: string;
+}
+
+export interface RecordingSessionDeps {
+  index: RecordingIndex;
+  fs: RecordingFileSystem;
+  now(): number;
+  events(event: RecordingEvent): void;
+  logger: Logger;
+  /** The session stopped because a write failed; it takes no more media. */
+  failed(error: Error): void;
+}
+
+export function newRecordingId(): string {
+  return `rec_${randomBytes(8).toString('hex')}`;
+}
+
+/** The file being written: its index entry, muxer, writer and where its media time starts. */
+interface OpenFile {
+  entry: RecordingEntry;
+  muxer: ContainerMuxer;
+  writer: RecordingFileWriter;
+  /** Hub timestamp of the file's first frame: the file's time zero. */
+  startTs: number;
+  lastTs: number;
+  lastProgressAt: number;
+}
+
+/**
+ * One recording session as an output sink: a publisher and whatever reconnects within
+ * the recorder's timeout. It writes one or more files: a new one when `segmentMs` has
+ * passed at a keyframe, and when a codec header changes (a reconnecting encoder with
+ * other settings), since no container here can switch codec configuration mid-file.
+ *
+ * A file is created at the first frame, not at the headers, so a publisher that sends
+ * nothing leaves nothing behind. Every file's time starts at 0.
+ */
+export class RecordingSession implements OutputSink {
+  readonly sessionId = `ses_${randomBytes(6).toString('hex')}`;
+  private file: OpenFile | undefined;
+  private segment = 0;
+  private metadata: Buffer | undefined;
+  private videoHeader: Buffer | undefined;
+  private audioHeader: Buffer | undefined;
+  private stopped = false;
+  /** Files still being closed; finish() waits for them. */
+  private readonly closing = new Set<Promise<void>>();
+  readonly files: string[] = [];
+
+  constructor(
+    private readonly options: RecordingSessionOptions,
+    private readonly deps: RecordingSessionDeps,
+  ) {}
+
+  /** The file being written, for status. */
+  get current(): RecordingEntry | undefined {
+    return this.file && this.deps.index.get(this.file.entry.id);
+  }
+
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void {
+    if (this.stopped) return;
+    if (flags.isSequenceHeader) {
+      this.onHeader(kind, payload);
+      return;
+    }
+    // A file starts on a join point: the feed's gate guarantees one after every (re)start.
+    const joinPoint = flags.isKeyframe || (kind === 'audio' && this.videoHeader === undefined);
+    if (this.file && joinPoint && timestamp - this.file.startTs >= this.options.segmentMs) this.closeFile(null);
+    if (!this.file) {
+      if (!joinPoint) return;
+      this.openFile(timestamp);
+    }
+    this.mux({ kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: false });
+  }
+
+  sendMetadata(_timestamp: number, payload: Buffer): void {
+    if (this.stopped) return;
+    this.metadata = payload;
+    if (this.file) this.mux({ kind: 'data', timestamp: this.file.lastTs, payload, isKeyframe: false, isSequenceHeader: true });
+  }
+
+  sendData(timestamp: number, payload: Buffer): void {
+    if (this.stopped || !this.file) return;
+    this.mux({ kind: 'data', timestamp, payload, isKeyframe: false, isSequenceHeader: false });
+  }
+
+  backlog(): number {
+    return this.file?.writer.backlog() ?? 0;
+  }
+
+  /** The source stopped: write out what the muxer holds back, so the file is whole up to here. */
+  flush(): void {
+    const file = this.file;
+    if (file) file.writer.write(file.muxer.flush());
+  }
+
+  /**
+   * Ends the session: the open file is completed (`note` says why it ended early, e.g. low
+   * disk space) and every file closed. Idempotent.
+   */
+  async finish(note: string | null = null): Promise<void> {
+    this.stopped = true;
+    if (this.file) this.closeFile(note);
+    while (this.closing.size > 0) await Promise.all([...this.closing]);
+  }
+
+  private onHeader(kind: 'audio' | 'video', payload: Buffer): void {
+    const previous = kind === 'video' ? this.videoHeader : this.audioHeader;
+    if (previous?.equals(payload)) return;
+    if (kind === 'video') this.videoHeader = payload;
+    else this.audioHeader = payload;
+    // The next frame (a keyframe of the new configuration) opens a new file.
+    if (this.file) this.closeFile(null);
+  }
+
+  private openFile(timestamp: number): void {
+    const { index, now } = this.deps;
+    const id = newRecordingId();
+    const start = new Date(now());
+    const ext = RECORDING_EXTENSIONS[this.options.format];
+    let name = renderPathTemplate(this.options.pathTemplate, { flowId: this.options.nameInPath, start, id });
+    // Two files of one second with a template without {id}: the second gets the id too.
+    if (index.list().some((e) => e.file === `${name}.${ext}`)) name = `${name}_${id}`;
+    const entry: RecordingEntry = {
+      id,
+      flowId: this.options.flowId,
+      jobId: this.options.jobId,
+      sessionId: this.sessionId,
+      segment: this.segment++,
+      format: this.options.format,
+      file: `${name}.${ext}`,
+      status: 'recording',
+      startedAt: start.toISOString(),
+      endedAt: null,
+      durationMs: 0,
+      bytes: 0,
+      error: null,
+      note: null,
+      interrupted: false,
+    };
+    index.add(entry);
+    const writer = new RecordingFileWriter(this.deps.fs, index.path(entry), (err) => this.onWriteError(entry.id, err));
+    this.file = { entry, muxer: createContainerMuxer(this.options.format), writer, startTs: timestamp, lastTs: timestamp, lastProgressAt: now() };
+    this.files.push(entry.id);
+    this.deps.logger.info({ recordingId: id, file: entry.file, format: entry.format }, 'recording started');
+    this.deps.events({ type: 'recording.started', ...this.eventBase(entry) });
+    const headerAt = (payload: Buffer, kind: 'audio' | 'video' | 'data'): ContainerInput => ({ kind, timestamp, payload, isKeyframe: false, isSequenceHeader: true });
+    if (this.metadata) this.mux(headerAt(this.metadata, 'data'));
+    if (this.videoHeader) this.mux(headerAt(this.videoHeader, 'video'));
+    if (this.audioHeader) this.mux(headerAt(this.audioHeader, 'audio'));
+  }
+
+  private mux(message: ContainerInput): void {
+    const file = this.file;
+    if (!file) return;
+    const at = Math.max(message.timestamp, file.startTs);
+    file.writer.write(file.muxer.push({ ...message, timestamp: at - file.startTs }));
+    if (message.kind !== 'data' && at > file.lastTs) file.lastTs = at;
+    const now = this.deps.now();
+    if (now - file.lastProgressAt >= PROGRESS_INTERVAL_MS) {
+      file.lastProgressAt = now;
+      this.deps.index.update(file.entry.id, { durationMs: file.lastTs - file.startTs, bytes: file.writer.bytesWritten });
+    }
+  }
+
+  private closeFile(note: string | null): void {
+    const file = this.file;
+    if (!file) return;
+    this.file = undefined;
+    const durationMs = file.lastTs - file.startTs;
+    file.writer.write(file.muxer.flush());
+    const done = file.writer
+      .finish(file.muxer.durationPatch?.(durationMs))
+      .then(() => this.completed(file, durationMs, note))
+      .finally(() => this.closing.delete(done));
+    this.closing.add(done);
+  }
+
+  private completed(file: OpenFile, durationMs: number, note: string | null): void {
+    const { entry, writer } = file;
+    if (writer.failed) return; // Reported by onWriteError.
+    const endedAt = new Date(this.deps.now()).toISOString();
+    this.deps.index.update(entry.id, { status: 'ready', endedAt, durationMs, bytes: writer.bytesWritten, note });
+    this.deps.logger.info({ recordingId: entry.id, file: entry.file, durationMs, bytes: writer.bytesWritten, note }, 'recording ready');
+    this.deps.events({ type: 'recording.ready', ...this.eventBase(entry), durationMs, bytes: writer.bytesWritten, note });
+  }
+
+  /** A failed write ends the whole session: the disk is full or broken, and the next file would fail too. */
+  private onWriteError(id: string, err: Error): void {
+    const entry = this.deps.index.get(id);
+    if (!entry) return;
+    const file = this.file?.entry.id === id ? this.file : undefined;
+    const durationMs = file ? file.lastTs - file.startTs : entry.durationMs;
+    const bytes = file?.writer.bytesWritten ?? entry.bytes;
+    const error = describeWriteError(err);
+    this.deps.index.update(id, { status: 'failed', endedAt: new Date(this.deps.now()).toISOString(), durationMs, bytes, error });
+    this.deps.logger.error({ recordingId: id, file: entry.file, err: error }, 'recording failed');
+    this.deps.events({ type: 'recording.failed', ...this.eventBase(entry), error, durationMs, bytes });
+    if (file) {
+      this.file = undefined;
+      const done = file.writer.finish().finally(() => this.closing.delete(done));
+      this.closing.add(done);
+    }
+    if (!this.stopped) {
+      this.stopped = true;
+      this.deps.failed(err);
+    }
+  }
+
+  private eventBase(entry: RecordingEntry): { recordingId: string; flowId: string | null; jobId: string | null; file: string; format: string } {
+    return { recordingId: entry.id, flowId: entry.flowId, jobId: entry.jobId, file: entry.file, format: entry.format };
+  }
+}
+
+export function describeWriteError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return 'disk full (ENOSPC): no space left on the recordings file system';
+  if (code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
+  return code ? `${code}: ${err.message}` : err.message;
+}
