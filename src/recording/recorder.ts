@@ -153,10 +153,8 @@ export class Recorder {
 
   private onSourceGone(): void {
     const session = this.session;
-    if (!session) {
-      if (this.state === 'failed') this.setState('idle');
-      return;
-    }
+    // A failed recording keeps saying so (and why) until the next source tries again.
+    if (!session) return;
     session.flush();
     this.setState('waiting_for_reconnect');
     const timeoutMs = this.settings.timeoutSeconds * 1000;

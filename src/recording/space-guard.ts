@@ -7,7 +7,7 @@ import type { RecordingFileSystem } from './recording-fs.js';
 export const SPACE_CHECK_INTERVAL_MS = 10_000;
 
 function mib(bytes: number): string {
-  return `${Math.floor(bytes / (1024 * 1024))} MiB`;
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${Math.floor(bytes / 1024 ** 2)} MiB`;
 }
 
 /**

@@ -1,50 +1,21 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Webhooks, type WebhookDelivery } from '../../src/telemetry/webhooks.js';
+import { Webhooks } from '../../src/telemetry/webhooks.js';
+import { deadPort, webhookReceiver } from '../helpers/webhook-receiver.js';
 import { flowYaml, outputTo, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { delay, publish, waitFor } from '../helpers/ffmpeg.js';
 
 const SECRET = 'webhook-secret-for-tests-0123456789';
 
-/** A local receiver that checks every signature the way a real one would. */
-async function receiver(): Promise<{ server: Server; url: string; received: { delivery: WebhookDelivery; verified: boolean; headers: IncomingMessage['headers'] }[] }> {
-  const received: { delivery: WebhookDelivery; verified: boolean; headers: IncomingMessage['headers'] }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(req.headers['x-flowrelay-signature']));
-      const expected = m ? createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest() : Buffer.alloc(32);
-      const verified = !!m && timingSafeEqual(expected, Buffer.from(m[2]!, 'hex')) && Math.abs(Date.now() / 1000 - Number(m[1])) < 300;
-      received.push({ delivery: JSON.parse(body) as WebhookDelivery, verified, headers: req.headers });
-      res.writeHead(verified ? 204 : 401).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks?token=abc`, received };
-}
-
-/** A port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 describe('webhooks', () => {
   let daemon: InProcessDaemon;
-  let live: Awaited<ReturnType<typeof receiver>>;
+  let live: Awaited<ReturnType<typeof webhookReceiver>>;
   let dead: string;
 
   beforeAll(async () => {
-    live = await receiver();
+    live = await webhookReceiver(SECRET);
     dead = `http://127.0.0.1:${await deadPort()}/gone`;
     daemon = await startInProcess(`api: { listen: "127.0.0.1:0" }
 webhooks:

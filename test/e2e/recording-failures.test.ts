@@ -1,0 +1,108 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { flowStatus } from '../../src/api/flow-views.js';
+import { nodeRecordingFs, type RecordingFileSystem } from '../../src/recording/recording-fs.js';
+import { flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { play, probeDuration, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { webhookReceiver } from '../helpers/webhook-receiver.js';
+
+const SECRET = 'recording-webhook-secret-0123456789';
+
+/** The real file system, except that files stop accepting bytes after `limit` of them: a disk that fills up. */
+function fillingDisk(limit: number): RecordingFileSystem {
+  let used = 0;
+  return {
+    ...nodeRecordingFs,
+    async create(path) {
+      const file = await nodeRecordingFs.create(path);
+      return {
+        ...file,
+        append: async (buffers) => {
+          const size = buffers.reduce((n, b) => n + b.length, 0);
+          if (used + size > limit) throw Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' });
+          used += size;
+          await file.append(buffers);
+        },
+        patch: (offset, bytes) => file.patch(offset, bytes),
+        close: () => file.close(),
+      };
+    },
+  };
+}
+
+describe('recording failures leave the live path alone', () => {
+  let daemon: InProcessDaemon | undefined;
+  afterEach(async () => {
+    await daemon?.close();
+    daemon = undefined;
+  });
+
+  it('a full disk fails the recording cleanly (status, index, event) while the flow keeps streaming to its output', async () => {
+    const hooks = await webhookReceiver(SECRET);
+    daemon = await startInProcess(`webhooks: [{ url: "${hooks.url}", secret: "${SECRET}", events: ["recording.started", "recording.failed"] }]\nflows:\n${flowYaml('sink')}`, '', undefined, {
+      storageExtra: ', minFreeSpace: 0',
+      app: { recordingFs: fillingDisk(200_000) },
+    });
+    await reconfigure(
+      daemon,
+      `${flowYaml('sink')}${flowYaml('full', { outputs: [outputTo('copy', daemon.port, 'sink', { idleDisconnectMs: 1000 })], recording: { mode: 'automatic', format: 'mpegts', timeoutSeconds: 0 } })}`,
+    );
+    const flow = daemon.app.registry.get('full')!;
+    const out = join(daemon.dir, 'sink.flv');
+    const player = play(daemon.url(playKey('sink')), out);
+    const pub = publish(daemon.url(publishKey('full')), { seconds: 6 });
+    await waitFor(() => flow.recorder?.report().state === 'failed', 'the recording to fail', 15_000);
+    const report = flow.recorder!.report();
+    expect(report.lastError).toMatch(/disk full \(ENOSPC\)/);
+    // The publisher is still on and the output still connected while the recording is dead.
+    expect(flow.hub.live).toBe(true);
+    expect((await pub.done).code).toBe(0);
+    await player.done;
+    const streams = await probeStreams(out);
+    expect(videoFrames(streams)).toBeGreaterThan(125); // most of 150 frames: the output never stopped
+    const { videoSpan } = await probeDuration(out);
+    expect(videoSpan).toBeGreaterThan(5);
+
+    // What GET /v1/flows/full/status shows.
+    expect(flowStatus(flow, Date.now())).toMatchObject({ recording: { mode: 'automatic', state: 'failed', lastError: expect.stringMatching(/ENOSPC/) } });
+    // The index on disk says the file failed, and why.
+    let entries: Record<string, unknown>[] = [];
+    await waitFor(() => entries[0]?.status === 'failed', 'the index to record the failure', 10_000, async () => {
+      entries = await readIndex(daemon!);
+    });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ flowId: 'full', status: 'failed', error: expect.stringMatching(/ENOSPC/) });
+    // And the webhooks were told, signed.
+    await waitFor(() => hooks.received.length >= 2, 'the recording events');
+    await hooks.close();
+    expect(hooks.received.every((r) => r.verified)).toBe(true);
+    expect(hooks.received.map((r) => r.delivery.data)).toMatchObject([
+      { type: 'recording.started', flowId: 'full', jobId: null, recordingId: entries[0]!.id, format: 'mpegts' },
+      { type: 'recording.failed', flowId: 'full', recordingId: entries[0]!.id, error: expect.stringMatching(/ENOSPC/) },
+    ]);
+  });
+
+  it('below storage.minFreeSpace no recording starts, the status says why, and publishing still works', async () => {
+    daemon = await startInProcess(`flows:\n${flowYaml('floor', { recording: { mode: 'automatic', format: 'mp4', timeoutSeconds: 0 } })}`, '', undefined, {
+      // Far more than any test machine has free.
+      storageExtra: ', minFreeSpace: "1000000Gi"',
+    });
+    const flow = daemon.app.registry.get('floor')!;
+    const pub = publish(daemon.url(publishKey('floor')), { seconds: 2 });
+    await waitFor(() => flow.hub.live, 'the publisher');
+    const report = flow.recorder!.report();
+    expect(report.state).toBe('low_disk_space');
+    expect(report.lastError).toMatch(/low_disk_space: .* free in .*storage\.minFreeSpace is 1000000\.0 GiB/);
+    expect((await pub.done).code).toBe(0);
+    expect(flow.hub.counters.videoFrames).toBeGreaterThan(40);
+    // Nothing was written.
+    const files = await readdir(join(daemon.dir, 'data', 'recordings')).catch(() => [] as string[]);
+    expect(files.filter((f) => f !== 'index.json' && f !== 'jobs.json')).toEqual([]);
+  });
+});
+
+async function readIndex(daemon: InProcessDaemon): Promise<Record<string, unknown>[]> {
+  const text = await readFile(join(daemon.dir, 'data', 'recordings', 'index.json'), 'utf8');
+  return (JSON.parse(text) as { recordings: Record<string, unknown>[] }).recordings;
+}
