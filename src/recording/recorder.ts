@@ -197,9 +197,10 @@ export class Recorder {
     if (!session) return Promise.resolve();
     this.session = undefined;
     this.feed.detachSink();
-    if (this.state === 'recording' || this.state === 'waiting_for_reconnect') this.setState('idle');
     const done = session.finish(note).finally(() => this.finishing.delete(done));
+    // Registered before the state changes: a listener that closes the recorder on idle must wait for these files.
     this.finishing.add(done);
+    if (this.state === 'recording' || this.state === 'waiting_for_reconnect') this.setState('idle');
     return done;
   }
 
@@ -209,9 +210,9 @@ export class Recorder {
     this.feed.detachSink();
     this.deps.clock.clearTimeout(this.timer);
     this.lastError = describeWriteError(err);
-    this.setState('failed');
     const done = session.finish().finally(() => this.finishing.delete(done));
     this.finishing.add(done);
+    this.setState('failed');
   }
 
   private onSpace(ok: boolean): void {

@@ -1,4 +1,4 @@
-import { mkdir, open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** An open recording file: appends in order, and one in-place patch for finalisation. */
@@ -23,6 +23,10 @@ export interface RecordingFileSystem {
   size(path: string): Promise<number | undefined>;
   /** Bytes an unprivileged writer may still use on the file system holding `dir`. */
   freeBytes(dir: string): Promise<number>;
+  /** Up to `length` bytes at `offset` (fewer at the end of the file). */
+  read(path: string, offset: number, length: number): Promise<Buffer>;
+  /** Cuts a file back to `length` bytes (repairing a torn end). */
+  truncate(path: string, length: number): Promise<void>;
 }
 
 class NodeRecordingFile implements RecordingFile {
@@ -75,6 +79,19 @@ export const nodeRecordingFs: RecordingFileSystem = {
     } catch {
       return undefined;
     }
+  },
+  async read(path, offset, length) {
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  },
+  async truncate(path, length) {
+    await truncate(path, length);
   },
   async freeBytes(dir) {
     await mkdir(dir, { recursive: true });

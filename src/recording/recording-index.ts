@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { RecordingFileSystem } from './recording-fs.js';
+import { repairTornEnd } from './repair.js';
 
 export type RecordingFormat = 'mp4' | 'mpegts' | 'flv';
 export type RecordingStatus = 'recording' | 'ready' | 'failed';
@@ -86,7 +87,12 @@ export class RecordingIndex {
       if (entry.status === 'recording') {
         changed = true;
         const ended = new Date(Date.parse(entry.startedAt) + entry.durationMs).toISOString();
-        index.entries.set(entry.id, { ...entry, status: 'ready', interrupted: true, bytes: size, endedAt: ended });
+        const bytes = await repairTornEnd(fs, join(dir, entry.file), entry.format, size).catch((err: Error) => {
+          logger.error({ err: err.message, file: entry.file }, 'cannot repair an interrupted recording; it is listed as it is');
+          return size;
+        });
+        index.entries.set(entry.id, { ...entry, status: 'ready', interrupted: true, bytes, endedAt: ended });
+        logger.info({ recordingId: entry.id, file: entry.file, bytes, cutBytes: size - bytes }, 'recording interrupted by a stop without close; listed as ready');
       } else {
         index.entries.set(entry.id, entry);
       }

@@ -7,8 +7,15 @@ import { RecordingFileWriter } from './file-writer.js';
 import { createContainerMuxer } from './muxers.js';
 import { renderPathTemplate } from './path-template.js';
 import type { RecordingFileSystem } from './recording-fs.js';
+import { repairTornEnd } from './repair.js';
 import { RECORDING_EXTENSIONS, type RecordingEntry, type RecordingFormat, type RecordingIndex } from './recording-index.js';
 
+/**
+ * Audio that arrives before any video header may be followed by one (servers such as
+ * nginx-rtmp forward the audio header first): a file starts on audio alone only after
+ * this much audio with no video header, rather than becoming a short audio-only file.
+ */
+const AUDIO_ONLY_GRACE_MS = 1000;
 /** Index progress (size, duration) is updated at most this often per file. */
 const PROGRESS_INTERVAL_MS = 1000;
 
@@ -65,6 +72,8 @@ export class RecordingSession implements OutputSink {
   private videoHeader: Buffer | undefined;
   private audioHeader: Buffer | undefined;
   private stopped = false;
+  /** Timestamp of the first audio frame seen without a video header, while no file is open. */
+  private audioOnlySince: number | undefined;
   /** Files still being closed; finish() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   readonly files: string[] = [];
@@ -90,6 +99,7 @@ export class RecordingSession implements OutputSink {
     if (this.file && joinPoint && timestamp - this.file.startTs >= this.options.segmentMs) this.closeFile(null);
     if (!this.file) {
       if (!joinPoint) return;
+      if (kind === 'audio' && !this.audioOnlyLongEnough(timestamp)) return;
       this.openFile(timestamp);
     }
     this.mux({ kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: false });
@@ -126,6 +136,11 @@ export class RecordingSession implements OutputSink {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
+  private audioOnlyLongEnough(timestamp: number): boolean {
+    this.audioOnlySince ??= timestamp;
+    return timestamp - this.audioOnlySince >= AUDIO_ONLY_GRACE_MS;
+  }
+
   private onHeader(kind: 'audio' | 'video', payload: Buffer): void {
     const previous = kind === 'video' ? this.videoHeader : this.audioHeader;
     if (previous?.equals(payload)) return;
@@ -137,6 +152,7 @@ export class RecordingSession implements OutputSink {
 
   private openFile(timestamp: number): void {
     const { index, now } = this.deps;
+    this.audioOnlySince = undefined;
     const id = newRecordingId();
     const start = new Date(now());
     const ext = RECORDING_EXTENSIONS[this.options.format];
@@ -198,9 +214,9 @@ export class RecordingSession implements OutputSink {
     this.closing.add(done);
   }
 
-  private completed(file: OpenFile, durationMs: number, note: string | null): void {
+  private async completed(file: OpenFile, durationMs: number, note: string | null): Promise<void> {
     const { entry, writer } = file;
-    if (writer.failed) return; // Reported by onWriteError.
+    if (writer.failed) return this.repairFailed(entry); // Reported by onWriteError.
     const endedAt = new Date(this.deps.now()).toISOString();
     this.deps.index.update(entry.id, { status: 'ready', endedAt, durationMs, bytes: writer.bytesWritten, note });
     this.deps.logger.info({ recordingId: entry.id, file: entry.file, durationMs, bytes: writer.bytesWritten, note }, 'recording ready');
@@ -220,12 +236,27 @@ export class RecordingSession implements OutputSink {
     this.deps.events({ type: 'recording.failed', ...this.eventBase(entry), error, durationMs, bytes });
     if (file) {
       this.file = undefined;
-      const done = file.writer.finish().finally(() => this.closing.delete(done));
+      const done = file.writer
+        .finish()
+        .then(() => this.repairFailed(entry))
+        .finally(() => this.closing.delete(done));
       this.closing.add(done);
     }
     if (!this.stopped) {
       this.stopped = true;
       this.deps.failed(err);
+    }
+  }
+
+  /** A failed write may have left a torn end: cut it so the file plays up to the failure. */
+  private async repairFailed(entry: RecordingEntry): Promise<void> {
+    const { fs, index } = this.deps;
+    const path = index.path(entry);
+    try {
+      const size = await fs.size(path);
+      if (size !== undefined) index.update(entry.id, { bytes: await repairTornEnd(fs, path, entry.format, size) });
+    } catch (err) {
+      this.deps.logger.warn({ recordingId: entry.id, err: (err as Error).message }, 'cannot repair the end of a failed recording');
     }
   }
 

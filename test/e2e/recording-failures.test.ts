@@ -1,15 +1,19 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flowStatus } from '../../src/api/flow-views.js';
 import { nodeRecordingFs, type RecordingFileSystem } from '../../src/recording/recording-fs.js';
 import { flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
-import { play, probeDuration, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { decodeAll, play, probeDuration, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 import { webhookReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = 'recording-webhook-secret-0123456789';
 
-/** The real file system, except that files stop accepting bytes after `limit` of them: a disk that fills up. */
+/**
+ * The real file system, except that it holds only `limit` bytes of recordings: the write
+ * that crosses the limit writes what fits and then fails with ENOSPC, as a real full disk
+ * does, leaving a torn end.
+ */
 function fillingDisk(limit: number): RecordingFileSystem {
   let used = 0;
   return {
@@ -20,7 +24,12 @@ function fillingDisk(limit: number): RecordingFileSystem {
         ...file,
         append: async (buffers) => {
           const size = buffers.reduce((n, b) => n + b.length, 0);
-          if (used + size > limit) throw Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' });
+          if (used + size > limit) {
+            const fits = Buffer.concat(buffers).subarray(0, limit - used);
+            used = limit;
+            await file.append([fits]);
+            throw Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' });
+          }
           used += size;
           await file.append(buffers);
         },
@@ -42,11 +51,11 @@ describe('recording failures leave the live path alone', () => {
     const hooks = await webhookReceiver(SECRET);
     daemon = await startInProcess(`webhooks: [{ url: "${hooks.url}", secret: "${SECRET}", events: ["recording.started", "recording.failed"] }]\nflows:\n${flowYaml('sink')}`, '', undefined, {
       storageExtra: ', minFreeSpace: 0',
-      app: { recordingFs: fillingDisk(200_000) },
+      app: { recordingFs: fillingDisk(600_000) },
     });
     await reconfigure(
       daemon,
-      `${flowYaml('sink')}${flowYaml('full', { outputs: [outputTo('copy', daemon.port, 'sink', { idleDisconnectMs: 1000 })], recording: { mode: 'automatic', format: 'mpegts', timeoutSeconds: 0 } })}`,
+      `${flowYaml('sink')}${flowYaml('full', { outputs: [outputTo('copy', daemon.port, 'sink', { idleDisconnectMs: 1000 })], recording: { mode: 'automatic', format: 'mp4', timeoutSeconds: 0 } })}`,
     );
     const flow = daemon.app.registry.get('full')!;
     const out = join(daemon.dir, 'sink.flv');
@@ -73,12 +82,22 @@ describe('recording failures leave the live path alone', () => {
     });
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ flowId: 'full', status: 'failed', error: expect.stringMatching(/ENOSPC/) });
+    // The file was cut back to its last whole fragment: it plays up to the failure.
+    const failedFile = join(daemon.dir, 'data', 'recordings', String(entries[0]!.file));
+    await waitFor(() => entries[0]?.bytes === 0 || (entries[0]?.bytes as number) < 600_000, 'the torn end to be cut', 10_000, async () => {
+      entries = await readIndex(daemon!);
+    });
+    expect((await stat(failedFile)).size).toBe(entries[0]!.bytes);
+    const failedStreams = await probeStreams(failedFile);
+    expect(failedStreams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(videoFrames(failedStreams)).toBeGreaterThan(10);
+    expect((await decodeAll(failedFile)).stderr).toBe('');
     // And the webhooks were told, signed.
     await waitFor(() => hooks.received.length >= 2, 'the recording events');
     await hooks.close();
     expect(hooks.received.every((r) => r.verified)).toBe(true);
     expect(hooks.received.map((r) => r.delivery.data)).toMatchObject([
-      { type: 'recording.started', flowId: 'full', jobId: null, recordingId: entries[0]!.id, format: 'mpegts' },
+      { type: 'recording.started', flowId: 'full', jobId: null, recordingId: entries[0]!.id, format: 'mp4' },
       { type: 'recording.failed', flowId: 'full', recordingId: entries[0]!.id, error: expect.stringMatching(/ENOSPC/) },
     ]);
   });

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
+import { nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
+import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const TOKEN = 'frt_record-jobs-tests-token-00000000000000000';
+const NOTIFY_SECRET = 'notify-secret-for-tests-0123456789';
+const HOOK_SECRET = 'webhook-secret-for-tests-0123456789';
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+interface Job {
+  id: string;
+  name: string;
+  status: string;
+  error: string | null;
+  recordings: string[];
+  notifySecret: string | null;
+}
+
+describe('record jobs', () => {
+  let daemon: InProcessDaemon;
+  let base: string;
+  let notify: WebhookReceiver;
+  let hooks: WebhookReceiver;
+
+  const api = async <T = Job>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; result: T; errors: { code: string; message: string }[] }> => {
+    const { json, ...rest } = init;
+    const res = await fetch(`${base}${path}`, {
+      ...rest,
+      ...(json !== undefined && { body: JSON.stringify(json) }),
+      headers: { authorization: `Bearer ${TOKEN}`, ...(json !== undefined && { 'content-type': 'application/json' }) },
+    });
+    const body = (await res.json()) as { result: T; errors: { code: string; message: string }[] };
+    return { status: res.status, result: body.result, errors: body.errors };
+  };
+  const jobEvents = (receiver: WebhookReceiver, jobId: string) =>
+    receiver.received.filter((r) => 'jobId' in r.delivery.data && r.delivery.data.jobId === jobId).map((r) => r.delivery.data);
+
+  beforeAll(async () => {
+    notify = await webhookReceiver(NOTIFY_SECRET, '/notify');
+    hooks = await webhookReceiver(HOOK_SECRET);
+    daemon = await startInProcess(
+      `api:
+  listen: "127.0.0.1:0"
+  tokens: [{ name: ops, scope: write, sha256: ${sha256(TOKEN)} }]
+webhooks: [{ url: "${hooks.url}", secret: "${HOOK_SECRET}" }]
+recordJobs: { waitSeconds: 2, timeoutSeconds: 1, maxActive: 4 }
+flows: []
+`,
+      '',
+      undefined,
+      { storageExtra: ', minFreeSpace: 0' },
+    );
+    base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+  });
+  afterAll(async () => {
+    await daemon?.close();
+    await notify?.close();
+    await hooks?.close();
+  });
+
+  it('a URL that never goes live fails after the wait, and says so to notifyUrl and the webhooks', async () => {
+    const url = `rtmp://127.0.0.1:${await deadPort()}/live/nothing-here`;
+    const created = await api('/v1/record-jobs', { method: 'POST', json: { name: 'never live', url, notifyUrl: notify.url, notifySecret: NOTIFY_SECRET } });
+    expect(created.status).toBe(201);
+    expect(created.result).toMatchObject({ name: 'never live', status: 'waiting', format: 'mp4', waitSeconds: 2 });
+    const id = created.result.id;
+    let job = created.result;
+    await waitFor(() => job.status === 'failed', 'the job to fail', 15_000, async () => {
+      job = (await api(`/v1/record-jobs/${id}`)).result;
+    });
+    expect(job.error).toBe('no stream arrived within 2 s');
+    expect(job.recordings).toEqual([]);
+    await waitFor(() => jobEvents(notify, id).length >= 1 && jobEvents(hooks, id).length >= 1, 'the failure to be notified');
+    const expected = { type: 'record_job.status', jobId: id, name: 'never live', status: 'failed', previous: 'waiting', error: 'no stream arrived within 2 s' };
+    expect(jobEvents(notify, id)).toEqual([expected]);
+    expect(jobEvents(hooks, id)).toEqual([expected]);
+    expect(notify.received.every((r) => r.verified)).toBe(true);
+  });
+
+  it.skipIf(!nginxRtmpAvailable() && !process.env.CI)('a job on a live nginx-rtmp URL records a playable file and completes when the stream ends', async () => {
+    const nginx: RtmpPeer = await startNginxRtmp();
+    try {
+      const url = `rtmp://127.0.0.1:${nginx.port}/live/show`;
+      // The job starts first and waits for the stream.
+      const created = await api('/v1/record-jobs', { method: 'POST', json: { name: 'the show', url, format: 'mpegts', notifyUrl: notify.url, notifySecret: NOTIFY_SECRET, waitSeconds: 30 } });
+      expect(created.status).toBe(201);
+      const id = created.result.id;
+      expect((await publish(url, { seconds: 8 }).done).code).toBe(0);
+      let job = created.result;
+      await waitFor(() => job.status === 'completed', 'the job to complete', 20_000, async () => {
+        job = (await api(`/v1/record-jobs/${id}`)).result;
+      });
+      expect(job.recordings).toHaveLength(1);
+      const rec = (await api<{ id: string; file: string; status: string; jobId: string; flowId: null }>(`/v1/recordings/${job.recordings[0]}`)).result;
+      expect(rec).toMatchObject({ status: 'ready', jobId: id, flowId: null });
+      expect(rec.file).toMatch(new RegExp(`^jobs/${id}/${id}_.*\\.ts$`));
+      const file = join(daemon.dir, 'data', 'recordings', rec.file);
+      const streams = await probeStreams(file);
+      expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      const { videoSpan } = await probeDuration(file);
+      expect(videoSpan).toBeGreaterThan(6);
+      expect(videoSpan).toBeLessThan(9);
+      expect((await decodeAll(file)).code).toBe(0);
+      // The job's own events reached its notifyUrl, signed, in order.
+      await waitFor(() => jobEvents(notify, id).some((e) => e.type === 'record_job.status' && e.status === 'completed'), 'the completion to be notified');
+      expect(jobEvents(notify, id).map((e) => (e.type === 'record_job.status' ? `${e.type}:${e.status}` : e.type))).toEqual([
+        'record_job.status:recording',
+        'recording.started',
+        'recording.ready',
+        'record_job.status:completed',
+      ]);
+      expect(notify.received.every((r) => r.verified)).toBe(true);
+      expect((await api<{ id: string }[]>(`/v1/recordings?jobId=${id}`)).result.map((r) => r.id)).toEqual(job.recordings);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('DELETE stops an active job, then removes it; bad requests and too many jobs are refused', async () => {
+    const url = `rtmp://127.0.0.1:${await deadPort()}/live/later`;
+    const jobs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const created = await api('/v1/record-jobs', { method: 'POST', json: { name: `waiting ${i}`, url, waitSeconds: 600, ...(i === 0 && { notifyUrl: notify.url }) } });
+      expect(created.status).toBe(201);
+      jobs.push(created.result.id);
+    }
+    // With notifyUrl but no notifySecret, one is generated and shown (to write tokens) once created.
+    expect((await api(`/v1/record-jobs/${jobs[0]}`)).result.notifySecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const over = await api('/v1/record-jobs', { method: 'POST', json: { name: 'one too many', url } });
+    expect(over.status).toBe(429);
+    expect(over.errors[0]).toMatchObject({ code: 'limit_exceeded', message: expect.stringMatching(/recordJobs\.maxActive/) });
+
+    const stopped = await api<Job & { removed: boolean }>(`/v1/record-jobs/${jobs[0]}`, { method: 'DELETE' });
+    expect(stopped.result).toMatchObject({ status: 'stopped', removed: false });
+    const removed = await api<Job & { removed: boolean }>(`/v1/record-jobs/${jobs[0]}`, { method: 'DELETE' });
+    expect(removed.result).toMatchObject({ removed: true });
+    expect((await api(`/v1/record-jobs/${jobs[0]}`)).status).toBe(404);
+    for (const id of jobs.slice(1)) expect((await api(`/v1/record-jobs/${id}`, { method: 'DELETE' })).result.status).toBe('stopped');
+
+    const bad = await api('/v1/record-jobs', { method: 'POST', json: { name: 'x', url: 'http://example.com/live.m3u8', format: 'avi' } });
+    expect(bad.status).toBe(400);
+    expect(bad.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^url: .*rtmp:\/\//), expect.stringMatching(/^format: /)]);
+    const list = await api<Job[]>('/v1/record-jobs');
+    expect(list.result.map((j) => j.id)).not.toContain(jobs[0]);
+  });
+});
