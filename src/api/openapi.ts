@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { flowConfigSchema, outputConfigSchema } from '../config/schema.js';
+import { recordJobRequestSchema } from '../config/schema-recording.js';
 import { FLOW_EVENT_TYPES } from '../core/flow-events.js';
 import { ERRORS } from './envelope.js';
 
@@ -31,6 +32,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
   const flowId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
   const outputName = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
   const flowRef = { $ref: '#/components/schemas/FlowView' };
+  const anyId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+  const recordingRef = { $ref: '#/components/schemas/Recording' };
+  const jobRef = { $ref: '#/components/schemas/RecordJob' };
   const read = (summary: string, result: Record<string, unknown>, parameters: unknown[] = []) => ({
     summary,
     parameters,
@@ -77,6 +81,36 @@ export function openApiDocument(version: string): Record<string, unknown> {
         patch: write('Change the keys sent; only this output reconnects', { type: 'object', additionalProperties: true }, { type: 'object' }, [flowId, outputName]),
         delete: write('Remove an output', undefined, { type: 'object' }, [flowId, outputName]),
       },
+      '/v1/flows/{id}/recordings': { get: read("The flow's recordings, oldest first", { type: 'array', items: recordingRef }, [flowId]) },
+      '/v1/recordings': {
+        get: read('Every recording', { type: 'array', items: recordingRef }, [
+          { name: 'flowId', in: 'query', schema: { type: 'string' } },
+          { name: 'jobId', in: 'query', schema: { type: 'string' } },
+        ]),
+      },
+      '/v1/recordings/{id}': {
+        get: read('One recording', recordingRef, [anyId]),
+        delete: write('Delete the file and its entry (not while it is being written)', undefined, { type: 'object' }, [anyId]),
+      },
+      '/v1/recordings/{id}/download': {
+        get: {
+          summary: 'The file; Range: bytes= gives 206 with Content-Range, 416 outside the file',
+          parameters: [anyId, { name: 'Range', in: 'header', schema: { type: 'string' } }],
+          responses: {
+            200: { description: 'the whole file', content: { 'video/mp4': {}, 'video/mp2t': {}, 'video/x-flv': {} } },
+            206: { description: 'the byte range asked for' },
+            ...errorResponses(401, 404, 416),
+          },
+        },
+      },
+      '/v1/record-jobs': {
+        get: read('Every record job', { type: 'array', items: jobRef }),
+        post: { ...write('Record an rtmp:// URL once', { $ref: '#/components/schemas/RecordJobCreate' }, jobRef, [], 201), responses: { 201: ok('the job', jobRef), ...errorResponses(400, 401, 403, 429) } },
+      },
+      '/v1/record-jobs/{id}': {
+        get: read('One record job', jobRef, [anyId]),
+        delete: write('Stop an active job, or remove a finished one from the list', undefined, jobRef, [anyId]),
+      },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from "flowrelay token" (its SHA-256 in api.tokens)' } },
@@ -93,6 +127,47 @@ export function openApiDocument(version: string): Record<string, unknown> {
           type: 'object',
           description: 'A flow as GET shows it: its settings plus inputs[].ingest, outputs[].status, playback URLs and status.',
           properties: { id: { type: 'string' }, name: { type: 'string' }, enabled: { type: 'boolean' }, inputs: { type: 'array' }, outputs: { type: 'array' }, playback: { type: 'object' }, status: { type: 'object' } },
+        },
+        RecordJobCreate: schema(recordJobRequestSchema),
+        Recording: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            flowId: { type: ['string', 'null'] },
+            jobId: { type: ['string', 'null'] },
+            sessionId: { type: 'string' },
+            segment: { type: 'integer' },
+            format: { type: 'string', enum: ['mp4', 'mpegts', 'flv'] },
+            file: { type: 'string' },
+            status: { type: 'string', enum: ['recording', 'ready', 'failed'] },
+            startedAt: { type: 'string', format: 'date-time' },
+            endedAt: { type: ['string', 'null'], format: 'date-time' },
+            durationMs: { type: 'number' },
+            durationSeconds: { type: 'number' },
+            bytes: { type: 'integer' },
+            error: { type: ['string', 'null'] },
+            note: { type: ['string', 'null'] },
+            interrupted: { type: 'boolean' },
+            download: { type: 'string' },
+          },
+        },
+        RecordJob: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            name: { type: 'string' },
+            url: { type: 'string' },
+            format: { type: 'string', enum: ['mp4', 'mpegts', 'flv'] },
+            status: { type: 'string', enum: ['waiting', 'recording', 'completed', 'failed', 'stopped'] },
+            error: { type: ['string', 'null'] },
+            waitSeconds: { type: 'integer' },
+            createdAt: { type: 'string', format: 'date-time' },
+            startedAt: { type: ['string', 'null'], format: 'date-time' },
+            endedAt: { type: ['string', 'null'], format: 'date-time' },
+            recordings: { type: 'array', items: { type: 'string' } },
+            notifyUrl: { type: ['string', 'null'] },
+            notifySecret: { type: ['string', 'null'] },
+          },
         },
         ConfigStatus: {
           type: 'object',

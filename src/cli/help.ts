@@ -25,7 +25,11 @@ API (with an api section, default 127.0.0.1:8080): GET /healthz, GET /metrics,
           GET /v1/flows[/:id[/status|/outputs[/:name]]], GET /v1/config/status, GET /v1/openapi.json,
           POST /v1/flows, PATCH|DELETE /v1/flows/:id, POST /v1/flows/:id/outputs,
           PATCH|DELETE /v1/flows/:id/outputs/:name (written back into the config file),
+          GET /v1/flows/:id/recordings, GET /v1/recordings[/:id[/download]], DELETE /v1/recordings/:id,
+          GET|POST /v1/record-jobs, GET|DELETE /v1/record-jobs/:id,
           with Authorization: Bearer <token>.
+Recording: recording: { mode: automatic, format: mp4|mpegts|flv } in a flow writes files to
+          <storage.dir>/recordings whenever an input is live.
 Keys missing from the config are generated at first start, printed once, and kept in
 <storage.dir>/secrets.json. See README.md for every config key.
 `;

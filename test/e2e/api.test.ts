@@ -361,6 +361,8 @@ describe('OpenAPI document', () => {
       for (const route of [
         'GET /healthz', 'GET /metrics', 'GET /v1/config/status', 'GET /v1/flows', 'POST /v1/flows', 'GET /v1/flows/{id}', 'PATCH /v1/flows/{id}', 'DELETE /v1/flows/{id}',
         'GET /v1/flows/{id}/status', 'GET /v1/flows/{id}/outputs', 'POST /v1/flows/{id}/outputs', 'GET /v1/flows/{id}/outputs/{name}', 'PATCH /v1/flows/{id}/outputs/{name}', 'DELETE /v1/flows/{id}/outputs/{name}',
+        'GET /v1/flows/{id}/recordings', 'GET /v1/recordings', 'GET /v1/recordings/{id}', 'DELETE /v1/recordings/{id}', 'GET /v1/recordings/{id}/download',
+        'GET /v1/record-jobs', 'POST /v1/record-jobs', 'GET /v1/record-jobs/{id}', 'DELETE /v1/record-jobs/{id}',
       ]) expect(routes).toContain(route);
 
       const { Ajv2020 } = await import('ajv/dist/2020.js');
@@ -373,6 +375,9 @@ describe('OpenAPI document', () => {
       expect(flow({ id: 'ok', bogus: 1 })).toBe(false);
       expect(output({ name: 'edge', type: 'srt-listener', listen: '0.0.0.0:9100' })).toBe(true);
       expect(output({ name: 'x', type: 'carrier-pigeon' })).toBe(false);
+      const job = ajv.compile(doc.components.schemas.RecordJobCreate!);
+      expect(job({ name: 'feed', url: 'rtmp://example.com/live/key', format: 'flv' })).toBe(true);
+      expect(job({ name: 'feed', url: 'rtmp://example.com/live/key', format: 'avi' })).toBe(false);
     } finally {
       await daemon.close();
     }
