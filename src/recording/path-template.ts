@@ -19,6 +19,8 @@ export function checkPathTemplate(template: string): string | undefined {
       return `unknown placeholder {${name}} (use ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
     }
   }
+  // Braces belong to placeholders only: a stray one would land in the file name.
+  if (/[{}]/.test(template.replace(PLACEHOLDER_RE, ''))) return 'may only contain letters, digits, _ . - / and {placeholders}';
   const parts = template.split('/');
   if (parts.some((p) => p === '' || p === '.' || p === '..' || p.startsWith('.'))) {
     return 'must be a relative path without empty, "." or ".." parts or hidden names';

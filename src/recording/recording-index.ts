@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../lib/atomic-write.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { RecordingFileSystem } from './recording-fs.js';
 import { repairTornEnd } from './repair.js';
 
@@ -49,7 +50,7 @@ const PERSIST_DELAY_MS = 2000;
  */
 export class RecordingIndex {
   private readonly entries = new Map<string, RecordingEntry>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private writing: Promise<void> = Promise.resolve();
   /** A write queued behind the running one; it will read the state when it starts, so one is enough. */
   private queued: Promise<void> | undefined;
@@ -58,6 +59,7 @@ export class RecordingIndex {
   private constructor(
     readonly dir: string,
     private readonly logger: Logger,
+    private readonly clock: Clock,
   ) {}
 
   get file(): string {
@@ -68,8 +70,8 @@ export class RecordingIndex {
    * Reads the index. Files that were being recorded when the daemon died become ready
    * (and interrupted) with their size on disk; entries whose file is gone are dropped.
    */
-  static async load(dir: string, fs: RecordingFileSystem, logger: Logger): Promise<RecordingIndex> {
-    const index = new RecordingIndex(dir, logger);
+  static async load(dir: string, fs: RecordingFileSystem, logger: Logger, clock: Clock = systemClock): Promise<RecordingIndex> {
+    const index = new RecordingIndex(dir, logger, clock);
     let stored: RecordingEntry[] = [];
     try {
       const parsed = JSON.parse(await readFile(index.file, 'utf8')) as { version?: number; recordings?: RecordingEntry[] };
@@ -134,24 +136,23 @@ export class RecordingIndex {
   /** Waits for every pending write (shutdown). */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush(true);
   }
 
   private flushSoon(): void {
     if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.flush();
     }, PERSIST_DELAY_MS);
-    this.timer.unref();
   }
 
   /** Writes are chained so the file always ends with the latest state. */
   flush(final = false): Promise<void> {
     if (this.closed && !final) return this.writing;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     if (this.queued) return this.queued;
     this.queued = this.writing.then(async () => {

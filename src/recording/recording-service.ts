@@ -49,7 +49,7 @@ export class RecordingService {
 
   static async open(options: RecordingServiceOptions, deps: RecordingServiceDeps): Promise<RecordingService> {
     const dir = join(options.storageDir, 'recordings');
-    const index = await RecordingIndex.load(dir, deps.fs, deps.logger);
+    const index = await RecordingIndex.load(dir, deps.fs, deps.logger, deps.clock);
     const space = new FreeSpaceGuard(dir, options.minFreeBytes, deps.fs, deps.clock, deps.logger);
     await space.start();
     return new RecordingService(index, space, options, deps);

@@ -9,6 +9,8 @@ export interface MetricsSource {
   /** 1 when the last config load or reload was accepted. */
   configOk(): boolean;
   webhooks(): { url: string; queued: number; counters: { delivered: number; failed: number; dropped: number; retries: number } }[];
+  /** Free bytes on the recordings' file system at the last check, if known. */
+  recordingFreeBytes(): number | undefined;
 }
 
 type Labels = Record<string, string>;
@@ -57,6 +59,19 @@ export function createMetrics(source: MetricsSource): Registry {
   counter('flowrelay_flow_refusals_total', 'Publishers refused, by reason', ['flow', 'reason'], () =>
     source.flows().flatMap((f) => Object.entries(f.refusals).map(([reason, n]): Sample => [{ flow: f.id, reason }, n])),
   );
+
+  const recorders = (f: (report: NonNullable<ReturnType<NonNullable<Flow['recorder']>['report']>>) => number) => () =>
+    source.flows().flatMap((flow): Sample[] => {
+      const report = flow.recorder?.report();
+      return report ? [[{ flow: flow.id }, f(report)]] : [];
+    });
+  gauge('flowrelay_flow_recording', '1 while a flow is being recorded (flows with recording.mode automatic)', ['flow'], recorders((r) => (r.state === 'recording' || r.state === 'waiting_for_reconnect' ? 1 : 0)));
+  gauge('flowrelay_flow_recording_failed', '1 while a flow cannot record: a write failed or free space is below storage.minFreeSpace', ['flow'], recorders((r) => (r.state === 'failed' || r.state === 'low_disk_space' ? 1 : 0)));
+  counter('flowrelay_flow_recording_dropped_frames_total', 'Frames a recording dropped because the disk fell behind', ['flow'], recorders((r) => r.framesDropped));
+  gauge('flowrelay_recordings_free_bytes', 'Free bytes on the file system of the recordings directory', [], () => {
+    const free = source.recordingFreeBytes();
+    return free === undefined ? [] : [[{}, free]];
+  });
 
   const inputs = () => source.flows().flatMap((flow) => flow.spec.inputs.map((input) => ({ flow, input })));
   const inputSample = (pick: (x: { push?: NonNullable<ReturnType<Flow['inputs']['get']>>; pull?: ConnectionReport }) => number | undefined) => () =>

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
+import { parsePrometheusText } from '../helpers/prometheus-text.js';
 
 const TOKEN = 'frt_recording-tests-token-000000000000000000';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -81,6 +82,12 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
       expect(rec.bytes).toBe((await stat(fileOf(rec))).size);
       expect((await decodeAll(fileOf(rec))).code).toBe(0);
     }
+    // Metrics: each recorded flow has its recorder's series; the disk's free space is known.
+    const families = new Map(parsePrometheusText(await (await fetch(`${base}/metrics`)).text()).map((f) => [f.name, f]));
+    expect(families.get('flowrelay_flow_recording')?.samples.map((x) => x.labels.flow).sort()).toEqual(['rec-flv', 'rec-gap', 'rec-mp4', 'rec-ts']);
+    expect(families.get('flowrelay_flow_recording_failed')?.samples.every((x) => x.value === 0)).toBe(true);
+    expect(families.get('flowrelay_flow_recording_dropped_frames_total')?.samples.every((x) => x.value === 0)).toBe(true);
+    expect(families.get('flowrelay_recordings_free_bytes')?.samples[0]?.value).toBeGreaterThan(0);
   });
 
   it('downloads whole or by byte range, and deletes', async () => {

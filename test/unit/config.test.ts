@@ -57,13 +57,15 @@ describe('defaults', () => {
       deny: [],
     },
     publicHost: 'localhost',
-    storage: { dir: '/etc/flowrelay/data' },
+    storage: { dir: '/etc/flowrelay/data', minFreeSpace: 1024 ** 3, maxWriteBacklog: 64 * 1024 ** 2 },
+    recordJobs: { waitSeconds: 180, timeoutSeconds: 30, maxActive: 50, keepFinished: 1000 },
     ffmpeg: { path: 'ffmpeg' },
     log: { level: 'info' },
     limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
     webhooks: [],
     flows: [],
   };
+  const recordingDefaults = { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' };
 
   it.each([
     ['an empty file', ''],
@@ -88,6 +90,7 @@ describe('defaults', () => {
         inputs: [{ name: 'main', type: 'rtmp-push' }],
         outputs: [],
         playback: {},
+        recording: recordingDefaults,
       },
     ]);
     expect(streamKeyOf(config.flows[0]?.inputs[0])).toBeUndefined();
@@ -134,7 +137,8 @@ flows:
         deny: [],
       },
       publicHost: 'relay.example.com',
-      storage: { dir: '/var/lib/flowrelay' },
+      storage: { dir: '/var/lib/flowrelay', minFreeSpace: 1024 ** 3, maxWriteBacklog: 64 * 1024 ** 2 },
+      recordJobs: { waitSeconds: 180, timeoutSeconds: 30, maxActive: 50, keepFinished: 1000 },
       ffmpeg: { path: '/usr/bin/ffmpeg' },
       log: { level: 'silent' },
       limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
@@ -149,6 +153,7 @@ flows:
           inputs: [{ name: 'Main_1', type: 'rtmp-push', streamKey: KEY_A }],
           outputs: [],
           playback: { key: PLAY_A },
+          recording: recordingDefaults,
         },
       ],
     });
