@@ -26,8 +26,7 @@ async function makeFlv(file: string, width: number, height: number, seconds: num
     '-t', String(seconds),
     '-c:v', 'libx264', '-g', '25', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac',
-    // As a live publisher sends it: onMetaData without the duration only a finished file knows.
-    '-flvflags', 'no_duration_filesize',
+    // onMetaData carries this file's duration: the recording must not copy it into its segments.
     '-f', 'flv', file,
   ]);
 }

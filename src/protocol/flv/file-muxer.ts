@@ -4,6 +4,7 @@
  * one 11-byte tag header in front and a PreviousTagSize behind, in one allocation.
  */
 import type { ContainerInput, ContainerMuxer } from '../container.js';
+import { metadataForFile } from './file-metadata.js';
 
 const TAG_AUDIO = 8;
 const TAG_VIDEO = 9;
@@ -37,7 +38,7 @@ export class FlvFileMuxer implements ContainerMuxer {
   private headerWritten = false;
 
   push(message: ContainerInput): Buffer[] {
-    const body = message.payload;
+    const body = message.kind === 'data' && message.isSequenceHeader ? metadataForFile(message.payload) : message.payload;
     // An empty body is no tag a player can use; an oversized one cannot be described.
     if (body.length === 0 || body.length > MAX_DATA_SIZE) {
       this.counters.skipped += 1;
