@@ -123,6 +123,7 @@ export class App {
       rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize },
       clock: systemClock,
       srt: () => this.srtRuntime(),
+      ffmpegPath: () => this.config.ffmpeg.path,
       recordings: () => {
         if (!this.recordingService) throw new FlowrelayError('INTERNAL', 'recordings are used before the recording service is open');
         return this.recordingService;

@@ -4,6 +4,7 @@ import { SupervisedInput } from './core/supervised-input.js';
 import { SupervisedOutput } from './core/supervised-output.js';
 import type { Clock } from './lib/clock.js';
 import type { RecordingService } from './recording/recording-service.js';
+import { ffmpegPullConnector } from './ffmpeg/pull-connector.js';
 import { FlowrelayError } from './lib/errors.js';
 import type { RtmpClientDefaults } from './rtmp/client-options.js';
 import { rtmpOutputConnector } from './rtmp/rtmp-output.js';
@@ -19,6 +20,8 @@ export interface FlowPartsDeps {
   clock: Clock;
   /** The SRT runtime, opened on first use (libsrt is not loaded unless SRT is configured). */
   srt(): SrtRuntime;
+  /** ffmpeg.path from the running config. */
+  ffmpegPath(): string;
   /** The daemon's recordings (opened before any flow starts). */
   recordings(): RecordingService;
 }
@@ -49,6 +52,8 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
           return new SupervisedInput(spec, hub, rtmpPullConnector(spec, deps.rtmp, logger), deps.clock, logger);
         case 'srt-caller':
           return new SupervisedInput(spec, hub, srtCallerInputConnector(spec, needSrt(deps, 'an srt-caller input')), deps.clock, logger);
+        case 'pull':
+          return new SupervisedInput(spec, hub, ffmpegPullConnector(spec, { ffmpegPath: deps.ffmpegPath, clock: deps.clock }), deps.clock, logger);
       }
     },
     createOwnPortInput(spec, flow, logger: Logger) {

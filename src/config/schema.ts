@@ -6,6 +6,7 @@ import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } f
 import { apiSectionSchema } from './schema-api.js';
 import { webhooksSchema } from './schema-webhooks.js';
 import { recordingSchema, recordJobsSchema, storageSchema } from './schema-recording.js';
+import { pullInputSchema } from './schema-pull.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -53,8 +54,8 @@ const rtmpSchema = z
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Input types the design names but this build does not implement yet. */
-const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['flow', 'pull']);
-const INPUT_TYPES = 'rtmp-push, rtmp-pull, srt-listener or srt-caller';
+const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['flow']);
+const INPUT_TYPES = 'rtmp-push, rtmp-pull, srt-listener, srt-caller or pull';
 
 const rtmpPushInputSchema = z
   .object({
@@ -67,7 +68,7 @@ const rtmpPushInputSchema = z
 
 // A discriminated union so that adding input types later is additive, and so an
 // unsupported type yields one clear issue instead of a pile of unknown keys.
-const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema, srtListenerInputSchema, srtCallerInputSchema], {
+const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema, srtListenerInputSchema, srtCallerInputSchema, pullInputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const input: unknown = iss.input;
@@ -300,6 +301,7 @@ export type RtmpPushInputConfig = Extract<InputConfig, { type: 'rtmp-push' }>;
 export type RtmpPullInputConfig = Extract<InputConfig, { type: 'rtmp-pull' }>;
 export type SrtListenerInputConfig = Extract<InputConfig, { type: 'srt-listener' }>;
 export type SrtCallerInputConfig = Extract<InputConfig, { type: 'srt-caller' }>;
+export type PullInputConfig = Extract<InputConfig, { type: 'pull' }>;
 export type RtmpOutputConfig = Extract<OutputConfig, { type: 'rtmp' }>;
 export type SrtCallerOutputConfig = Extract<OutputConfig, { type: 'srt-caller' }>;
 export type SrtListenerOutputConfig = Extract<OutputConfig, { type: 'srt-listener' }>;
@@ -309,7 +311,8 @@ export type ResolvedInputConfig =
   | (RtmpPushInputConfig & { streamKey: string })
   | (SrtListenerInputConfig & { streamKey: string })
   | RtmpPullInputConfig
-  | SrtCallerInputConfig;
+  | SrtCallerInputConfig
+  | PullInputConfig;
 export type ResolvedFlowConfig = Omit<FlowConfig, 'inputs' | 'playback'> & {
   inputs: ResolvedInputConfig[];
   playback: { key: string };

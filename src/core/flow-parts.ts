@@ -23,6 +23,8 @@ export interface ConnectionReport extends ConnectionCounters {
   skips: number;
   /** Statistics of the current connection's transport, where it has any (SRT). */
   transport?: TransportStats;
+  /** The last lines of a helper process (ffmpeg's stderr), for inputs and tasks that run one. */
+  log?: string[];
   /** Per remote peer, for outputs that serve several (srt-listener). */
   peers?: { address: string; port: number; transport: TransportStats }[];
 }

@@ -26,6 +26,8 @@ export interface InputAttempt {
 export interface InputConnector {
   readonly target: string;
   connect(events: InputEvents): InputAttempt;
+  /** The last lines a helper process wrote (ffmpeg's stderr), for status. */
+  recentLog?(): string[];
 }
 
 export interface SupervisedInputSpec {
@@ -95,6 +97,7 @@ export class SupervisedInput implements FlowPullInput {
       framesDropped: 0,
       bytesDropped: 0,
       ...(this.attempt?.transportStats && { transport: this.attempt.transportStats() }),
+      ...(this.connector.recentLog && { log: this.connector.recentLog() }),
       skips: 0,
     };
   }

@@ -1,0 +1,37 @@
+/**
+ * The last lines of a text stream (ffmpeg's stderr), for status and error messages.
+ * Incremental and bounded: a line longer than `maxLineChars` is cut, and only the last
+ * `maxLines` are kept.
+ */
+export class LineTail {
+  private readonly lines: string[] = [];
+  private partial = '';
+
+  constructor(
+    private readonly maxLines = 20,
+    private readonly maxLineChars = 500,
+  ) {}
+
+  push(chunk: string): void {
+    const parts = (this.partial + chunk).split(/\r?\n|\r/);
+    this.partial = (parts.pop() ?? '').slice(0, this.maxLineChars);
+    for (const line of parts) this.add(line);
+  }
+
+  /** The kept lines, the unfinished last one included. */
+  get(): string[] {
+    return this.partial.trim() === '' ? [...this.lines] : [...this.lines, this.partial.trim()];
+  }
+
+  /** The last non-empty line, if any. */
+  last(): string | undefined {
+    return this.get().at(-1);
+  }
+
+  private add(line: string): void {
+    const trimmed = line.trim().slice(0, this.maxLineChars);
+    if (trimmed === '') return;
+    this.lines.push(trimmed);
+    if (this.lines.length > this.maxLines) this.lines.shift();
+  }
+}
