@@ -1,4 +1,5 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -31,6 +32,9 @@ import { RecordingService, type RecordingServiceOptions } from './recording/reco
 import type { RecordingEntry } from './recording/recording-index.js';
 import { RecordJobs } from './recording/record-jobs.js';
 import type { FlowPartsFactory } from './core/flow-parts.js';
+import { TaskScheduler } from './tasks/task-scheduler.js';
+import type { TaskConfig } from './config/schema-tasks.js';
+import type { FlowEvent } from './core/flow-events.js';
 
 export interface AppOptions {
   configFile: string;
@@ -45,6 +49,8 @@ export interface AppOptions {
   writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>;
   /** Where recordings are written (default: the real file system); tests inject a failing disk. */
   recordingFs?: RecordingFileSystem;
+  /** A task's retry interval in ms (default: its intervalSeconds); tests shorten it. */
+  taskRetryDelayMs?: (intervalSeconds: number) => number;
 }
 
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
@@ -105,6 +111,9 @@ export class App {
   private readonly webhooks: Webhooks;
   private recordingService: RecordingService | undefined;
   private recordJobs: RecordJobs | undefined;
+  private readonly tasks: TaskScheduler;
+  /** Per task with a callbackUrl: where its events go (signed like webhooks). */
+  private readonly taskCallbacks = new Map<string, { key: string; send(event: FlowEvent): void }>();
   private readonly parts: FlowPartsFactory;
 
   private constructor(
@@ -131,6 +140,23 @@ export class App {
     }));
     this.webhooks = new Webhooks(logger.child({ component: 'webhooks' }));
     this.webhooks.configure(config.webhooks);
+    this.tasks = new TaskScheduler({
+      clock: systemClock,
+      logger: logger.child({ component: 'tasks' }),
+      ffmpegPath: () => this.config.ffmpeg.path,
+      ffprobePath: () => this.config.ffmpeg.probePath,
+      workDir: join(config.storage.dir, 'tasks'),
+      maxRunning: () => this.config.limits.maxRunningTasks,
+      events: (event, task) => {
+        this.webhooks.emit(event);
+        this.taskCallback(task)?.send(event);
+      },
+      deleteTask: async (id) => {
+        const done = await this.editConfig({ kind: 'task.delete', id });
+        if (!done.ok && done.code !== 'not_found') throw new Error(done.message);
+      },
+      ...(options.taskRetryDelayMs && { retryDelayMs: options.taskRetryDelayMs }),
+    });
     this.registry = new FlowRegistry(logger.child({ component: 'flows' }), parts, {}, (event) => this.webhooks.emit(event));
   }
 
@@ -173,6 +199,7 @@ export class App {
     this.recordingService.configure(recordingOptions(this.config), retentionPolicy(this.config));
     this.recordingService.startRetention();
     this.registry.apply(this.config.flows.map(toFlowSpec));
+    this.tasks.apply(this.config.tasks);
     if (this.config.srt) {
       const { listen, latencyMs, allow, deny } = this.config.srt;
       this.srtIngest = new SrtIngest(
@@ -259,10 +286,24 @@ export class App {
       edit: (e) => this.editConfig(e),
       recordings: () => this.started(this.recordingService),
       recordJobs: () => this.started(this.recordJobs),
+      tasks: () => this.tasks,
+      taskRequestsPerMinute: () => this.config.api?.taskRequestsPerMinute ?? 60,
       now: Date.now,
       startedAt: this.startedAt,
       version: packageVersion(),
     };
+  }
+
+  /** The signed sender of a task's callbackUrl, made once per URL and secret. */
+  private taskCallback(task: TaskConfig): { send(event: FlowEvent): void } | undefined {
+    if (task.callbackUrl === undefined || task.callbackSecret === undefined) return undefined;
+    const key = `${task.callbackUrl}\n${task.callbackSecret}`;
+    let entry = this.taskCallbacks.get(task.id);
+    if (entry?.key !== key) {
+      entry = { key, ...this.webhooks.notifier(task.callbackUrl, task.callbackSecret) };
+      this.taskCallbacks.set(task.id, entry);
+    }
+    return entry;
   }
 
   /** A part made in start(); the API only runs after it. */
@@ -330,6 +371,7 @@ export class App {
     this.recordingService?.configure(recordingOptions(config), retentionPolicy(config));
     this.recordJobs?.configure(config.recordJobs);
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
+    this.tasks.apply(config.tasks);
     this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };
     this.appliedText = text;
     this.announceGenerated(generated);
@@ -393,6 +435,7 @@ export class App {
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
+      this.tasks.close();
       // Recordings are completed before the process may exit: their last fragment and index entry.
       const recordingsClosed = (async () => {
         await this.recordJobs?.close();

@@ -5,6 +5,7 @@ import type { ConfigIssue } from '../config/load.js';
 import type { Flow } from '../core/flow.js';
 import type { RecordJobs } from '../recording/record-jobs.js';
 import type { RecordingService } from '../recording/recording-service.js';
+import type { TaskScheduler } from '../tasks/task-scheduler.js';
 import type { PublicEndpoints } from './flow-views.js';
 import type { TokenVerifier } from './tokens.js';
 
@@ -36,6 +37,9 @@ export interface ApiContext {
   metrics: Registry;
   recordings(): RecordingService;
   recordJobs(): RecordJobs;
+  tasks(): TaskScheduler;
+  /** api.taskRequestsPerMinute */
+  taskRequestsPerMinute(): number;
   /** Applies a change to the config file and then to the running daemon. */
   edit(edit: ConfigEdit): Promise<EditOutcome>;
   now(): number;

@@ -34,6 +34,8 @@ export const ERRORS = {
   /** The config file cannot be written (read-only mount): change it at its source. */
   config_not_writable: 409,
   validation_error: 400,
+  /** A task whose endTime is not after its startTime, or not after now. */
+  illegal_duration: 400,
   /** A limit such as recordJobs.maxActive is reached; try again later. */
   limit_exceeded: 429,
   /** The requested byte range is outside the file (downloads). */

@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { EditOutcome } from '../app.js';
 import type { ConfigEdit } from '../config/edit.js';
 import type { ApiContext } from './context.js';
-import { ERRORS, failure, ok } from './envelope.js';
+import { ok } from './envelope.js';
 import { flowView, outputView } from './flow-views.js';
-import { sendError } from './replies.js';
+import { sendError, sendRefusal } from './replies.js';
 
 interface FlowParams {
   id: string;
@@ -17,13 +16,6 @@ function isObject(body: unknown): body is Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
-/** A refused edit in the envelope: one error per config issue, each naming its field. */
-function refuse(reply: FastifyReply, outcome: Exclude<EditOutcome, { ok: true }>): FastifyReply {
-  const errors = outcome.issues?.length
-    ? outcome.issues.map((i) => ({ code: outcome.code, message: i.path ? `${i.path}: ${i.message}` : i.message }))
-    : [{ code: outcome.code, message: outcome.message }];
-  return reply.code(ERRORS[outcome.code]).send(failure(errors));
-}
 
 /**
  * Changes to flows and outputs. Each one is written into the config file first (the
@@ -33,7 +25,7 @@ function refuse(reply: FastifyReply, outcome: Exclude<EditOutcome, { ok: true }>
 export function flowEditRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const run = async (reply: FastifyReply, edit: ConfigEdit, answer: () => unknown, status = 200) => {
     const outcome = await ctx.edit(edit);
-    if (!outcome.ok) return refuse(reply, outcome);
+    if (!outcome.ok) return sendRefusal(reply, outcome);
     return reply.code(status).send(ok(answer()));
   };
   const viewOf = (id: string) => {

@@ -4,6 +4,7 @@ import type { ApiContext } from './context.js';
 import { flowEditRoutes } from './routes-flow-edits.js';
 import { flowRoutes } from './routes-flows.js';
 import { recordingRoutes } from './routes-recordings.js';
+import { taskRoutes } from './routes-tasks.js';
 import { systemRoutes } from './routes-system.js';
 import { sendError } from './replies.js';
 
@@ -28,6 +29,7 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
       return sendError(reply, 'forbidden', `token "${check.name}" has the read scope; this route needs a write token`);
     }
     request.tokenScope = check.scope;
+    request.tokenName = check.name;
   });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
@@ -43,5 +45,6 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   flowRoutes(app, ctx);
   flowEditRoutes(app, ctx);
   recordingRoutes(app, ctx);
+  taskRoutes(app, ctx);
   return app;
 }

@@ -1,7 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
-import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ConfigIssue } from './load.js';
 import { generateKey } from './secrets.js';
+import { applyTaskEdit, taskIn, type TaskEdit } from './edit-tasks.js';
+import { blockStyle, findIndex, parse, patchMap, STRINGIFY_OPTIONS, topSeq } from './yaml-doc.js';
 
 /*
  * Changes made through the API, applied to the config file's YAML document rather than
@@ -10,6 +12,7 @@ import { generateKey } from './secrets.js';
  */
 
 export type ConfigEdit =
+  | TaskEdit
   | { kind: 'flow.create'; flow: Record<string, unknown> }
   | { kind: 'flow.update'; id: string; changes: Record<string, unknown> }
   | { kind: 'flow.delete'; id: string }
@@ -17,36 +20,19 @@ export type ConfigEdit =
   | { kind: 'output.update'; flowId: string; name: string; changes: Record<string, unknown> }
   | { kind: 'output.delete'; flowId: string; name: string };
 
-export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error' | 'config_not_writable'; message: string };
+export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error' | 'config_not_writable' | 'illegal_duration'; message: string };
 
-/** Where an edit lands in the file, for naming fields in errors (`flows[2].outputs[0]`). */
+/** Where an edit lands in the file, for naming fields in errors (`flows[2].outputs[0]`, `tasks[1]`). */
 export interface EditTarget {
   flowIndex: number;
   outputIndex?: number;
+  taskIndex?: number;
 }
 
 export type EditResult = { ok: true; text: string; target: EditTarget } | ({ ok: false } & EditRefusal);
 
-const PARSE_OPTIONS = { merge: true } as const;
-/** No folding of long lines: URLs and keys stay on one line. (The yaml library re-spaces flow collections and trailing comments; content, comments and order stay.) */
-const STRINGIFY_OPTIONS = { lineWidth: 0 } as const;
-
-function parse(text: string): Document {
-  return parseDocument(text, PARSE_OPTIONS);
-}
-
 function flowsSeq(doc: Document, create: boolean): YAMLSeq | undefined {
-  const node = doc.get('flows', true);
-  if (isSeq(node)) return node;
-  if (!create) return undefined;
-  const seq = doc.createNode([]) as YAMLSeq;
-  doc.set('flows', seq);
-  return seq;
-}
-
-function findIndex(seq: YAMLSeq | undefined, key: string, value: string): number {
-  if (!seq) return -1;
-  return seq.items.findIndex((item) => isMap(item) && item.get(key) === value);
+  return topSeq(doc, 'flows', create);
 }
 
 /** The plain value of flow `id` (or its output `name`) in a config text, for conflict checks. */
@@ -63,9 +49,18 @@ export function objectIn(text: string, flowId: string, outputName?: string): unk
   return j < 0 ? undefined : (outputs.items[j] as YAMLMap).toJSON();
 }
 
-/** The flow an edit is about. */
+/** The flow an edit is about ('' for task edits). */
 export function flowIdOf(edit: ConfigEdit): string {
+  if (isTaskEdit(edit)) return '';
   return edit.kind === 'flow.create' ? String(edit.flow.id) : 'flowId' in edit ? edit.flowId : edit.id;
+}
+
+function isTaskEdit(edit: ConfigEdit): edit is TaskEdit {
+  return edit.kind.startsWith('task.');
+}
+
+function taskIdOf(edit: TaskEdit): string {
+  return edit.kind === 'task.create' ? String(edit.task.id) : edit.id;
 }
 
 /** The output an edit is about, if it is about one. */
@@ -76,6 +71,7 @@ function outputNameOf(edit: ConfigEdit): string | undefined {
 
 /** `flow "x"` or `output "o" of flow "x"`, for messages and logs. */
 export function describeTarget(edit: ConfigEdit): string {
+  if (isTaskEdit(edit)) return `task "${taskIdOf(edit)}"`;
   const output = outputNameOf(edit);
   const flow = `flow "${flowIdOf(edit)}"`;
   return output === undefined ? flow : `output "${output}" of ${flow}`;
@@ -84,6 +80,7 @@ export function describeTarget(edit: ConfigEdit): string {
 /** True when `loaded` (what the daemon runs) and `onDisk` disagree about the edit's object. */
 export function editConflicts(loaded: string, onDisk: string, edit: ConfigEdit): boolean {
   if (loaded === onDisk) return false;
+  if (isTaskEdit(edit)) return !isDeepStrictEqual(taskIn(loaded, taskIdOf(edit)), taskIn(onDisk, taskIdOf(edit)));
   const flowId = flowIdOf(edit);
   const output = outputNameOf(edit);
   return !isDeepStrictEqual(objectIn(loaded, flowId, output), objectIn(onDisk, flowId, output));
@@ -94,7 +91,8 @@ export function editConflicts(loaded: string, onDisk: string, edit: ConfigEdit):
  * rather than `flows[3].inputs[0].url`); issues elsewhere in the file keep their full path.
  */
 export function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIssue {
-  const prefix = target.outputIndex === undefined ? `flows[${target.flowIndex}]` : `flows[${target.flowIndex}].outputs[${target.outputIndex}]`;
+  const prefix =
+    target.taskIndex !== undefined ? `tasks[${target.taskIndex}]` : target.outputIndex === undefined ? `flows[${target.flowIndex}]` : `flows[${target.flowIndex}].outputs[${target.outputIndex}]`;
   if (issue.path === prefix) return { ...issue, path: '' };
   if (issue.path.startsWith(`${prefix}.`)) return { ...issue, path: issue.path.slice(prefix.length + 1) };
   return { ...issue, message: `${issue.message} (elsewhere in the config file, line ${issue.line})` };
@@ -132,23 +130,14 @@ function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
   return { ...flow, inputs: filled, playback: { ...playback, key: playback.key ?? generateKey() } };
 }
 
-/** Sets each changed key on a YAML map; null removes the key (back to its default). */
-function patchMap(doc: Document, map: YAMLMap, changes: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(changes)) {
-    if (value === null) map.delete(key);
-    else map.set(key, doc.createNode(value));
-  }
-}
-
-/** A sequence written `[]` in flow style grows in block style once it has items. */
-function blockStyle(seq: YAMLSeq): void {
-  if (seq.items.length === 0) seq.flow = false;
-}
-
 export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   const doc = parse(text);
   if (doc.errors.length > 0) return { ok: false, code: 'validation_error', message: `the config file does not parse: ${doc.errors[0]!.message}` };
   const out = (target: EditTarget): EditResult => ({ ok: true, text: doc.toString(STRINGIFY_OPTIONS), target });
+  if (isTaskEdit(edit)) {
+    const done = applyTaskEdit(doc, edit);
+    return done.ok ? out({ flowIndex: -1, taskIndex: done.index }) : done;
+  }
 
   if (edit.kind === 'flow.create') {
     const id = edit.flow.id;

@@ -25,6 +25,8 @@ export const apiSectionSchema = z
     tokens: z.array(apiTokenSchema).prefault([]),
     /** GET /metrics needs a read token when true; Prometheus scrapers then send one. */
     metricsAuth: z.boolean().default(false),
+    /** Requests to /v1/tasks per token per minute; more get 429 limit_exceeded. */
+    taskRequestsPerMinute: z.int().min(1).max(100_000).default(60),
     ...listenerAccess,
   })
   .strict()

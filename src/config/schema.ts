@@ -7,6 +7,7 @@ import { apiSectionSchema } from './schema-api.js';
 import { webhooksSchema } from './schema-webhooks.js';
 import { recordingSchema, recordJobsSchema, storageSchema } from './schema-recording.js';
 import { pullInputSchema } from './schema-pull.js';
+import { checkTasks, taskSchema } from './schema-tasks.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -164,16 +165,21 @@ export const configSchema = z
       .default('localhost'),
     storage: storageSchema.prefault({}),
     recordJobs: recordJobsSchema.prefault({}),
-    ffmpeg: z.object({ path: nonEmpty.default('ffmpeg') }).strict().prefault({}),
+    ffmpeg: z.object({ path: nonEmpty.default('ffmpeg'), probePath: nonEmpty.default('ffprobe') }).strict().prefault({}),
     log: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().prefault({}),
     limits: z
       .object({
         maxOutputsPerFlow: intRange(1, MAX_OUTPUTS_PER_FLOW_CEILING).default(50),
         maxFlows: intRange(1, 100_000).default(1_000),
+        /** Tasks the config may hold, and tasks running (pushing) at once. */
+        maxTasks: intRange(1, 10_000).default(100),
+        maxRunningTasks: intRange(1, 1_000).default(20),
       })
       .strict()
       .prefault({}),
     flows: z.array(flowConfigSchema).prefault([]),
+    /** Scheduled pull-to-push jobs. */
+    tasks: z.array(taskSchema).prefault([]),
   })
   .strict()
   // Runs even when other parts failed (`when`), so one pass reports every problem; it
@@ -183,6 +189,11 @@ export const configSchema = z
       checkUniqueness(config, ctx);
       checkOutputs(config, ctx);
       checkFlowCount(config, ctx);
+      if (isRecord(config)) {
+        checkTasks(config.tasks, ctx);
+        const limit = isRecord(config.limits) && typeof config.limits.maxTasks === 'number' ? config.limits.maxTasks : 100;
+        if (Array.isArray(config.tasks) && config.tasks.length > limit) ctx.addIssue({ code: 'custom', path: ['tasks', limit], message: `at most ${limit} tasks (limits.maxTasks)` });
+      }
     },
     { when: () => true },
   );

@@ -12,7 +12,19 @@ export type FlowEvent =
   | { type: 'output.status'; flowId: string; output: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
   | { type: 'flow.created' | 'flow.updated' | 'flow.deleted'; flowId: string }
   | RecordingEvent
-  | { type: 'record_job.status'; jobId: string; name: string; status: RecordJobStatus; previous: RecordJobStatus; error: string | null };
+  | { type: 'record_job.status'; jobId: string; name: string; status: RecordJobStatus; previous: RecordJobStatus; error: string | null }
+  | TaskEvent;
+
+/**
+ * A task's life: `scheduled` until its start time, `running` while ffmpeg pushes,
+ * `retrying` between failed attempts, then `completed` (end time reached, or a files
+ * task that played everything), `failed` (out of retries) or `stopped` (removed).
+ */
+export type TaskStatus = 'scheduled' | 'running' | 'retrying' | 'completed' | 'failed' | 'stopped';
+
+export type TaskEvent =
+  | { type: 'task.status'; taskId: string; status: TaskStatus; previous: TaskStatus; error: string | null; attempt: number }
+  | { type: 'task.exit'; taskId: string; attempt: number; code: number | null; signal: string | null; stopped: boolean; log: string[] };
 
 /** Where a recording comes from: a flow (flowId) or a record job (jobId); the other is null. */
 interface RecordingEventBase {
@@ -47,6 +59,8 @@ export const FLOW_EVENT_TYPES: readonly FlowEventType[] = [
   'recording.ready',
   'recording.failed',
   'record_job.status',
+  'task.status',
+  'task.exit',
 ];
 
 export type FlowEventSink = (event: FlowEvent) => void;

@@ -20,11 +20,15 @@ export function pullArgs(spec: Pick<PullInputConfig, 'url' | 'realtime' | 'loop'
   ];
 }
 
-/** A source URL for logs and status: scheme, host and path, without credentials or query. */
+/**
+ * A source URL for logs and status: scheme, host and path, without credentials or query;
+ * for RTMP the last path part (the stream key) is hidden as well.
+ */
 export function redactSourceUrl(url: string): string {
   if (isFileSource(url)) return url;
   try {
     const u = new URL(url);
+    if (/^rtmps?:$/i.test(u.protocol)) return `${u.protocol}//${u.host}${u.pathname.replace(/[^/]+$/, '<key redacted>')}`;
     return `${u.protocol}//${u.host}${u.pathname}`;
   } catch {
     return url.replace(/[?#].*$/, '').replace(/\/\/[^/@]*@/, '//');

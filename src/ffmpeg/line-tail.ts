@@ -14,7 +14,7 @@ export class LineTail {
 
   push(chunk: string): void {
     const parts = (this.partial + chunk).split(/\r?\n|\r/);
-    this.partial = (parts.pop() ?? '').slice(0, this.maxLineChars);
+    this.partial = (parts.pop() ?? '').trimStart().slice(0, this.maxLineChars);
     for (const line of parts) this.add(line);
   }
 

@@ -32,6 +32,15 @@ export interface FfmpegExit {
   spawnError: Error | undefined;
 }
 
+/** Why a run ended, for status and logs: its own last words first. */
+export function describeExit(exit: FfmpegExit, reason: Error | undefined): string {
+  if (reason) return reason.message;
+  if (exit.spawnError) return `cannot start ffmpeg: ${exit.spawnError.message} (ffmpeg.path)`;
+  const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const said = exit.log.at(-1);
+  return said ? `ffmpeg ${how}: ${said}` : `ffmpeg ${how}`;
+}
+
 /**
  * Whether util-linux's setpriv can set a parent-death signal here. Through it, ffmpeg
  * gets SIGKILL the moment the daemon dies, however it dies (kill -9 included), so no

@@ -37,20 +37,18 @@ function bitrate(value: string | undefined): number | undefined {
 export class ProgressParser {
   private pending = '';
   private fields = new Map<string, string>();
+  /** Characters of the current block's complete lines, so a block of many short lines is capped too. */
+  private blockChars = 0;
 
   /** Returns the reports of the blocks this chunk completed, oldest first. */
   push(chunk: string): FfmpegProgress[] {
     this.pending += chunk;
-    if (this.pending.length > MAX_PENDING_CHARS) {
-      this.pending = '';
-      this.fields.clear();
-      return [];
-    }
     const reports: FfmpegProgress[] = [];
     let newline: number;
     while ((newline = this.pending.indexOf('\n')) >= 0) {
       const line = this.pending.slice(0, newline).trim();
       this.pending = this.pending.slice(newline + 1);
+      this.blockChars += newline + 1;
       const eq = line.indexOf('=');
       if (eq <= 0) continue;
       const key = line.slice(0, eq);
@@ -61,6 +59,13 @@ export class ProgressParser {
       }
       reports.push(this.report(value === 'end'));
       this.fields = new Map();
+      this.blockChars = 0;
+    }
+    // Checked once complete blocks are out: only a block that is itself too long is dropped.
+    if (this.pending.length + this.blockChars > MAX_PENDING_CHARS) {
+      this.pending = '';
+      this.fields.clear();
+      this.blockChars = 0;
     }
     return reports;
   }

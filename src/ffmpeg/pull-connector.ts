@@ -4,21 +4,12 @@ import type { Clock } from '../lib/clock.js';
 import { ProtocolError } from '../lib/errors.js';
 import { FlvStreamReader, type FlvStreamTag } from '../protocol/flv/stream-reader.js';
 import { pullArgs, redactSourceUrl } from './args.js';
-import { FfmpegProcess, type FfmpegExit } from './process.js';
+import { describeExit, FfmpegProcess } from './process.js';
 
 export interface FfmpegPullDeps {
   /** ffmpeg.path from the config. */
   ffmpegPath(): string;
   clock: Clock;
-}
-
-/** Why a run ended, for status and logs: its own last words first. */
-export function describeExit(exit: FfmpegExit, reason: Error | undefined): string {
-  if (reason) return reason.message;
-  if (exit.spawnError) return `cannot start ffmpeg: ${exit.spawnError.message} (ffmpeg.path)`;
-  const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const said = exit.log.at(-1);
-  return said ? `ffmpeg ${how}: ${said}` : `ffmpeg ${how}`;
 }
 
 /** onMetaData (an AMF0 string marker, length 10, the name) is cached by the hub; other script data is forwarded. */

@@ -43,7 +43,7 @@ describe('API tokens', () => {
   it('no tokens configured: one write token is generated once, only its hash is stored, and it survives flow key filling', async () => {
     const store = memoryStore();
     const make = () => ({ token: 'frt_generated', sha256: hashApiToken('frt_generated') });
-    const config = { api: { listen: '127.0.0.1:8080', tokens: [], metricsAuth: false, allow: [], deny: [] } };
+    const config = { api: { listen: '127.0.0.1:8080', tokens: [], metricsAuth: false, taskRequestsPerMinute: 60, allow: [], deny: [] } };
     const first = await resolveApiTokens(config, store, make);
     expect(first.generated).toBe('frt_generated');
     expect(Object.values(store.data)).toEqual([hashApiToken('frt_generated')]);

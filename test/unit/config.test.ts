@@ -59,11 +59,12 @@ describe('defaults', () => {
     publicHost: 'localhost',
     storage: { dir: '/etc/flowrelay/data', minFreeSpace: 1024 ** 3, maxWriteBacklog: 64 * 1024 ** 2 },
     recordJobs: { waitSeconds: 180, timeoutSeconds: 30, maxActive: 50, keepFinished: 1000 },
-    ffmpeg: { path: 'ffmpeg' },
+    ffmpeg: { path: 'ffmpeg', probePath: 'ffprobe' },
     log: { level: 'info' },
-    limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
+    limits: { maxOutputsPerFlow: 50, maxFlows: 1000, maxTasks: 100, maxRunningTasks: 20 },
     webhooks: [],
     flows: [],
+    tasks: [],
   };
   const recordingDefaults = { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' };
 
@@ -139,10 +140,11 @@ flows:
       publicHost: 'relay.example.com',
       storage: { dir: '/var/lib/flowrelay', minFreeSpace: 1024 ** 3, maxWriteBacklog: 64 * 1024 ** 2 },
       recordJobs: { waitSeconds: 180, timeoutSeconds: 30, maxActive: 50, keepFinished: 1000 },
-      ffmpeg: { path: '/usr/bin/ffmpeg' },
+      ffmpeg: { path: '/usr/bin/ffmpeg', probePath: 'ffprobe' },
       log: { level: 'silent' },
-      limits: { maxOutputsPerFlow: 50, maxFlows: 1000 },
+      limits: { maxOutputsPerFlow: 50, maxFlows: 1000, maxTasks: 100, maxRunningTasks: 20 },
       webhooks: [],
+      tasks: [],
       flows: [
         {
           id: 'studio-a',
@@ -340,7 +342,7 @@ describe('inputs', () => {
     ]);
   });
 
-  it.each(['flow', 'pull'])('says input type %s is not supported yet', (type) => {
+  it.each(['flow'])('says input type %s is not supported yet', (type) => {
     // The type's own keys (passphrase) are not also reported as unknown: one clear issue.
     const issues = parseBad(oneFlow(`{ name: main, type: ${type}, passphrase: xyz }`));
     expect(summary(issues)).toEqual([[4, 'flows[0].inputs[0].type', `input type ${type} is not supported yet`]]);
@@ -348,10 +350,10 @@ describe('inputs', () => {
 
   it('rejects an unknown input type and a missing one', () => {
     expect(summary(parseBad(oneFlow('{ name: main, type: webrtc }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push, rtmp-pull, srt-listener or srt-caller)'],
+      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push, rtmp-pull, srt-listener, srt-caller or pull)'],
     ]);
     expect(summary(parseBad(oneFlow('{ name: main }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push, rtmp-pull, srt-listener or srt-caller)'],
+      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push, rtmp-pull, srt-listener, srt-caller or pull)'],
     ]);
   });
 });

@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EditOutcome } from '../app.js';
+import type { TaskConfig } from '../config/schema-tasks.js';
+import { RequestRateLimiter } from '../policy/request-rate.js';
+import type { ApiContext } from './context.js';
+import { ok } from './envelope.js';
+import { canSeeSecrets, sendError, sendRefusal } from './replies.js';
+
+interface IdParams {
+  id: string;
+}
+
+function isObject(body: unknown): body is Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body);
+}
+
+/** A task as the API shows it: its settings (destination path and callback secret only to write tokens) and its run. */
+function taskView(config: TaskConfig, report: unknown, secrets: boolean): Record<string, unknown> {
+  const view: Record<string, unknown> = { ...config, run: report };
+  if (!secrets) {
+    view.destination = config.destination.replace(/^([a-z]+:\/\/[^/]+)(\/.*)?$/i, (_, origin: string, path?: string) => `${origin}${path ? '/***' : ''}`);
+    if (config.callbackSecret !== undefined) view.callbackSecret = '***';
+  }
+  return view;
+}
+
+/**
+ * What the config schema cannot check: an end in the past, and (with the specific codes
+ * scripts match on) durations and duplicate destinations. Undefined when fine.
+ */
+function refusal(task: Record<string, unknown>, others: readonly TaskConfig[], now: number): { code: 'illegal_duration' | 'already_exists'; message: string } | undefined {
+  const start = typeof task.startTime === 'string' ? Date.parse(task.startTime) : NaN;
+  const end = typeof task.endTime === 'string' ? Date.parse(task.endTime) : NaN;
+  if (Number.isFinite(start) && Number.isFinite(end) && end <= start) return { code: 'illegal_duration', message: 'endTime: must be after startTime' };
+  if (Number.isFinite(end) && end <= now) return { code: 'illegal_duration', message: 'endTime: must be in the future' };
+  const destination = typeof task.destination === 'string' ? task.destination.trim() : undefined;
+  const clash = destination === undefined ? undefined : others.find((t) => t.id !== task.id && t.destination.trim() === destination);
+  if (clash) return { code: 'already_exists', message: `destination: task "${clash.id}" already pushes to this destination` };
+  return undefined;
+}
+
+
+/**
+ * Scheduled pull-to-push tasks. Changes are written into `tasks:` of the config file like
+ * flow changes. Every request counts against its token's api.taskRequestsPerMinute.
+ */
+export function taskRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const limiter = new RequestRateLimiter(ctx.taskRequestsPerMinute());
+  const limited = (request: FastifyRequest, reply: FastifyReply): boolean => {
+    limiter.setLimit(ctx.taskRequestsPerMinute());
+    if (limiter.allow(request.tokenName ?? request.ip, ctx.now())) return false;
+    void sendError(reply, 'limit_exceeded', `more than ${ctx.taskRequestsPerMinute()} task requests in a minute for this token (api.taskRequestsPerMinute); try again shortly`);
+    return true;
+  };
+  const current = () => ctx.tasks().list().map((t) => t.config);
+  const viewOf = (id: string, secrets: boolean) => {
+    const task = ctx.tasks().get(id);
+    return task ? taskView(task.config, task.report, secrets) : null;
+  };
+  const run = async (reply: FastifyReply, outcome: Promise<EditOutcome>, answer: () => unknown, status = 200) => {
+    const done = await outcome;
+    return done.ok ? reply.code(status).send(ok(answer())) : sendRefusal(reply, done);
+  };
+
+  app.get('/v1/tasks', async (request, reply) => {
+    if (limited(request, reply)) return reply;
+    return ok(ctx.tasks().list().map((t) => taskView(t.config, t.report, canSeeSecrets(request))));
+  });
+
+  app.get<{ Params: IdParams }>('/v1/tasks/:id', async (request, reply) => {
+    if (limited(request, reply)) return reply;
+    const view = viewOf(request.params.id, canSeeSecrets(request));
+    return view ? ok(view) : sendError(reply, 'not_found', `no task with id "${request.params.id}"`);
+  });
+
+  app.post('/v1/tasks', async (request, reply) => {
+    if (limited(request, reply)) return reply;
+    if (!isObject(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
+    const task = request.body;
+    const refused = refusal(task, current(), ctx.now());
+    if (refused) return sendError(reply, refused.code, refused.message);
+    return run(reply, ctx.edit({ kind: 'task.create', task }), () => viewOf(String(task.id), true), 201);
+  });
+
+  app.patch<{ Params: IdParams }>('/v1/tasks/:id', async (request, reply) => {
+    if (limited(request, reply)) return reply;
+    if (!isObject(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
+    const { id } = request.params;
+    const existing = ctx.tasks().get(id);
+    if (!existing) return sendError(reply, 'not_found', `no task with id "${id}"`);
+    const refused = refusal({ ...existing.config, ...request.body, id }, current(), ctx.now());
+    if (refused) return sendError(reply, refused.code, refused.message);
+    return run(reply, ctx.edit({ kind: 'task.update', id, changes: request.body }), () => viewOf(id, true));
+  });
+
+  app.delete<{ Params: IdParams }>('/v1/tasks/:id', async (request, reply) => {
+    if (limited(request, reply)) return reply;
+    const { id } = request.params;
+    return run(reply, ctx.edit({ kind: 'task.delete', id }), () => ({ id }));
+  });
+}

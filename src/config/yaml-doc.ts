@@ -1,0 +1,39 @@
+import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+
+/** Shared by the API's edits of the config file's YAML document. */
+
+const PARSE_OPTIONS = { merge: true } as const;
+/** No folding of long lines: URLs and keys stay on one line. (The yaml library re-spaces flow collections and trailing comments; content, comments and order stay.) */
+export const STRINGIFY_OPTIONS = { lineWidth: 0 } as const;
+
+export function parse(text: string): Document {
+  return parseDocument(text, PARSE_OPTIONS);
+}
+
+/** A top-level sequence (`flows`, `tasks`), made when `create` and absent. */
+export function topSeq(doc: Document, key: string, create: boolean): YAMLSeq | undefined {
+  const node = doc.get(key, true);
+  if (isSeq(node)) return node;
+  if (!create) return undefined;
+  const seq = doc.createNode([]) as YAMLSeq;
+  doc.set(key, seq);
+  return seq;
+}
+
+export function findIndex(seq: YAMLSeq | undefined, key: string, value: string): number {
+  if (!seq) return -1;
+  return seq.items.findIndex((item) => isMap(item) && item.get(key) === value);
+}
+
+/** Sets each changed key on a YAML map; null removes the key (back to its default). */
+export function patchMap(doc: Document, map: YAMLMap, changes: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) map.delete(key);
+    else map.set(key, doc.createNode(value));
+  }
+}
+
+/** A sequence written `[]` in flow style grows in block style once it has items. */
+export function blockStyle(seq: YAMLSeq): void {
+  if (seq.items.length === 0) seq.flow = false;
+}

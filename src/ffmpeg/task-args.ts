@@ -1,0 +1,82 @@
+import { isFileSource } from '../config/schema-pull.js';
+import type { TaskConfig } from '../config/schema-tasks.js';
+
+/** One entry of a files task's play order: a file, and where in it to start. */
+export interface PlayEntry {
+  url: string;
+  /** Seconds into the file (ffconcat `inpoint`); 0 for the start. */
+  inpointSeconds: number;
+}
+
+type FilesSource = Extract<TaskConfig['source'], { type: 'files' }>;
+
+/** Passes of the list when repeat is -1 and the durations are not known: a day of one-second files. */
+const UNKNOWN_LENGTH_PASSES = 86_400;
+/** Entries in one play order at most (the concat list is written to disk and read by ffmpeg). */
+const MAX_ENTRIES = 200_000;
+
+/**
+ * The order a files task plays: from fileIndex at offsetSeconds to the end of the list,
+ * then the whole list `repeat` more times (-1: until `untilSeconds` of media, when the
+ * durations are known). `skipSeconds` resumes a task that was already playing (a daemon
+ * restart): that much of the order is skipped, so the destination continues where it was.
+ * Pure.
+ */
+export function playOrder(source: FilesSource, durations: readonly number[] | undefined, untilSeconds: number, skipSeconds = 0): PlayEntry[] {
+  const { urls, fileIndex, offsetSeconds, repeat } = source;
+  const known = durations !== undefined && durations.length === urls.length && durations.every((d) => d > 0);
+  const total = known ? durations.reduce((a, b) => a + b, 0) : 0;
+  let passes = repeat;
+  if (repeat < 0) passes = known ? Math.ceil((untilSeconds + skipSeconds) / total) + 1 : UNKNOWN_LENGTH_PASSES;
+  const order: PlayEntry[] = urls.slice(fileIndex).map((url, i) => ({ url, inpointSeconds: i === 0 ? offsetSeconds : 0 }));
+  for (let p = 0; p < passes && order.length < MAX_ENTRIES; p++) for (const url of urls) order.push({ url, inpointSeconds: 0 });
+  if (!known || skipSeconds <= 0) return order;
+  // Walk the order by duration to the entry playing `skipSeconds` in.
+  let left = skipSeconds;
+  for (let i = 0; i < order.length; i++) {
+    const entry = order[i]!;
+    const length = durations[urls.indexOf(entry.url)]! - entry.inpointSeconds;
+    if (left < length) return [{ url: entry.url, inpointSeconds: entry.inpointSeconds + left }, ...order.slice(i + 1)];
+    left -= length;
+  }
+  return [];
+}
+
+/** Quotes a path or URL for an ffconcat `file` line. */
+function quote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** The ffconcat script for a play order. */
+export function concatScript(order: readonly PlayEntry[]): string {
+  const lines = ['ffconcat version 1.0'];
+  for (const e of order) {
+    lines.push(`file ${quote(e.url)}`);
+    if (e.inpointSeconds > 0) lines.push(`inpoint ${e.inpointSeconds.toFixed(3)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const OUTPUT = (destination: string) => ['-map', '0:v:0?', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize', destination];
+
+/** ffmpeg arguments of a live task: pull the source, copy it to the destination. */
+export function liveTaskArgs(url: string, destination: string): string[] {
+  return ['-loglevel', 'warning', '-i', url, ...OUTPUT(destination)];
+}
+
+/**
+ * ffmpeg arguments of a files task: the concat demuxer reads the play order at real-time
+ * pace, with one continuous timeline across files (what the destination needs), and
+ * copies it to the destination.
+ */
+export function filesTaskArgs(concatFile: string, order: readonly PlayEntry[], destination: string): string[] {
+  const remote = order.some((e) => !isFileSource(e.url));
+  return [
+    '-loglevel', 'warning',
+    '-re',
+    '-f', 'concat', '-safe', '0',
+    ...(remote ? ['-protocol_whitelist', 'file,http,https,tcp,tls,crypto'] : []),
+    '-i', concatFile,
+    ...OUTPUT(destination),
+  ];
+}

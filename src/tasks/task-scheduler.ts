@@ -1,0 +1,80 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { TaskConfig } from '../config/schema-tasks.js';
+import type { Clock } from '../lib/clock.js';
+import type { TaskEvent } from '../core/flow-events.js';
+import { TaskRunner, type TaskReport, type TaskRunnerDeps } from './task-runner.js';
+
+export interface TaskSchedulerDeps extends Omit<TaskRunnerDeps, 'ended' | 'mayRun' | 'events' | 'logger'> {
+  clock: Clock;
+  logger: Logger;
+  /** limits.maxRunningTasks */
+  maxRunning(): number;
+  /** Events go to the webhooks, and to a task's callbackUrl. */
+  events(event: TaskEvent, task: TaskConfig): void;
+  /** Removes an ended task from the config file (and so from the API). */
+  deleteTask(taskId: string): Promise<void>;
+}
+
+/**
+ * The running side of `tasks:`: one runner per task, brought in line with the config on
+ * every load and reload. An unchanged task is not touched; a changed one restarts; a
+ * removed one stops. A task whose time is over is removed from the config file.
+ */
+export class TaskScheduler {
+  private readonly runners = new Map<string, TaskRunner>();
+  private closed = false;
+
+  constructor(private readonly deps: TaskSchedulerDeps) {}
+
+  apply(tasks: readonly TaskConfig[]): void {
+    if (this.closed) return;
+    const wanted = new Map(tasks.map((t) => [t.id, t]));
+    for (const [id, runner] of this.runners) {
+      const next = wanted.get(id);
+      if (next && isDeepStrictEqual(next, runner.config)) continue;
+      runner.close(next ? 'task changed' : 'task removed');
+      this.runners.delete(id);
+    }
+    for (const task of tasks) {
+      if (this.runners.has(task.id)) continue;
+      const runner = new TaskRunner(task, {
+        ...this.deps,
+        logger: this.deps.logger.child({ taskId: task.id }),
+        events: (event) => this.deps.events(event, task),
+        mayRun: (id) => this.runningCount(id) < this.deps.maxRunning(),
+        ended: (id) => this.onEnded(id),
+      });
+      this.runners.set(task.id, runner);
+      runner.start();
+    }
+  }
+
+  get(id: string): { config: TaskConfig; report: TaskReport } | undefined {
+    const runner = this.runners.get(id);
+    return runner && { config: runner.config, report: runner.report() };
+  }
+
+  list(): { config: TaskConfig; report: TaskReport }[] {
+    return [...this.runners.values()].map((r) => ({ config: r.config, report: r.report() }));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const runner of this.runners.values()) runner.close('daemon stopping');
+    this.runners.clear();
+  }
+
+  private runningCount(except: string): number {
+    return [...this.runners.values()].filter((r) => r.id !== except && r.isRunning).length;
+  }
+
+  private onEnded(id: string): void {
+    const runner = this.runners.get(id);
+    runner?.close('its time is over');
+    // A slot may have come free.
+    for (const r of this.runners.values()) if (r.waitingForSlot) r.retryStart();
+    if (this.closed) return;
+    this.deps.deleteTask(id).catch((err: Error) => this.deps.logger.error({ taskId: id, err: err.message }, 'cannot remove an ended task from the config file'));
+  }
+}
