@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { flowConfigSchema, outputConfigSchema } from '../config/schema.js';
 import { recordJobRequestSchema } from '../config/schema-recording.js';
+import { taskSchema } from '../config/schema-tasks.js';
 import { FLOW_EVENT_TYPES } from '../core/flow-events.js';
 import { ERRORS } from './envelope.js';
 
@@ -35,6 +36,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
   const anyId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
   const recordingRef = { $ref: '#/components/schemas/Recording' };
   const jobRef = { $ref: '#/components/schemas/RecordJob' };
+  const taskRef = { $ref: '#/components/schemas/TaskView' };
   const read = (summary: string, result: Record<string, unknown>, parameters: unknown[] = []) => ({
     summary,
     parameters,
@@ -107,6 +109,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: read('Every record job', { type: 'array', items: jobRef }),
         post: { ...write('Record an rtmp:// URL once', { $ref: '#/components/schemas/RecordJobCreate' }, jobRef, [], 201), responses: { 201: ok('the job', jobRef), ...errorResponses(400, 401, 403, 429) } },
       },
+      '/v1/tasks': {
+        get: read('Every task with its run', { type: 'array', items: taskRef }),
+        post: {
+          ...write('Add a task (written into the config file)', { $ref: '#/components/schemas/Task' }, taskRef, [], 201),
+          responses: { 201: ok('the task', taskRef), ...errorResponses(400, 401, 403, 409, 429) },
+        },
+      },
+      '/v1/tasks/{id}': {
+        get: read('One task with its run', taskRef, [anyId]),
+        patch: write('Change the keys sent; the task restarts with them', { type: 'object', additionalProperties: true }, taskRef, [anyId]),
+        delete: write('Remove a task; its ffmpeg stops', undefined, { type: 'object' }, [anyId]),
+      },
       '/v1/record-jobs/{id}': {
         get: read('One record job', jobRef, [anyId]),
         delete: write('Stop an active job, or remove a finished one from the list', undefined, jobRef, [anyId]),
@@ -129,6 +143,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
           properties: { id: { type: 'string' }, name: { type: 'string' }, enabled: { type: 'boolean' }, inputs: { type: 'array' }, outputs: { type: 'array' }, playback: { type: 'object' }, status: { type: 'object' } },
         },
         RecordJobCreate: schema(recordJobRequestSchema),
+        Task: schema(taskSchema),
+        TaskView: {
+          type: 'object',
+          description: 'A task: its settings plus run (status, error, attempts, retriesLeft, startedAt, nextAttemptAt, progress, log).',
+          properties: { id: { type: 'string' }, source: { type: 'object' }, destination: { type: 'string' }, startTime: { type: 'string' }, endTime: { type: 'string' }, run: { type: 'object' } },
+        },
         Recording: {
           type: 'object',
           properties: {

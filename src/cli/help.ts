@@ -27,9 +27,12 @@ API (with an api section, default 127.0.0.1:8080): GET /healthz, GET /metrics,
           PATCH|DELETE /v1/flows/:id/outputs/:name (written back into the config file),
           GET /v1/flows/:id/recordings, GET /v1/recordings[/:id[/download]], DELETE /v1/recordings/:id,
           GET|POST /v1/record-jobs, GET|DELETE /v1/record-jobs/:id,
+          GET|POST /v1/tasks, GET|PATCH|DELETE /v1/tasks/:id,
           with Authorization: Bearer <token>.
 Recording: recording: { mode: automatic, format: mp4|mpegts|flv } in a flow writes files to
           <storage.dir>/recordings whenever an input is live.
+Through ffmpeg (ffmpeg.path): inputs of type pull (HLS, HTTP-FLV, RTSP, files), and tasks:
+          scheduled pushes of a live source or a playlist to an RTMP destination.
 Keys missing from the config are generated at first start, printed once, and kept in
 <storage.dir>/secrets.json. See README.md for every config key.
 `;

@@ -363,6 +363,7 @@ describe('OpenAPI document', () => {
         'GET /v1/flows/{id}/status', 'GET /v1/flows/{id}/outputs', 'POST /v1/flows/{id}/outputs', 'GET /v1/flows/{id}/outputs/{name}', 'PATCH /v1/flows/{id}/outputs/{name}', 'DELETE /v1/flows/{id}/outputs/{name}',
         'GET /v1/flows/{id}/recordings', 'GET /v1/recordings', 'GET /v1/recordings/{id}', 'DELETE /v1/recordings/{id}', 'GET /v1/recordings/{id}/download',
         'GET /v1/record-jobs', 'POST /v1/record-jobs', 'GET /v1/record-jobs/{id}', 'DELETE /v1/record-jobs/{id}',
+        'GET /v1/tasks', 'POST /v1/tasks', 'GET /v1/tasks/{id}', 'PATCH /v1/tasks/{id}', 'DELETE /v1/tasks/{id}',
       ]) expect(routes).toContain(route);
 
       const { Ajv2020 } = await import('ajv/dist/2020.js');
@@ -378,6 +379,10 @@ describe('OpenAPI document', () => {
       const job = ajv.compile(doc.components.schemas.RecordJobCreate!);
       expect(job({ name: 'feed', url: 'rtmp://example.com/live/key', format: 'flv' })).toBe(true);
       expect(job({ name: 'feed', url: 'rtmp://example.com/live/key', format: 'avi' })).toBe(false);
+      const task = ajv.compile(doc.components.schemas.Task!);
+      const t = { id: 'show', source: { type: 'files', urls: ['/a.mp4'] }, destination: 'rtmp://example.com/live/k', startTime: '2026-11-23T07:00:00Z', endTime: '2026-11-23T08:00:00Z' };
+      expect(task(t)).toBe(true);
+      expect(task({ ...t, source: { type: 'tape' } })).toBe(false);
     } finally {
       await daemon.close();
     }

@@ -728,11 +728,15 @@ describe('bundled config files', () => {
     const env = {
       STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw',
       FIELD_CAM_KEY: 'field-cam-key-0123456789', FIELD_CAM_PASSPHRASE: 'field cam passphrase', PARTNER_PASSPHRASE: 'partner passphrase', EDGE_PASSPHRASE: 'edge passphrase x', WEBHOOK_SECRET: 'webhook secret 0123456789',
+      TWITCH_SHOW_KEY: 'show', TASK_CALLBACK_SECRET: 'task callback secret 0123',
     };
     const r = await loadConfigFile(join(configDir, 'example.yaml'), env);
     if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
     expect(r.config.rtmp.tls).toBeDefined();
-    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'field-cam', 'from-encoder-box', 'from-origin', 'rehearsal']);
+    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'field-cam', 'from-encoder-box', 'from-origin', 'from-hls', 'rehearsal']);
+    expect(r.config.flows[0]?.recording).toMatchObject({ mode: 'automatic', format: 'mp4' });
+    expect(r.config.flows[4]?.inputs[0]?.type).toBe('pull');
+    expect(r.config.tasks.map((t) => t.id)).toEqual(['morning-show']);
     expect(r.config.flows[0]?.outputs.map((o) => o.name)).toEqual(['youtube', 'facebook']);
     expect(r.config.flows[1]?.outputs.map((o) => o.type)).toEqual(['srt-caller', 'srt-listener']);
     expect(r.config.flows[3]?.inputs[0]?.type).toBe('rtmp-pull');
@@ -755,6 +759,8 @@ describe('bundled config files', () => {
       'environment variable EDGE_PASSPHRASE is not set',
       'environment variable ORIGIN_KEY is not set',
       'environment variable TWITCH_KEY is not set',
+      'environment variable TWITCH_SHOW_KEY is not set',
+      'environment variable TASK_CALLBACK_SECRET is not set',
     ]);
   });
 });
