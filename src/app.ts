@@ -89,6 +89,7 @@ function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
     playbackKey: flow.playback.key,
     limits: flow.limits,
     recording: flow.recording,
+    failover: flow.failover,
   };
 }
 

@@ -124,6 +124,7 @@ export function flowStatus(flow: Flow, now: number): Record<string, unknown> {
     inputs: flow.spec.inputs.map((input) => ({ name: input.name, type: input.type, ...inputStatus(flow, input, now) })),
     outputs: flow.spec.outputs.map((o) => ({ name: o.name, type: o.type, ...outputStatus(flow, o.name) })),
     recording: recordingStatus(flow),
+    ...(flow.failover && { failover: flow.failover.report() }),
   };
 }
 
@@ -159,6 +160,7 @@ export function flowView(flow: Flow, meta: Record<string, string>, at: PublicEnd
     outputs: flow.spec.outputs.map((o) => outputView(flow, o.name, secrets)),
     playback: playback(flow, at, secrets),
     recording: { ...flow.spec.recording, status: recordingStatus(flow) },
+    ...(flow.failover && { failover: { ...flow.spec.failover, status: flow.failover.report() } }),
     status: { live: flow.hub.live, readers: flow.hub.readerCount, counters: { ...flow.hub.counters } },
   };
 }

@@ -94,20 +94,27 @@ export const outputConfigSchema = z.discriminatedUnion('type', [rtmpOutputSchema
 
 const inputsSchema = z
   .array(inputSchema)
-  .min(1, 'a flow needs exactly one input')
+  .min(1, 'a flow needs an input')
   .superRefine(
     (inputs, ctx) => {
-      // Reported at the second entry so the line points at what to remove.
-      if (Array.isArray(inputs) && inputs.length > 1) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [1],
-          message: 'a flow has exactly one input for now; a second (backup) input comes with failover support',
-        });
+      // Reported at the third entry so the line points at what to remove.
+      if (Array.isArray(inputs) && inputs.length > 2) {
+        ctx.addIssue({ code: 'custom', path: [2], message: 'a flow has at most two inputs: a primary and a backup' });
       }
     },
     { when: () => true },
   );
+
+/** Primary/backup switching, for a flow with two inputs. */
+const failoverSchema = z
+  .object({
+    /** The active input sent no media this long (or disconnected): the other takes over. */
+    afterMs: intRange(200, 60_000).default(1000),
+    /** Go back to the primary (the first input) once it has been healthy for revertAfterMs. */
+    revert: z.boolean().default(false),
+    revertAfterMs: intRange(0, 3_600_000).default(10_000),
+  })
+  .strict();
 
 const playbackSchema = z
   .object({
@@ -144,6 +151,7 @@ export const flowConfigSchema = z
     outputs: z.array(outputConfigSchema).prefault([]),
     playback: playbackSchema.prefault({}),
     recording: recordingSchema.prefault({}),
+    failover: failoverSchema.prefault({}),
   })
   .strict()
   .transform((flow) => ({ ...flow, name: flow.name ?? flow.id }));

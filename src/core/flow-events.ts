@@ -11,6 +11,7 @@ export type FlowEvent =
   | { type: 'input.status'; flowId: string; input: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
   | { type: 'output.status'; flowId: string; output: string; status: ConnectionStatus; previous: ConnectionStatus; lastError: string | null }
   | { type: 'flow.created' | 'flow.updated' | 'flow.deleted'; flowId: string }
+  | { type: 'input.failover' | 'input.revert'; flowId: string; from: string | null; to: string; reason: 'stalled' | 'disconnected' | 'revert' }
   | RecordingEvent
   | { type: 'record_job.status'; jobId: string; name: string; status: RecordJobStatus; previous: RecordJobStatus; error: string | null }
   | TaskEvent;
@@ -52,6 +53,8 @@ export const FLOW_EVENT_TYPES: readonly FlowEventType[] = [
   'input.bitrate_exceeded',
   'input.status',
   'output.status',
+  'input.failover',
+  'input.revert',
   'flow.created',
   'flow.updated',
   'flow.deleted',

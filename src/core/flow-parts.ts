@@ -4,6 +4,7 @@ import type { ActiveInputSpec, Flow, SrtListenerInputSpec } from './flow.js';
 import type { ConnectionCounters, ConnectionStatus } from './connection-status.js';
 import type { StatusListener } from './flow-events.js';
 import type { StreamHub } from './stream-hub.js';
+import type { SourcePort } from './failover-switch.js';
 
 /** Transport-level statistics of a connection (SRT: RTT, rates, loss, latency). */
 export type TransportStats = Record<string, number>;
@@ -72,7 +73,7 @@ export interface FlowRecorderReport {
  */
 export interface FlowPartsFactory {
   createOutput(spec: OutputConfig, hub: StreamHub, logger: Logger): FlowOutput;
-  createPullInput(spec: ActiveInputSpec, hub: StreamHub, logger: Logger): FlowPullInput;
+  createPullInput(spec: ActiveInputSpec, port: SourcePort, logger: Logger): FlowPullInput;
   /**
    * An SRT listener input with a port of its own starts listening with its flow;
    * inputs on the shared port need nothing here (the shared listener routes to them).

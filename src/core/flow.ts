@@ -8,6 +8,8 @@ import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput, FlowRecorder } from './flow-parts.js';
 import { nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
+import { FailoverSwitch, type FailoverSettings, type SourcePort } from './failover-switch.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 
 /** What the core needs to know about a flow; built from the config by the app. */
 export interface FlowSpec {
@@ -19,6 +21,8 @@ export interface FlowSpec {
   playbackKey: string;
   limits: FlowLimitsConfig;
   recording: RecordingConfig;
+  /** Used when the flow has two inputs (primary, backup). */
+  failover: FailoverSettings;
 }
 
 /** An SRT listener input: callers publish to us (on the shared port or one of its own). */
@@ -86,6 +90,8 @@ export class Flow {
   readonly outputs = new Map<string, { spec: OutputConfig; output: FlowOutput }>();
   /** Present while recording.mode is automatic. */
   recorder: FlowRecorder | undefined;
+  /** Present for a flow with a primary and a backup input. */
+  readonly failover: FailoverSwitch | undefined;
   /** Publishers refused, per reason (forbidden address, busy input, ...). */
   readonly refusals: Record<string, number> = {};
   private readonly cidrs: CidrList;
@@ -100,8 +106,13 @@ export class Flow {
     hubOptions: Partial<StreamHubOptions> = {},
     private readonly now: () => number = Date.now,
     private readonly events: FlowEventSink = ignoreEvents,
+    clock: Clock = systemClock,
   ) {
     this.hub = new StreamHub(hubOptions);
+    const [primary, backup] = spec.inputs;
+    if (primary && backup) {
+      this.failover = new FailoverSwitch(spec.id, this.hub, [primary.name, backup.name], spec.failover, clock, events, logger.child({ component: 'failover' }));
+    }
     this.cidrs = CidrList.parse(spec.limits.cidrs);
     for (const input of spec.inputs) this.addInputState(input);
   }
@@ -179,7 +190,7 @@ export class Flow {
   private startInput(input: InputSpec): void {
     const logger = this.logger.child({ inputName: input.name });
     let part: FlowPullInput | undefined;
-    if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.hub, logger);
+    if (!isPassiveInput(input)) part = this.parts.createPullInput(input, this.portOf(input.name), logger);
     else if (input.type === 'srt-listener' && input.listen !== undefined) part = this.parts.createOwnPortInput(input, this, logger);
     if (!part) return;
     part.onStatusChange?.((status, previous, lastError) =>
@@ -232,6 +243,16 @@ export class Flow {
     return this.spec.id;
   }
 
+  /** Where an input attaches its source: its side of the failover switch, or the hub. */
+  private portOf(inputName: string): SourcePort {
+    return this.failover?.port(inputName) ?? this.hub;
+  }
+
+  /** Whether an input has a live source (with failover, each input has its own). */
+  inputLive(inputName: string): boolean {
+    return this.failover ? this.failover.isLive(inputName) : this.hub.live;
+  }
+
   /** Whether limits.cidrs lets a publisher from this address in (an empty list lets everyone in). */
   admitsAddress(address: string): boolean {
     return this.cidrs.size === 0 || this.cidrs.matches(address);
@@ -243,7 +264,7 @@ export class Flow {
     if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
     if (this.closed || !this.spec.enabled) return this.refuse('disabled', 'flow is disabled');
     if (!this.admitsAddress(remoteAddress)) return this.refuse('forbidden', 'publishing from this address is not allowed for this flow');
-    const source = this.hub.attachSource(owner);
+    const source = this.portOf(inputName).attachSource(owner);
     if (!source) {
       state.refusedBusy += 1;
       return this.refuse('busy', 'stream key already in use by a live publisher');
@@ -310,6 +331,8 @@ export class Flow {
     this.outputs.clear();
     void this.recorder?.close(reason);
     this.recorder = undefined;
+    // Before the hub: it disconnects both inputs' publishers, active or not.
+    this.failover?.close(reason);
     for (const pull of this.pullInputs.values()) pull.close(reason);
     this.pullInputs.clear();
     this.hub.close(reason);

@@ -27,6 +27,12 @@ export interface SourceHandle {
   /** Other data messages (cue points, captions): forwarded, not cached. */
   pushData(timestamp: number, payload: Buffer): void;
   detach(reason: string): void;
+  /**
+   * The messages that follow come from another encoder (a failover switch): readers stay
+   * attached and see no end, the cached headers, metadata and GOP are dropped (the new
+   * encoder's follow), and its timestamps continue just after the last ones sent.
+   */
+  splice(): void;
 }
 
 export interface StreamHubOptions {
@@ -105,6 +111,15 @@ export class StreamHub {
       },
       detach: () => {
         if (this.source?.handle === handle) this.endSource();
+      },
+      splice: () => {
+        if (this.source?.handle !== handle) return;
+        this.metadata = undefined;
+        this.videoHeader = undefined;
+        this.audioHeader = undefined;
+        this.resetGop(false);
+        this.hasVideo = false;
+        this.timelineOffset = undefined;
       },
     };
     this.source = { owner, handle };

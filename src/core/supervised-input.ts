@@ -4,7 +4,8 @@ import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import type { ConnectionReport, FlowPullInput, TransportStats } from './flow-parts.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
-import type { SourceHandle, StreamHub } from './stream-hub.js';
+import type { SourceHandle } from './stream-hub.js';
+import type { SourcePort } from './failover-switch.js';
 
 /** What a connection that receives media reports (already as FLV tag bodies). */
 export interface InputEvents {
@@ -57,7 +58,7 @@ export class SupervisedInput implements FlowPullInput {
 
   constructor(
     private readonly spec: SupervisedInputSpec,
-    private readonly hub: StreamHub,
+    private readonly hub: SourcePort,
     private readonly connector: InputConnector,
     private readonly clock: Clock,
     private readonly logger: Logger,

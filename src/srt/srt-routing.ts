@@ -44,11 +44,13 @@ export function routeSharedPort(streamId: string, peerAddress: string, registry:
     if (key === undefined || !keysMatch(key, flow.spec.playbackKey)) return { ok: false, reason: SrtReject.Unauthorized, why: 'wrong playback key' };
     return { ok: true, route: { kind: 'play', flow }, decision: { accept: true } };
   }
-  const input = flow.spec.inputs.find((i): i is SrtListenerInputSpec => i.type === 'srt-listener' && i.listen === undefined);
+  const shared = flow.spec.inputs.filter((i): i is SrtListenerInputSpec => i.type === 'srt-listener' && i.listen === undefined);
+  // With a primary and a backup on the shared port, the key says which one is calling.
+  const input = shared.find((i) => key !== undefined && keysMatch(key, i.streamKey)) ?? shared[0];
   if (!input) return { ok: false, reason: SrtReject.NotFound, why: 'flow has no SRT input on the shared port' };
   if (!flow.admitsAddress(peerAddress)) return { ok: false, reason: SrtReject.Forbidden, why: 'address not allowed for this flow' };
   const refused = admitPublisher(key, input);
   if (refused) return refused;
-  if (flow.hub.live) return { ok: false, reason: SrtReject.Conflict, why: 'flow already has a live publisher' };
+  if (flow.inputLive(input.name)) return { ok: false, reason: SrtReject.Conflict, why: 'input already has a live publisher' };
   return { ok: true, route: { kind: 'publish', flow, input }, decision: publisherDecision(input) };
 }

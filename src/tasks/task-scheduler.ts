@@ -48,6 +48,7 @@ export class TaskScheduler {
       this.runners.set(task.id, runner);
       runner.start();
     }
+    this.startWaiting();
   }
 
   get(id: string): { config: TaskConfig; report: TaskReport } | undefined {
@@ -65,6 +66,11 @@ export class TaskScheduler {
     this.runners.clear();
   }
 
+  /** A running slot may have come free: tasks waiting for one try again, in config order. */
+  private startWaiting(): void {
+    for (const r of this.runners.values()) if (r.waitingForSlot) r.retryStart();
+  }
+
   private runningCount(except: string): number {
     return [...this.runners.values()].filter((r) => r.id !== except && r.isRunning).length;
   }
@@ -72,8 +78,7 @@ export class TaskScheduler {
   private onEnded(id: string): void {
     const runner = this.runners.get(id);
     runner?.close('its time is over');
-    // A slot may have come free.
-    for (const r of this.runners.values()) if (r.waitingForSlot) r.retryStart();
+    this.startWaiting();
     if (this.closed) return;
     this.deps.deleteTask(id).catch((err: Error) => this.deps.logger.error({ taskId: id, err: err.message }, 'cannot remove an ended task from the config file'));
   }

@@ -67,6 +67,7 @@ describe('defaults', () => {
     tasks: [],
   };
   const recordingDefaults = { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' };
+  const failoverDefaults = { afterMs: 1000, revert: false, revertAfterMs: 10_000 };
 
   it.each([
     ['an empty file', ''],
@@ -92,6 +93,7 @@ describe('defaults', () => {
         outputs: [],
         playback: {},
         recording: recordingDefaults,
+        failover: failoverDefaults,
       },
     ]);
     expect(streamKeyOf(config.flows[0]?.inputs[0])).toBeUndefined();
@@ -156,6 +158,7 @@ flows:
           outputs: [],
           playback: { key: PLAY_A },
           recording: recordingDefaults,
+          failover: failoverDefaults,
         },
       ],
     });
@@ -321,25 +324,32 @@ describe('value rules', () => {
 });
 
 describe('inputs', () => {
-  it('requires one input', () => {
+  it('requires an input', () => {
     expect(summary(parseBad('flows:\n  - id: demo\n    inputs: []\n'))).toEqual([
-      [3, 'flows[0].inputs', 'a flow needs exactly one input'],
+      [3, 'flows[0].inputs', 'a flow needs an input'],
     ]);
     expect(summary(parseBad('flows:\n  - id: demo\n'))).toEqual([
       [2, 'flows[0].inputs', 'Invalid input: expected array, received undefined'],
     ]);
   });
 
-  it('rejects a second input at that input, explaining why', () => {
+  it('takes a primary and a backup input, and rejects a third at that input, explaining why', () => {
+    const two = parseOk(`flows:
+  - id: demo
+    inputs:
+      - { name: main, type: rtmp-push }
+      - { name: backup, type: srt-listener }
+    failover: { afterMs: 1500, revert: true }
+`);
+    expect(two.flows[0]?.failover).toEqual({ afterMs: 1500, revert: true, revertAfterMs: 10_000 });
     const issues = parseBad(`flows:
   - id: demo
     inputs:
       - { name: main, type: rtmp-push }
       - { name: backup, type: rtmp-push }
+      - { name: third, type: rtmp-push }
 `);
-    expect(summary(issues)).toEqual([
-      [5, 'flows[0].inputs[1]', 'a flow has exactly one input for now; a second (backup) input comes with failover support'],
-    ]);
+    expect(summary(issues)).toEqual([[6, 'flows[0].inputs[2]', 'a flow has at most two inputs: a primary and a backup']]);
   });
 
   it.each(['flow'])('says input type %s is not supported yet', (type) => {

@@ -23,6 +23,7 @@ function spec(id: string, over: Partial<FlowSpec> = {}): FlowSpec {
     playbackKey: `${id}-play-0123456789abcdef`,
     limits: { bitrateTolerance: 0.1, bitrateGraceSeconds: 5, bitrateWindowSeconds: 2, bitrateAction: 'disconnect', cidrs: [] },
     recording: { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' },
+    failover: { afterMs: 1000, revert: false, revertAfterMs: 10_000 },
     ...over,
   };
 }
@@ -193,28 +194,29 @@ describe('FlowRegistry.apply', () => {
     expect(hub.live).toBe(true);
   });
 
-  it('adds and removes inputs in place; restarts on a playback key change or an enabled change', () => {
+  it('changes an input in place; restarts on a playback key change, an enabled change or a second (backup) input', () => {
     const registry = new FlowRegistry(logger, parts());
-    registry.apply([spec('a'), spec('b'), spec('c')]);
-    const before = ['a', 'b', 'c'].map((id) => registry.get(id)!);
+    registry.apply([spec('a'), spec('b'), spec('c'), spec('d')]);
+    const before = ['a', 'b', 'c', 'd'].map((id) => registry.get(id)!);
     const result = registry.apply([
       spec('a', { playbackKey: 'a-other-play-key-000000000' }),
-      spec('b', { inputs: [input('main', 'b-publish-0123456789abcdef'), input('backup', 'b-backup-0123456789abcdef')] }),
+      spec('b', { inputs: [input('main', 'b-new-key-0123456789abcdef')] }),
       spec('c', { enabled: false }),
+      spec('d', { inputs: [input('main', 'd-publish-0123456789abcdef'), input('backup', 'd-backup-0123456789abcdef')] }),
     ]);
-    expect(result.restarted).toEqual(['a', 'c']);
+    expect(result.restarted).toEqual(['a', 'c', 'd']);
     expect(result.updated).toEqual(['b']);
-    expect(result.inputs.b).toEqual({ added: ['backup'], removed: [], restarted: [] });
+    expect(result.inputs.b).toEqual({ added: [], removed: [], restarted: ['main'] });
     expect(registry.get('a')).not.toBe(before[0]);
     expect(registry.get('b')).toBe(before[1]);
     expect(registry.get('c')).not.toBe(before[2]);
+    expect(registry.get('d')).not.toBe(before[3]);
+    expect(registry.get('d')!.failover).toBeDefined();
     expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBeUndefined();
     expect(registry.findPlayTarget('a-other-play-key-000000000')?.id).toBe('a');
-    expect(registry.findPublishTarget('b-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
-    const removed = registry.apply([spec('a', { playbackKey: 'a-other-play-key-000000000' }), spec('b'), spec('c', { enabled: false })]);
-    expect(removed.inputs.b).toEqual({ added: [], removed: ['backup'], restarted: [] });
-    expect(registry.findPublishTarget('b-backup-0123456789abcdef')).toBeUndefined();
-    expect(registry.get('b')!.inputs.has('backup')).toBe(false);
+    expect(registry.findPublishTarget('b-new-key-0123456789abcdef')).toMatchObject({ inputName: 'main' });
+    expect(registry.findPublishTarget('b-publish-0123456789abcdef')).toBeUndefined();
+    expect(registry.findPublishTarget('d-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
   });
 
   it('a name change together with another change is a restart, not an update', () => {
@@ -324,20 +326,21 @@ describe('Flow.publish', () => {
     expect(reader.delivered.map((m) => m.payload)).toEqual([KEYFRAME]);
   });
 
-  it('refuses a second publisher as busy and counts it', () => {
+  it('refuses a second publisher on an input as busy and counts it; a backup input has a publisher of its own', () => {
     const flow = new Flow(spec('a', { inputs: [input('main', 'k1-0123456789'), input('backup', 'k2-0123456789')] }), logger, parts());
     publishOk(flow, 'main');
     const second = flow.publish('main', new Owner(), '192.0.2.2');
     expect(second).toEqual({ ok: false, reason: 'busy', message: expect.any(String) });
     expect(flow.inputs.get('main')!.refusedBusy).toBe(1);
-    // One hub, one source: the other input is busy too, and counted on that input.
-    expect(flow.publish('backup', new Owner(), '192.0.2.3')).toMatchObject({ ok: false, reason: 'busy' });
+    // Primary and backup: the backup publishes alongside the primary.
+    expect(flow.publish('backup', new Owner(), '192.0.2.3')).toMatchObject({ ok: true });
+    expect(flow.publish('backup', new Owner(), '192.0.2.4')).toMatchObject({ ok: false, reason: 'busy' });
     expect(flow.inputs.get('backup')!.refusedBusy).toBe(1);
-    expect(flow.inputs.get('main')!.refusedBusy).toBe(1);
-    // The refused attempts did not disturb the live publisher's state.
+    // The refused attempts did not disturb the live publishers' state.
     expect(flow.inputs.get('main')!.status).toBe('connected');
     expect(flow.inputs.get('main')!.publishes).toBe(1);
-    expect(flow.inputs.get('backup')!.status).toBe('idle');
+    expect(flow.inputs.get('backup')!.status).toBe('connected');
+    flow.close('done');
   });
 
   it('refuses publishing to a disabled flow, an unknown input, or a closed flow', () => {

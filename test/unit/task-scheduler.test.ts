@@ -1,0 +1,81 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { taskSchema, type TaskConfig } from '../../src/config/schema-tasks.js';
+import type { TaskEvent } from '../../src/core/flow-events.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { TaskScheduler } from '../../src/tasks/task-scheduler.js';
+import { waitFor } from '../helpers/ffmpeg.js';
+import { deadPort } from '../helpers/webhook-receiver.js';
+
+const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+
+/** A live task whose source refuses connections: ffmpeg fails at once and the task keeps retrying. */
+async function failingTask(id: string, extra: Partial<Record<string, unknown>> = {}): Promise<TaskConfig> {
+  return taskSchema.parse({
+    id,
+    source: { type: 'live', protocol: 'rtmp', url: `rtmp://127.0.0.1:${await deadPort()}/live/none` },
+    destination: `rtmp://127.0.0.1:${await deadPort()}/live/${id}`,
+    startTime: inSeconds(0),
+    endTime: inSeconds(3600),
+    retry: { intervalSeconds: 60, count: 10 },
+    ...extra,
+  });
+}
+
+describe('task scheduler', () => {
+  let scheduler: TaskScheduler | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    scheduler?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const make = async (maxRunning: number) => {
+    dir = await mkdtemp(join(tmpdir(), 'flowrelay-sched-'));
+    const events: TaskEvent[] = [];
+    const deleted: string[] = [];
+    scheduler = new TaskScheduler({
+      clock: systemClock,
+      logger: pino({ level: 'silent' }),
+      ffmpegPath: () => 'ffmpeg',
+      ffprobePath: () => 'ffprobe',
+      workDir: dir,
+      maxRunning: () => maxRunning,
+      events: (e) => events.push(e),
+      deleteTask: async (id) => void deleted.push(id),
+      // Retries far apart: a failed task holds its slot while it waits to retry.
+      retryDelayMs: () => 3_600_000,
+    });
+    return { scheduler, events, deleted };
+  };
+
+  it('runs at most limits.maxRunningTasks at once; the next waits for a slot and starts when one frees', async () => {
+    const { scheduler, events } = await make(1);
+    const [a, b] = [await failingTask('a'), await failingTask('b')];
+    scheduler.apply([a, b]);
+    await waitFor(() => scheduler.get('a')?.report.status === 'retrying', 'task a to fail once and wait to retry', 15_000);
+    expect(scheduler.get('b')?.report).toMatchObject({ status: 'scheduled', error: 'waiting: limits.maxRunningTasks tasks are running', attempts: 0 });
+    // Removing a frees the slot: b starts.
+    scheduler.apply([b]);
+    await waitFor(() => scheduler.get('b')?.report.status === 'retrying', 'task b to run once its turn came', 15_000);
+    expect(events.filter((e) => e.taskId === 'b' && e.type === 'task.status').map((e) => e.type === 'task.status' && e.status)).toEqual(['running', 'retrying']);
+  });
+
+  it('an unchanged task is left alone on apply; a changed one restarts; one already over is completed and deleted at once', async () => {
+    const { scheduler, events, deleted } = await make(5);
+    const a = await failingTask('a');
+    scheduler.apply([a]);
+    await waitFor(() => scheduler.get('a')?.report.status === 'retrying', 'task a to run', 15_000);
+    scheduler.apply([{ ...a }]);
+    expect(scheduler.get('a')?.report.attempts).toBe(1);
+    scheduler.apply([{ ...a, retry: { intervalSeconds: 61, count: 10 } }]);
+    expect(scheduler.get('a')?.report.status).toBe('scheduled');
+    const over = await failingTask('over', { startTime: inSeconds(-7200), endTime: inSeconds(-3600) });
+    scheduler.apply([over]);
+    expect(deleted).toEqual(['over']);
+    expect(events.filter((e) => e.taskId === 'over').map((e) => e.type === 'task.status' && e.status)).toEqual(['completed']);
+  });
+});
