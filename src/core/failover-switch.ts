@@ -191,17 +191,19 @@ export class FailoverSwitch {
     side.healthySince = undefined;
     side.metadata = side.videoHeader = side.audioHeader = undefined;
     if (this.pending?.side === side) this.pending = undefined;
-    if (this.active !== side) return;
-    const other = this.other(side);
-    if (other.owner) {
-      // The readers keep waiting, attached, for the other side's next keyframe.
-      this.pending = { side: other, reason: 'disconnected' };
-      this.logger.info({ input: side.name, reason }, 'active input disconnected; waiting for the other');
+    if (!this.sides.some((s) => s.owner)) {
+      // Both gone: the flow's readers see the end, as with a single input.
+      this.active = undefined;
+      this.pending = undefined;
+      this.hubSource?.detach(reason);
+      this.hubSource = undefined;
       return;
     }
-    this.active = undefined;
-    this.hubSource?.detach(reason);
-    this.hubSource = undefined;
+    if (this.active === side) {
+      // The readers keep waiting, attached, for the other side's next keyframe.
+      this.pending = { side: this.other(side), reason: 'disconnected' };
+      this.logger.info({ input: side.name, reason }, 'active input disconnected; waiting for the other');
+    }
   }
 
   /** Looks at the sides' health a few times per afterMs. */

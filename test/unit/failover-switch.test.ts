@@ -1,0 +1,185 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { FailoverSwitch } from '../../src/core/failover-switch.js';
+import type { FlowEvent } from '../../src/core/flow-events.js';
+import type { MediaMessage } from '../../src/core/media.js';
+import { StreamHub, type HubReader, type SourceHandle } from '../../src/core/stream-hub.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+/** FLV tag bodies, legacy AVC/AAC (E.4.2, E.4.3), each carrying a byte naming its encoder. */
+const tag = {
+  videoHeader: (enc: number) => Buffer.from([0x17, 0x00, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe0, enc]),
+  keyframe: (enc: number) => Buffer.from([0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65, enc]),
+  frame: (enc: number) => Buffer.from([0x27, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x41, enc]),
+  audioHeader: (enc: number) => Buffer.from([0xaf, 0x00, 0x12, 0x10, enc]),
+};
+const encoderOf = (m: MediaMessage) => m.payload.at(-1);
+
+class Reader implements HubReader {
+  readonly got: MediaMessage[] = [];
+  started = 0;
+  ended = 0;
+  deliver(m: MediaMessage): void {
+    this.got.push(m);
+  }
+  sourceStarted(): void {
+    this.started += 1;
+  }
+  sourceEnded(): void {
+    this.ended += 1;
+  }
+  hubClosed(): void {}
+}
+
+const owner = () => ({ kicked: [] as string[], kick(reason: string) { this.kicked.push(reason); } });
+
+function setup(revert = false) {
+  const clock = new FakeClock();
+  const hub = new StreamHub();
+  const events: FlowEvent[] = [];
+  const sw = new FailoverSwitch('f', hub, ['main', 'backup'], { afterMs: 1000, revert, revertAfterMs: 3000 }, clock, (e) => events.push(e), pino({ level: 'silent' }));
+  const reader = new Reader();
+  hub.addReader(reader);
+  return { clock, hub, events, sw, reader };
+}
+
+/** An encoder: headers once, then a keyframe every `gop` frames, one frame per 40 ms of its own time. */
+function encoder(handle: SourceHandle, id: number, gop = 25) {
+  let n = 0;
+  let ts = 1000 * id; // each encoder has its own clock
+  handle.push('video', ts, tag.videoHeader(id));
+  handle.push('audio', ts, tag.audioHeader(id));
+  return {
+    frame(): void {
+      handle.push('video', ts, n % gop === 0 ? tag.keyframe(id) : tag.frame(id));
+      n += 1;
+      ts += 40;
+    },
+  };
+}
+
+describe('failover switch', () => {
+  it('forwards the primary; a stalled primary is replaced at the backup\'s next keyframe, headers first, timestamps moving on', () => {
+    const { clock, sw, reader, events } = setup();
+    const primary = encoder(sw.port('main').attachSource(owner())!, 1);
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 10);
+    for (let i = 0; i < 30; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('main');
+    expect(reader.got.every((m) => encoderOf(m) === 1)).toBe(true);
+    const lastBefore = reader.got.at(-1)!.timestamp;
+    // The primary goes quiet; the backup keeps going. Nothing switches before afterMs...
+    for (let i = 0; i < 20; i++) {
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('main');
+    // ...then the switch waits for the backup's keyframe (every 10 frames).
+    for (let i = 0; i < 15; i++) {
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('backup');
+    const after = reader.got.filter((m) => encoderOf(m) === 2);
+    expect(after.slice(0, 3).map((m) => [m.kind, m.isSequenceHeader, m.isKeyframe])).toEqual([
+      ['video', true, false],
+      ['audio', true, false],
+      ['video', false, true],
+    ]);
+    expect(after[0]!.timestamp).toBeGreaterThan(lastBefore);
+    const ts = reader.got.filter((m) => m.kind === 'video').map((m) => m.timestamp);
+    expect(ts).toEqual([...ts].sort((a, b) => a - b));
+    expect(reader.ended).toBe(0);
+    expect(events).toEqual([{ type: 'input.failover', flowId: 'f', from: 'main', to: 'backup', reason: 'stalled' }]);
+  });
+
+  it('a primary that recovers before the backup\'s keyframe keeps its place', () => {
+    const { clock, sw } = setup();
+    const primary = encoder(sw.port('main').attachSource(owner())!, 1);
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 100);
+    for (let i = 0; i < 5; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    for (let i = 0; i < 30; i++) {
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().pending).toBe('backup');
+    for (let i = 0; i < 10; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report()).toMatchObject({ active: 'main', pending: null, switches: 0 });
+  });
+
+  it('a primary that disconnects is replaced at the backup\'s next keyframe; readers never see an end', () => {
+    const { clock, sw, reader, events } = setup();
+    const primaryHandle = sw.port('main').attachSource(owner())!;
+    const primary = encoder(primaryHandle, 1);
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 5);
+    for (let i = 0; i < 3; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    primaryHandle.detach('publisher left');
+    expect(sw.report().pending).toBe('backup');
+    for (let i = 0; i < 5; i++) backup.frame();
+    expect(sw.report().active).toBe('backup');
+    expect(reader.ended).toBe(0);
+    expect(events.at(-1)).toMatchObject({ type: 'input.failover', reason: 'disconnected' });
+    // And when the backup goes too, the flow's readers see the end.
+    expect(sw.isLive('main')).toBe(false);
+  });
+
+  it('with revert, goes back to the primary once it has been healthy for revertAfterMs', () => {
+    const { clock, sw, events } = setup(true);
+    const primaryHandle = sw.port('main').attachSource(owner())!;
+    encoder(primaryHandle, 1).frame();
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 5);
+    primaryHandle.detach('gone');
+    for (let i = 0; i < 5; i++) backup.frame();
+    expect(sw.report().active).toBe('backup');
+    const back = encoder(sw.port('main').attachSource(owner())!, 3, 5);
+    // Healthy for 2 s: not yet.
+    for (let i = 0; i < 50; i++) {
+      back.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('backup');
+    for (let i = 0; i < 40; i++) {
+      back.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('main');
+    expect(events.map((e) => e.type)).toEqual(['input.failover', 'input.revert']);
+  });
+
+  it('with both inputs gone the hub source ends; close disconnects both publishers', () => {
+    const { sw, hub, reader } = setup();
+    const a = owner();
+    const b = owner();
+    const main = sw.port('main').attachSource(a)!;
+    const backup = sw.port('backup').attachSource(b)!;
+    encoder(main, 1).frame();
+    expect(hub.live).toBe(true);
+    expect(sw.port('main').attachSource(owner())).toBeUndefined(); // busy
+    main.detach('x');
+    backup.detach('y');
+    expect(hub.live).toBe(false);
+    expect(reader.ended).toBe(1);
+    const c = owner();
+    sw.port('backup').attachSource(c);
+    sw.close('flow removed');
+    expect(c.kicked).toEqual(['flow removed']);
+    expect(sw.port('main').attachSource(owner())).toBeUndefined();
+  });
+});
