@@ -134,6 +134,8 @@ export class App {
       clock: systemClock,
       srt: () => this.srtRuntime(),
       ffmpegPath: () => this.config.ffmpeg.path,
+      flowHub: (id) => this.registry.get(id)?.hub,
+      peers: () => this.config.peers,
       recordings: () => {
         if (!this.recordingService) throw new FlowrelayError('INTERNAL', 'recordings are used before the recording service is open');
         return this.recordingService;

@@ -5,6 +5,10 @@ import { SupervisedOutput } from './core/supervised-output.js';
 import type { Clock } from './lib/clock.js';
 import type { RecordingService } from './recording/recording-service.js';
 import { ffmpegPullConnector } from './ffmpeg/pull-connector.js';
+import { LocalCascadeInput } from './core/local-cascade-input.js';
+import { remoteCascadeSpec } from './config/cascade-remote.js';
+import type { PeerConfig } from './config/schema.js';
+import type { StreamHub } from './core/stream-hub.js';
 import { FlowrelayError } from './lib/errors.js';
 import type { RtmpClientDefaults } from './rtmp/client-options.js';
 import { rtmpOutputConnector } from './rtmp/rtmp-output.js';
@@ -20,6 +24,10 @@ export interface FlowPartsDeps {
   clock: Clock;
   /** The SRT runtime, opened on first use (libsrt is not loaded unless SRT is configured). */
   srt(): SrtRuntime;
+  /** The hub of a flow of this daemon (local cascades). */
+  flowHub(flowId: string): StreamHub | undefined;
+  /** peers from the running config (remote cascades). */
+  peers(): readonly PeerConfig[];
   /** ffmpeg.path from the running config. */
   ffmpegPath(): string;
   /** The daemon's recordings (opened before any flow starts). */
@@ -54,6 +62,13 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
           return new SupervisedInput(spec, hub, srtCallerInputConnector(spec, needSrt(deps, 'an srt-caller input')), deps.clock, logger);
         case 'pull':
           return new SupervisedInput(spec, hub, ffmpegPullConnector(spec, { ffmpegPath: deps.ffmpegPath, clock: deps.clock }), deps.clock, logger);
+        case 'flow': {
+          const { node, key } = spec;
+          if (node === undefined || key === undefined) return new LocalCascadeInput(spec, hub, (id) => deps.flowHub(id), deps.clock, logger);
+          const peer = deps.peers().find((p) => p.name === node);
+          if (!peer) throw new FlowrelayError('INTERNAL', `no peer named ${node} (the config check should have refused this)`);
+          return this.createPullInput(remoteCascadeSpec({ ...spec, node, key }, peer), hub, logger);
+        }
       }
     },
     createOwnPortInput(spec, flow, logger: Logger) {

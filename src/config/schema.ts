@@ -8,6 +8,7 @@ import { webhooksSchema } from './schema-webhooks.js';
 import { recordingSchema, recordJobsSchema, storageSchema } from './schema-recording.js';
 import { pullInputSchema } from './schema-pull.js';
 import { checkTasks, taskSchema } from './schema-tasks.js';
+import { checkCascades, flowInputSchema, peerSchema } from './schema-cascade.js';
 import { srtCallerInputSchema, srtCallerOutputSchema, srtListenerInputSchema, srtListenerOutputSchema, srtSectionSchema } from './schema-srt.js';
 
 export { parseListen } from './schema-parts.js';
@@ -54,9 +55,7 @@ const rtmpSchema = z
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
-/** Input types the design names but this build does not implement yet. */
-const FUTURE_INPUT_TYPES: ReadonlySet<unknown> = new Set(['flow']);
-const INPUT_TYPES = 'rtmp-push, rtmp-pull, srt-listener, srt-caller or pull';
+const INPUT_TYPES = 'rtmp-push, rtmp-pull, srt-listener, srt-caller, pull or flow';
 
 const rtmpPushInputSchema = z
   .object({
@@ -69,13 +68,12 @@ const rtmpPushInputSchema = z
 
 // A discriminated union so that adding input types later is additive, and so an
 // unsupported type yields one clear issue instead of a pile of unknown keys.
-const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema, srtListenerInputSchema, srtCallerInputSchema, pullInputSchema], {
+const inputSchema = z.discriminatedUnion('type', [rtmpPushInputSchema, rtmpPullInputSchema, srtListenerInputSchema, srtCallerInputSchema, pullInputSchema, flowInputSchema], {
   error: (iss) => {
     if (iss.code !== 'invalid_union') return undefined;
     const input: unknown = iss.input;
     const type = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).type : undefined;
     if (type === undefined) return `input type is required (${INPUT_TYPES})`;
-    if (FUTURE_INPUT_TYPES.has(type)) return `input type ${String(type)} is not supported yet`;
     return `unknown input type ${JSON.stringify(type)} (expected ${INPUT_TYPES})`;
   },
 });
@@ -188,6 +186,8 @@ export const configSchema = z
     flows: z.array(flowConfigSchema).prefault([]),
     /** Scheduled pull-to-push jobs. */
     tasks: z.array(taskSchema).prefault([]),
+    /** Other flowrelay nodes that cascade inputs (type flow, with node) read from. */
+    peers: z.array(peerSchema).prefault([]),
   })
   .strict()
   // Runs even when other parts failed (`when`), so one pass reports every problem; it
@@ -197,6 +197,7 @@ export const configSchema = z
       checkUniqueness(config, ctx);
       checkOutputs(config, ctx);
       checkFlowCount(config, ctx);
+      checkCascades(config, (issue) => ctx.addIssue(issue));
       if (isRecord(config)) {
         checkTasks(config.tasks, ctx);
         const limit = isRecord(config.limits) && typeof config.limits.maxTasks === 'number' ? config.limits.maxTasks : 100;
@@ -321,6 +322,8 @@ export type RtmpPullInputConfig = Extract<InputConfig, { type: 'rtmp-pull' }>;
 export type SrtListenerInputConfig = Extract<InputConfig, { type: 'srt-listener' }>;
 export type SrtCallerInputConfig = Extract<InputConfig, { type: 'srt-caller' }>;
 export type PullInputConfig = Extract<InputConfig, { type: 'pull' }>;
+export type FlowInputConfig = Extract<InputConfig, { type: 'flow' }>;
+export type PeerConfig = Config['peers'][number];
 export type RtmpOutputConfig = Extract<OutputConfig, { type: 'rtmp' }>;
 export type SrtCallerOutputConfig = Extract<OutputConfig, { type: 'srt-caller' }>;
 export type SrtListenerOutputConfig = Extract<OutputConfig, { type: 'srt-listener' }>;
@@ -331,7 +334,8 @@ export type ResolvedInputConfig =
   | (SrtListenerInputConfig & { streamKey: string })
   | RtmpPullInputConfig
   | SrtCallerInputConfig
-  | PullInputConfig;
+  | PullInputConfig
+  | FlowInputConfig;
 export type ResolvedFlowConfig = Omit<FlowConfig, 'inputs' | 'playback'> & {
   inputs: ResolvedInputConfig[];
   playback: { key: string };

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { FlowLimitsConfig, OutputConfig, PullInputConfig, RecordingConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
+import type { FlowInputConfig, FlowLimitsConfig, OutputConfig, PullInputConfig, RecordingConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
 import { BitrateCap } from '../policy/bitrate-cap.js';
 import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
@@ -28,7 +28,7 @@ export interface FlowSpec {
 /** An SRT listener input: callers publish to us (on the shared port or one of its own). */
 export type SrtListenerInputSpec = SrtListenerInputConfig & { streamKey: string };
 /** Inputs that connect out to get their media. */
-export type ActiveInputSpec = RtmpPullInputConfig | SrtCallerInputConfig | PullInputConfig;
+export type ActiveInputSpec = RtmpPullInputConfig | SrtCallerInputConfig | PullInputConfig | FlowInputConfig;
 export type InputSpec = PushInputSpec | SrtListenerInputSpec | ActiveInputSpec;
 
 /** Inputs others publish to: their publisher attaches through Flow.publish. */

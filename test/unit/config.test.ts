@@ -65,6 +65,7 @@ describe('defaults', () => {
     webhooks: [],
     flows: [],
     tasks: [],
+    peers: [],
   };
   const recordingDefaults = { mode: 'off', format: 'mp4', segmentSeconds: 3600, timeoutSeconds: 30, path: '{flowId}/{flowId}_{date}_{time}' };
   const failoverDefaults = { afterMs: 1000, revert: false, revertAfterMs: 10_000 };
@@ -147,6 +148,7 @@ flows:
       limits: { maxOutputsPerFlow: 50, maxFlows: 1000, maxTasks: 100, maxRunningTasks: 20 },
       webhooks: [],
       tasks: [],
+      peers: [],
       flows: [
         {
           id: 'studio-a',
@@ -352,18 +354,29 @@ describe('inputs', () => {
     expect(summary(issues)).toEqual([[6, 'flows[0].inputs[2]', 'a flow has at most two inputs: a primary and a backup']]);
   });
 
-  it.each(['flow'])('says input type %s is not supported yet', (type) => {
-    // The type's own keys (passphrase) are not also reported as unknown: one clear issue.
-    const issues = parseBad(oneFlow(`{ name: main, type: ${type}, passphrase: xyz }`));
-    expect(summary(issues)).toEqual([[4, 'flows[0].inputs[0].type', `input type ${type} is not supported yet`]]);
+  it('takes a flow input: local, or on a peer with its playback key', () => {
+    const config = parseOk(`peers: [{ name: origin, host: origin.example.com }]
+flows:
+  - id: up
+    inputs: [{ name: main, type: rtmp-push }]
+  - id: down
+    inputs: [{ name: a, type: flow, flow: up }]
+  - id: far
+    inputs: [{ name: a, type: flow, flow: show, node: origin, key: "play-show-0123456789" }]
+`);
+    expect(config.peers).toEqual([{ name: 'origin', host: 'origin.example.com', protocol: 'rtmp', rtmpPort: 1935, tls: false, srtPort: 9000 }]);
+    expect(config.flows[1]?.inputs[0]).toMatchObject({ type: 'flow', flow: 'up', idleTimeoutMs: 15_000 });
+    expect(summary(parseBad(oneFlow('{ name: main, type: flow, flow: x, node: origin }')))).toEqual(
+      expect.arrayContaining([[4, 'flows[0].inputs[0].key', "required with node: the upstream flow's playback key on that node"]]),
+    );
   });
 
   it('rejects an unknown input type and a missing one', () => {
     expect(summary(parseBad(oneFlow('{ name: main, type: webrtc }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push, rtmp-pull, srt-listener, srt-caller or pull)'],
+      [4, 'flows[0].inputs[0].type', 'unknown input type "webrtc" (expected rtmp-push, rtmp-pull, srt-listener, srt-caller, pull or flow)'],
     ]);
     expect(summary(parseBad(oneFlow('{ name: main }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push, rtmp-pull, srt-listener, srt-caller or pull)'],
+      [4, 'flows[0].inputs[0].type', 'input type is required (rtmp-push, rtmp-pull, srt-listener, srt-caller, pull or flow)'],
     ]);
   });
 });

@@ -87,10 +87,10 @@ describe('pull inputs in the config', () => {
     expect(parseBad(oneFlow('{ name: cam, type: pull }')).map((i) => [i.line, i.path])).toEqual([[4, 'flows[0].inputs[0].url']]);
   });
 
-  it('still refuse input type flow as not supported yet', () => {
-    expect(summary(parseBad(oneFlow('{ name: main, type: flow, url: "x" }')))).toEqual([
-      [4, 'flows[0].inputs[0].type', 'input type flow is not supported yet'],
-    ]);
+  it('does not take a url on a flow input (a pull input does)', () => {
+    expect(summary(parseBad(oneFlow('{ name: main, type: flow, flow: x, url: "x" }')))).toEqual(
+      expect.arrayContaining([[4, 'flows[0].inputs[0].url', 'unknown key "url"']]),
+    );
   });
 });
 
