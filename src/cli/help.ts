@@ -31,6 +31,9 @@ API (with an api section, default 127.0.0.1:8080): GET /healthz, GET /metrics,
           with Authorization: Bearer <token>.
 Recording: recording: { mode: automatic, format: mp4|mpegts|flv } in a flow writes files to
           <storage.dir>/recordings whenever an input is live.
+Failover:  two inputs in a flow are a primary and a backup (failover: { afterMs, revert }).
+Cascade:   an input { type: flow, flow: <id> } reads another flow; with node: <peer> and key,
+          a flow of another flowrelay node (peers:).
 Through ffmpeg (ffmpeg.path): inputs of type pull (HLS, HTTP-FLV, RTSP, files), and tasks:
           scheduled pushes of a live source or a playlist to an RTMP destination.
 Keys missing from the config are generated at first start, printed once, and kept in

@@ -752,13 +752,16 @@ describe('bundled config files', () => {
       STUDIO_A_KEY: KEY_A, STUDIO_A_PLAY_KEY: PLAY_A, YT_KEY: 'yt', FB_KEY: 'fb', ORIGIN_KEY: 'origin', TWITCH_KEY: 'tw',
       FIELD_CAM_KEY: 'field-cam-key-0123456789', FIELD_CAM_PASSPHRASE: 'field cam passphrase', PARTNER_PASSPHRASE: 'partner passphrase', EDGE_PASSPHRASE: 'edge passphrase x', WEBHOOK_SECRET: 'webhook secret 0123456789',
       TWITCH_SHOW_KEY: 'show', TASK_CALLBACK_SECRET: 'task callback secret 0123',
+      EVENT_MAIN_KEY: 'event-main-key-0123456789', EVENT_BACKUP_KEY: 'event-backup-key-0123456789', ORIGIN_SHOW_PLAY_KEY: 'origin-show-play-0123456789',
     };
     const r = await loadConfigFile(join(configDir, 'example.yaml'), env);
     if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
     expect(r.config.rtmp.tls).toBeDefined();
-    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'field-cam', 'from-encoder-box', 'from-origin', 'from-hls', 'rehearsal']);
+    expect(r.config.flows.map((f) => f.id)).toEqual(['studio-a', 'field-cam', 'from-encoder-box', 'from-origin', 'main-event', 'studio-a-copy', 'from-other-node', 'from-hls', 'rehearsal']);
+    expect(r.config.flows[4]?.inputs.map((i) => i.type)).toEqual(['rtmp-push', 'srt-listener']);
+    expect(r.config.peers.map((p) => p.name)).toEqual(['origin']);
     expect(r.config.flows[0]?.recording).toMatchObject({ mode: 'automatic', format: 'mp4' });
-    expect(r.config.flows[4]?.inputs[0]?.type).toBe('pull');
+    expect(r.config.flows[7]?.inputs[0]?.type).toBe('pull');
     expect(r.config.tasks.map((t) => t.id)).toEqual(['morning-show']);
     expect(r.config.flows[0]?.outputs.map((o) => o.name)).toEqual(['youtube', 'facebook']);
     expect(r.config.flows[1]?.outputs.map((o) => o.type)).toEqual(['srt-caller', 'srt-listener']);
@@ -782,6 +785,9 @@ describe('bundled config files', () => {
       'environment variable EDGE_PASSPHRASE is not set',
       'environment variable ORIGIN_KEY is not set',
       'environment variable TWITCH_KEY is not set',
+      'environment variable EVENT_MAIN_KEY is not set',
+      'environment variable EVENT_BACKUP_KEY is not set',
+      'environment variable ORIGIN_SHOW_PLAY_KEY is not set',
       'environment variable TWITCH_SHOW_KEY is not set',
       'environment variable TASK_CALLBACK_SECRET is not set',
     ]);
