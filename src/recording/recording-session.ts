@@ -58,8 +58,8 @@ interface OpenFile {
 /**
  * One recording session as an output sink: a publisher and whatever reconnects within
  * the recorder's timeout. It writes one or more files: a new one when `segmentMs` has
- * passed at a keyframe, and when a codec header changes (a reconnecting encoder with
- * other settings), since no container here can switch codec configuration mid-file.
+ * passed at a keyframe, and, for MP4, when a codec header changes (a reconnecting or
+ * failed-over encoder with other settings): MPEG-TS and FLV carry the change in-stream.
  *
  * A file is created at the first frame, not at the headers, so a publisher that sends
  * nothing leaves nothing behind. Every file's time starts at 0.
@@ -105,10 +105,13 @@ export class RecordingSession implements OutputSink {
     this.mux({ kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: false });
   }
 
+  /**
+   * Kept for the start of the next file only: a second onMetaData mid-file (a failover to
+   * an encoder with other settings) crashes ffprobe 5.1 when it lists an FLV's frames.
+   */
   sendMetadata(_timestamp: number, payload: Buffer): void {
     if (this.stopped) return;
     this.metadata = payload;
-    if (this.file) this.mux({ kind: 'data', timestamp: this.file.lastTs, payload, isKeyframe: false, isSequenceHeader: true });
   }
 
   sendData(timestamp: number, payload: Buffer): void {
@@ -146,8 +149,12 @@ export class RecordingSession implements OutputSink {
     if (previous?.equals(payload)) return;
     if (kind === 'video') this.videoHeader = payload;
     else this.audioHeader = payload;
-    // The next frame (a keyframe of the new configuration) opens a new file.
-    if (this.file) this.closeFile(null);
+    if (!this.file) return;
+    // MPEG-TS and FLV carry a new configuration mid-stream (a failover to an encoder with
+    // other settings stays one file); fragmented MP4 fixes it in the init segment, so the
+    // next frame (a keyframe of the new configuration) opens a new file.
+    if (this.options.format === 'mp4') this.closeFile(null);
+    else this.mux({ kind, timestamp: this.file.lastTs, payload, isKeyframe: false, isSequenceHeader: true });
   }
 
   private openFile(timestamp: number): void {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,7 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
       - { name: backup, type: rtmp-push, streamKey: "${BACKUP_KEY}-${id}" }
     playback: { key: "${playKey(id)}" }
     failover: { afterMs: ${AFTER_MS}, revert: ${revert}, revertAfterMs: 3000 }
+    recording: { mode: automatic, format: mpegts, timeoutSeconds: 0 }
     outputs: [{ name: nginx, type: rtmp, url: "rtmp://127.0.0.1:${nginx.port}/live/${id}", idleDisconnectMs: 0 }]
 `;
   const primary = (id: string, seconds = 60) => {
@@ -62,6 +64,9 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
     hooks = await webhookReceiver(HOOK_SECRET);
     daemon = await startInProcess(
       `webhooks: [{ url: "${hooks.url}", secret: "${HOOK_SECRET}", events: ["input.failover", "input.revert"] }]\nflows:\n${flowYaml('event', true)}${flowYaml('stall', false)}`,
+      '',
+      undefined,
+      { storageExtra: ', minFreeSpace: 0' },
     );
   });
   afterAll(async () => {
@@ -108,6 +113,12 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
       expect(dts[i]! - dts[i - 1]!, `gap before packet ${i}`).toBeLessThanOrEqual((AFTER_MS + GOP_MS) / 1000);
     }
     expect(flow.failover!.report().switches).toBe(2);
+    // The flow's own recording is one file across both switches, with the three parts in it.
+    await waitFor(() => flow.recorder!.report().state === 'idle', 'the recording to be completed');
+    const index = JSON.parse(await readFile(join(daemon.dir, 'data', 'recordings', 'index.json'), 'utf8')) as { recordings: { flowId: string; file: string }[] };
+    const entries = index.recordings.filter((r) => r.flowId === 'event');
+    expect(entries).toHaveLength(1);
+    expect(runs(await frameWidths(join(daemon.dir, 'data', 'recordings', entries[0]!.file)))).toEqual([320, 480, 320]);
   });
 
   it('a primary that stalls (connected, sending nothing) is failed over the same way', async () => {

@@ -204,8 +204,8 @@ describe('RecordingSession', () => {
     expect(stored.recordings.map((e) => [e.id, e.status])).toEqual(entries.map((e) => [e.id, 'ready']));
   });
 
-  it('starts a new file when the video sequence header changes', async () => {
-    const s = session('mpegts', 3_600_000);
+  it('starts a new MP4 file when the video sequence header changes', async () => {
+    const s = session('mp4', 3_600_000);
     feed(s, small);
     const last = small.tags[small.tags.length - 1]?.timestamp ?? 0;
     feed(s, large, last + 40);
@@ -229,6 +229,27 @@ describe('RecordingSession', () => {
     expect(await firstVideoPacketFlags(index.path(entries[1]!))).toMatch(/^K/);
     expect(ofType('recording.started')).toHaveLength(2);
     expect(ofType('recording.ready')).toHaveLength(2);
+  });
+
+  it.each(['mpegts', 'flv'] as const)('keeps one %s file across a video sequence header change (the new one is written in-stream)', async (format) => {
+    const s = session(format, 3_600_000);
+    feed(s, small);
+    // As the hub hands it on: the second encoder's time continues after the first's last message.
+    const last = Math.max(...small.tags.map((t) => t.timestamp));
+    feed(s, large, last + 40);
+    await s.finish();
+    expect(index.list()).toHaveLength(1);
+    const file = index.path(index.list()[0]!);
+    expect(Number((await probe(file)).format.duration)).toBeGreaterThan(7.5);
+    // Both resolutions decode, in order.
+    const { spawnSync } = await import('node:child_process');
+    const probed = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=width', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+    expect(probed.status, probed.stderr).toBe(0);
+    const widths = probed.stdout
+      .split('\n')
+      .map((l) => Number.parseInt(l, 10))
+      .filter((w) => Number.isFinite(w));
+    expect(widths.filter((w, i) => i === 0 || w !== widths[i - 1])).toEqual([320, 640]);
   });
 
   it('keeps one file when the same headers are sent again', async () => {
