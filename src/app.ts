@@ -53,6 +53,9 @@ export interface AppOptions {
   taskRetryDelayMs?: (intervalSeconds: number) => number;
 }
 
+/** How long close() waits for files, ffmpeg processes and sockets to finish. */
+const SHUTDOWN_WAIT_MS = 10_000;
+
 export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
 
 export type EditOutcome = { ok: true } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
@@ -375,6 +378,7 @@ export class App {
     this.recordJobs?.configure(config.recordJobs);
     const changes = this.registry.apply(config.flows.map(toFlowSpec));
     this.tasks.apply(config.tasks);
+    for (const id of this.taskCallbacks.keys()) if (!config.tasks.some((t) => t.id === id)) this.taskCallbacks.delete(id);
     this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };
     this.appliedText = text;
     this.announceGenerated(generated);
@@ -438,13 +442,22 @@ export class App {
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
       this.registry.close(reason);
-      this.tasks.close();
+      const tasksClosed = this.tasks.close();
       // Recordings are completed before the process may exit: their last fragment and index entry.
       const recordingsClosed = (async () => {
         await this.recordJobs?.close();
         await this.recordingService?.close();
       })();
-      await Promise.all([rtmpClosed, srtIngestClosed, apiClosed, recordingsClosed]);
+      // A stuck disk (a dead NFS server) must not keep the daemon from stopping.
+      await Promise.race([
+        Promise.all([rtmpClosed, srtIngestClosed, apiClosed, recordingsClosed, tasksClosed]),
+        new Promise<void>((resolve) => {
+          setTimeout(() => {
+            this.logger.error({ waitedMs: SHUTDOWN_WAIT_MS }, 'recordings, tasks or connections did not close in time; stopping anyway');
+            resolve();
+          }, SHUTDOWN_WAIT_MS).unref();
+        }),
+      ]);
       this.webhooks.close();
       await this.srt?.close();
       this.logger.info('flowrelay stopped');

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EditOutcome } from '../app.js';
 import type { TaskConfig } from '../config/schema-tasks.js';
+import { redactSourceUrl } from '../ffmpeg/args.js';
 import { RequestRateLimiter } from '../policy/request-rate.js';
 import type { ApiContext } from './context.js';
 import { ok } from './envelope.js';
@@ -14,14 +15,18 @@ function isObject(body: unknown): body is Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
-/** A task as the API shows it: its settings (destination path and callback secret only to write tokens) and its run. */
+/** A task as the API shows it: its settings (keys, tokens and the callback secret only to write tokens) and its run. */
 function taskView(config: TaskConfig, report: unknown, secrets: boolean): Record<string, unknown> {
-  const view: Record<string, unknown> = { ...config, run: report };
-  if (!secrets) {
-    view.destination = config.destination.replace(/^([a-z]+:\/\/[^/]+)(\/.*)?$/i, (_, origin: string, path?: string) => `${origin}${path ? '/***' : ''}`);
-    if (config.callbackSecret !== undefined) view.callbackSecret = '***';
-  }
-  return view;
+  if (secrets) return { ...config, run: report };
+  const { source } = config;
+  return {
+    ...config,
+    destination: redactSourceUrl(config.destination),
+    source: source.type === 'live' ? { ...source, url: redactSourceUrl(source.url) } : { ...source, urls: source.urls.map(redactSourceUrl) },
+    ...(config.callbackUrl !== undefined && { callbackUrl: redactSourceUrl(config.callbackUrl) }),
+    ...(config.callbackSecret !== undefined && { callbackSecret: '***' }),
+    run: report,
+  };
 }
 
 /**

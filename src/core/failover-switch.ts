@@ -27,6 +27,12 @@ interface Side {
   metadata: Buffer | undefined;
   videoHeader: Buffer | undefined;
   audioHeader: Buffer | undefined;
+  /**
+   * The side's publisher left while it was active and a new one took its place: that is
+   * another encoder session (its timestamps start again), so it is spliced in like a
+   * switch, at its first join point.
+   */
+  needsSplice: boolean;
 }
 
 export interface FailoverReport {
@@ -62,7 +68,7 @@ export class FailoverSwitch {
     private readonly events: (event: FlowEvent) => void,
     private readonly logger: Logger,
   ) {
-    const side = (name: string): Side => ({ name, owner: undefined, lastMediaAt: 0, healthySince: undefined, metadata: undefined, videoHeader: undefined, audioHeader: undefined });
+    const side = (name: string): Side => ({ name, owner: undefined, lastMediaAt: 0, healthySince: undefined, metadata: undefined, videoHeader: undefined, audioHeader: undefined, needsSplice: false });
     this.sides = [side(names[0]), side(names[1])];
     this.schedule();
   }
@@ -147,11 +153,19 @@ export class FailoverSwitch {
       // The first source (or the first after both were gone) starts at once: the hub makes readers wait for a keyframe.
       if (side === this.sides[0] || !this.healthy(this.other(side), now)) this.activate(side, 'first');
     }
+    const joinPoint = video ? video.isKeyframe : !isHeader && side.videoHeader === undefined;
+    if (this.active === side && side.needsSplice) {
+      // The same input, a new session: wait for its first join point, then splice it in.
+      if (!joinPoint) return;
+      side.needsSplice = false;
+      this.switchTo(side, 'disconnected', timestamp);
+      this.hubSource?.push(kind, timestamp, payload);
+      return;
+    }
     if (this.active === side) {
       this.hubSource?.push(kind, timestamp, payload);
       return;
     }
-    const joinPoint = video ? video.isKeyframe : !isHeader && side.videoHeader === undefined;
     if (this.pending?.side === side && joinPoint) {
       this.switchTo(side, this.pending.reason, timestamp);
       this.hubSource?.push(kind, timestamp, payload);
@@ -175,11 +189,14 @@ export class FailoverSwitch {
     const source = this.hubSource;
     if (!source) return;
     source.splice();
+    side.needsSplice = false;
     if (side.metadata) source.pushMetadata(at, side.metadata);
     if (side.videoHeader) source.push('video', at, side.videoHeader);
     if (side.audioHeader) source.push('audio', at, side.audioHeader);
     this.active = side;
     this.pending = undefined;
+    // The same input back with a new session is no switch to announce.
+    if (from === side) return;
     this.switches += 1;
     const type = reason === 'revert' ? 'input.revert' : 'input.failover';
     this.logger.warn({ from: from?.name ?? null, to: side.name, reason }, type === 'input.revert' ? 'back to the primary input' : 'failing over to the other input');
@@ -200,7 +217,9 @@ export class FailoverSwitch {
       return;
     }
     if (this.active === side) {
-      // The readers keep waiting, attached, for the other side's next keyframe.
+      // The readers keep waiting, attached, for the other side's next keyframe, or for this
+      // side's next publisher, whichever comes first with a keyframe.
+      side.needsSplice = true;
       this.pending = { side: this.other(side), reason: 'disconnected' };
       this.logger.info({ input: side.name, reason }, 'active input disconnected; waiting for the other');
     }

@@ -105,6 +105,8 @@ export class SupervisedInput implements FlowPullInput {
 
   /** The hub hands the source to the first input that has media; a busy hub refuses. */
   private ensureSource(): SourceHandle | undefined {
+    // A closed input's connection may still deliver for a moment (ffmpeg finishing after SIGINT): it must not take the source back.
+    if (this.closed) return undefined;
     this.lastMediaAt = this.clock.now();
     this.source ??= this.hub.attachSource({ kick: (reason) => this.close(reason) });
     return this.source;

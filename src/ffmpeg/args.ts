@@ -34,3 +34,28 @@ export function redactSourceUrl(url: string): string {
     return url.replace(/[?#].*$/, '').replace(/\/\/[^/@]*@/, '//');
   }
 }
+
+/**
+ * A function that hides, in a line of ffmpeg's output, what must not reach logs, status
+ * or webhooks: each URL's credentials, query and (for RTMP) stream key. ffmpeg quotes its
+ * inputs and outputs in its messages ("rtmp://host/app/KEY: Connection refused").
+ */
+export function secretRedactor(urls: readonly string[]): (line: string) => string {
+  const pairs: [string, string][] = [];
+  for (const url of urls) {
+    if (isFileSource(url)) continue;
+    pairs.push([url, redactSourceUrl(url)]);
+    try {
+      const u = new URL(url);
+      if (u.password) pairs.push([u.password, '<redacted>']);
+      if (u.search.length > 1) pairs.push([u.search.slice(1), '<redacted>']);
+      const key = /^rtmps?:$/i.test(u.protocol) ? (u.pathname.split('/').pop() ?? '') : '';
+      if (key.length >= 8) pairs.push([key, '<key redacted>']);
+    } catch {
+      // Not a URL the WHATWG parser takes: the whole string is still replaced.
+    }
+  }
+  // Longest first, so a URL is replaced whole before its parts are.
+  pairs.sort((a, b) => b[0].length - a[0].length);
+  return (line) => pairs.reduce((text, [secret, shown]) => text.split(secret).join(shown), line);
+}

@@ -10,6 +10,8 @@ export class LineTail {
   constructor(
     private readonly maxLines = 20,
     private readonly maxLineChars = 500,
+    /** Applied to every line before it is kept (hides keys and tokens). */
+    private readonly redact: (line: string) => string = (line) => line,
   ) {}
 
   push(chunk: string): void {
@@ -20,7 +22,7 @@ export class LineTail {
 
   /** The kept lines, the unfinished last one included. */
   get(): string[] {
-    return this.partial.trim() === '' ? [...this.lines] : [...this.lines, this.partial.trim()];
+    return this.partial.trim() === '' ? [...this.lines] : [...this.lines, this.redact(this.partial.trim())];
   }
 
   /** The last non-empty line, if any. */
@@ -29,9 +31,9 @@ export class LineTail {
   }
 
   private add(line: string): void {
-    const trimmed = line.trim().slice(0, this.maxLineChars);
+    const trimmed = line.trim();
     if (trimmed === '') return;
-    this.lines.push(trimmed);
+    this.lines.push(this.redact(trimmed).slice(0, this.maxLineChars));
     if (this.lines.length > this.maxLines) this.lines.shift();
   }
 }

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../lib/clock.js';
+import { secretRedactor } from './args.js';
 import { LineTail } from './line-tail.js';
 import { ProgressParser, type FfmpegProgress } from './progress.js';
 
@@ -19,6 +20,8 @@ export interface FfmpegRunOptions {
   exit(result: FfmpegExit): void;
   clock: Clock;
   stopGraceMs?: number;
+  /** URLs whose keys, tokens and credentials are hidden in the kept stderr lines. */
+  secrets?: readonly string[];
 }
 
 export interface FfmpegExit {
@@ -61,7 +64,7 @@ function canUsePdeathsig(): boolean {
  */
 export class FfmpegProcess {
   private child: ChildProcess | undefined;
-  private readonly tail = new LineTail();
+  private readonly tail: LineTail;
   private readonly parser = new ProgressParser();
   private stopping = false;
   private exited = false;
@@ -70,7 +73,9 @@ export class FfmpegProcess {
   /** The latest progress report. */
   last: FfmpegProgress | undefined;
 
-  constructor(private readonly options: FfmpegRunOptions) {}
+  constructor(private readonly options: FfmpegRunOptions) {
+    this.tail = new LineTail(20, 500, secretRedactor(options.secrets ?? []));
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;

@@ -54,6 +54,7 @@ export function ffmpegPullConnector(spec: PullInputConfig, deps: FfmpegPullDeps)
       const proc = new FfmpegProcess({
         path: deps.ffmpegPath(),
         args: pullArgs(spec),
+        secrets: [spec.url],
         clock: deps.clock,
         stdout: (chunk) => {
           bytes += chunk.length;

@@ -26,6 +26,8 @@ export interface FfmpegSupervisorOptions {
   path(): string;
   /** The arguments of the next run (a files task computes where to resume). */
   args(): Promise<readonly string[]>;
+  /** URLs whose keys and tokens are hidden in what ffmpeg says (its log lines, errors). */
+  secrets: readonly string[];
   clock: Clock;
   logger: Logger;
   restart: {
@@ -77,6 +79,8 @@ export class FfmpegSupervisor {
   private lastAdvanceAt = 0;
   private runningSince: number | undefined;
   private stallReason: string | undefined;
+  /** Resolved when the current run has exited (stop() waits through them). */
+  private exitWaiters: (() => void)[] = [];
 
   constructor(private readonly options: FfmpegSupervisorOptions) {
     this.backoff = new Backoff(options.restart);
@@ -102,6 +106,12 @@ export class FfmpegSupervisor {
     } else if (this.state === 'backoff' || this.state === 'starting') {
       this.setState('stopped');
     }
+  }
+
+  /** Resolves once no ffmpeg of this supervisor runs (after stop(), its clean exit or the SIGKILL). */
+  whenIdle(): Promise<void> {
+    if (!this.proc) return Promise.resolve();
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
   }
 
   report(): FfmpegSupervisorReport {
@@ -138,6 +148,7 @@ export class FfmpegSupervisor {
     const proc = new FfmpegProcess({
       path: this.options.path(),
       args,
+      secrets: this.options.secrets,
       clock: this.options.clock,
       progress: (p) => this.onProgress(p),
       exit: (exit) => this.onExit(proc, exit, attempt),
@@ -181,6 +192,7 @@ export class FfmpegSupervisor {
   private onExit(proc: FfmpegProcess, exit: FfmpegExit, attempt: number): void {
     if (this.proc !== proc) return;
     this.proc = undefined;
+    for (const resolve of this.exitWaiters.splice(0)) resolve();
     this.options.clock.clearTimeout(this.watchdog);
     this.runningSince = undefined;
     this.lastLog = exit.log;

@@ -54,6 +54,11 @@ export class RecordJob {
   private recorder: Recorder | undefined;
   private waitTimer: unknown;
   private ended: Promise<void> | undefined;
+  /**
+   * Set once the job is ending (or the daemon suspends it): tearing down makes the
+   * recorder go idle, which must not read as the stream having ended by itself.
+   */
+  private ending = false;
 
   constructor(
     readonly record: RecordJobRecord,
@@ -66,6 +71,7 @@ export class RecordJob {
   start(): void {
     this.recorder = this.parts.recorder(this.hub, {
       stateChanged: (state, error) => {
+        if (this.ending) return;
         if (state === 'recording') this.transition('recording', null);
         else if (state === 'idle' && this.record.status === 'recording') void this.end('completed', null);
         else if (state === 'failed' || state === 'low_disk_space') void this.end('failed', error ?? state);
@@ -89,11 +95,13 @@ export class RecordJob {
 
   /** Daemon shutdown: the job stays active in jobs.json and resumes at the next start. */
   async suspend(): Promise<void> {
+    this.ending = true;
     await this.teardown('daemon stopping');
   }
 
   private end(status: 'completed' | 'failed' | 'stopped', error: string | null): Promise<void> {
-    if (!isActive(this.record.status)) return this.ended ?? Promise.resolve();
+    if (!isActive(this.record.status) || this.ending) return this.ended ?? Promise.resolve();
+    this.ending = true;
     this.ended = (async () => {
       await this.teardown(status);
       this.record.endedAt = new Date(this.clock.now()).toISOString();

@@ -218,9 +218,10 @@ export class Recorder {
   private onSpace(ok: boolean): void {
     if (this.closed) return;
     if (!ok) {
-      if (this.session) void this.endSession('stopped early: free space fell below storage.minFreeSpace');
+      // The state first: listeners (a record job) must see why the session ends, not an idle recorder.
       this.lastError = this.deps.space.message;
       this.setState('low_disk_space');
+      if (this.session) void this.endSession('stopped early: free space fell below storage.minFreeSpace');
     } else if (ok && this.state === 'low_disk_space') {
       this.lastError = null;
       this.setState('idle');

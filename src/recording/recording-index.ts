@@ -39,8 +39,11 @@ export interface RecordingEntry {
 }
 
 const INDEX_VERSION = 1;
-/** Changes are written at most this often (status changes at once). */
-const PERSIST_DELAY_MS = 2000;
+/**
+ * Progress (size, duration) is written at most this often; status changes at once. After
+ * a crash an interrupted file's duration is therefore up to this far behind.
+ */
+const PERSIST_DELAY_MS = 10_000;
 
 /**
  * Every recording file the daemon made, kept in `<recordings>/index.json` so the list
@@ -50,6 +53,8 @@ const PERSIST_DELAY_MS = 2000;
  */
 export class RecordingIndex {
   private readonly entries = new Map<string, RecordingEntry>();
+  /** Each entry's JSON, kept until it changes: the index is rewritten often and may hold thousands of files. */
+  private readonly serialized = new Map<string, string>();
   private timer: unknown;
   private writing: Promise<void> = Promise.resolve();
   /** A write queued behind the running one; it will read the state when it starts, so one is enough. */
@@ -117,6 +122,7 @@ export class RecordingIndex {
 
   add(entry: RecordingEntry): void {
     this.entries.set(entry.id, entry);
+    this.serialized.delete(entry.id);
     void this.flush();
   }
 
@@ -125,12 +131,23 @@ export class RecordingIndex {
     const entry = this.entries.get(id);
     if (!entry) return;
     this.entries.set(id, { ...entry, ...patch });
+    this.serialized.delete(id);
     if (patch.status !== undefined) void this.flush();
     else this.flushSoon();
   }
 
   remove(id: string): void {
+    this.serialized.delete(id);
     if (this.entries.delete(id)) void this.flush();
+  }
+
+  private json(entry: RecordingEntry): string {
+    let text = this.serialized.get(entry.id);
+    if (text === undefined) {
+      text = JSON.stringify(entry);
+      this.serialized.set(entry.id, text);
+    }
+    return text;
   }
 
   /** Waits for every pending write (shutdown). */
@@ -157,7 +174,7 @@ export class RecordingIndex {
     if (this.queued) return this.queued;
     this.queued = this.writing.then(async () => {
       this.queued = undefined;
-      const text = `${JSON.stringify({ version: INDEX_VERSION, recordings: this.list() }, null, 1)}\n`;
+      const text = `{"version":${INDEX_VERSION},"recordings":[\n${this.list().map((e) => this.json(e)).join(',\n')}\n]}\n`;
       try {
         await writeFileAtomic(this.file, text, 0o644);
       } catch (err) {

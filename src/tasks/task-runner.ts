@@ -35,6 +35,8 @@ export interface TaskRunnerDeps {
   ended(taskId: string): void;
   /** Whether another task may start pushing now (limits.maxRunningTasks). */
   mayRun(taskId: string): boolean;
+  /** This task stopped pushing for good (failed): a waiting task may take its slot. */
+  slotFreed(): void;
   /** Shortens the retry interval in tests; identity in the daemon. */
   retryDelayMs?(intervalSeconds: number): number;
 }
@@ -91,13 +93,18 @@ export class TaskRunner {
     if (this.waitingForSlot && !this.closed) this.begin();
   }
 
-  /** Stops the task (removed or changed, or the daemon stops); `reason` for the log. */
-  close(reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.deps.clock.clearTimeout(this.timer);
-    this.supervisor?.stop();
-    this.deps.logger.info({ taskId: this.id, reason }, 'task closed');
+  /**
+   * Stops the task (removed or changed, or the daemon stops); resolves when its ffmpeg has
+   * exited (after SIGINT it unpublishes cleanly; SIGKILL follows a grace period).
+   */
+  close(reason: string): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.deps.clock.clearTimeout(this.timer);
+      this.supervisor?.stop();
+      this.deps.logger.info({ taskId: this.id, reason }, 'task closed');
+    }
+    return this.supervisor?.whenIdle() ?? Promise.resolve();
   }
 
   report(): TaskReport {
@@ -136,6 +143,7 @@ export class TaskRunner {
     this.supervisor = new FfmpegSupervisor({
       path: this.deps.ffmpegPath,
       args: () => this.args(),
+      secrets: [this.config.destination, ...(this.config.source.type === 'live' ? [this.config.source.url] : this.config.source.urls)],
       clock: this.deps.clock,
       logger: this.deps.logger,
       // A fixed interval (the task's retry settings), a little jitter so tasks that failed together spread out.
@@ -202,6 +210,7 @@ export class TaskRunner {
     }
     this.status = next;
     this.error = error;
+    if (next === 'failed') this.deps.slotFreed();
     this.deps.logger.info({ taskId: this.id, status: next, previous, error }, 'task status');
     this.deps.events({ type: 'task.status', taskId: this.id, status: next, previous, error, attempt: this.supervisor?.report().attempts ?? 0 });
   }

@@ -5,7 +5,7 @@ import type { Clock } from '../lib/clock.js';
 import type { TaskEvent } from '../core/flow-events.js';
 import { TaskRunner, type TaskReport, type TaskRunnerDeps } from './task-runner.js';
 
-export interface TaskSchedulerDeps extends Omit<TaskRunnerDeps, 'ended' | 'mayRun' | 'events' | 'logger'> {
+export interface TaskSchedulerDeps extends Omit<TaskRunnerDeps, 'ended' | 'mayRun' | 'slotFreed' | 'events' | 'logger'> {
   clock: Clock;
   logger: Logger;
   /** limits.maxRunningTasks */
@@ -33,7 +33,7 @@ export class TaskScheduler {
     for (const [id, runner] of this.runners) {
       const next = wanted.get(id);
       if (next && isDeepStrictEqual(next, runner.config)) continue;
-      runner.close(next ? 'task changed' : 'task removed');
+      void runner.close(next ? 'task changed' : 'task removed');
       this.runners.delete(id);
     }
     for (const task of tasks) {
@@ -43,6 +43,8 @@ export class TaskScheduler {
         logger: this.deps.logger.child({ taskId: task.id }),
         events: (event) => this.deps.events(event, task),
         mayRun: (id) => this.runningCount(id) < this.deps.maxRunning(),
+        // After the failing runner has finished its own transition.
+        slotFreed: () => queueMicrotask(() => this.startWaiting()),
         ended: (id) => this.onEnded(id),
       });
       this.runners.set(task.id, runner);
@@ -60,10 +62,12 @@ export class TaskScheduler {
     return [...this.runners.values()].map((r) => ({ config: r.config, report: r.report() }));
   }
 
-  close(): void {
+  /** Stops every task; resolves when their ffmpeg processes have exited. */
+  async close(): Promise<void> {
     this.closed = true;
-    for (const runner of this.runners.values()) runner.close('daemon stopping');
+    const exits = [...this.runners.values()].map((runner) => runner.close('daemon stopping'));
     this.runners.clear();
+    await Promise.all(exits);
   }
 
   /** A running slot may have come free: tasks waiting for one try again, in config order. */
@@ -77,7 +81,7 @@ export class TaskScheduler {
 
   private onEnded(id: string): void {
     const runner = this.runners.get(id);
-    runner?.close('its time is over');
+    void runner?.close('its time is over');
     this.startWaiting();
     if (this.closed) return;
     this.deps.deleteTask(id).catch((err: Error) => this.deps.logger.error({ taskId: id, err: err.message }, 'cannot remove an ended task from the config file'));

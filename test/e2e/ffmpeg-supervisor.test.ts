@@ -18,6 +18,7 @@ function supervisor(args: string[], options: { maxRestarts?: number; staleMs?: n
   const sup = new FfmpegSupervisor({
     path: () => 'ffmpeg',
     args: async () => args,
+    secrets: [],
     clock: systemClock,
     logger,
     restart: { initialDelayMs: options.initialDelayMs ?? 300, maxDelayMs: 2000, jitter: 0.2, maxRestarts: options.maxRestarts },

@@ -89,7 +89,20 @@ flows: []
       const created = await api('/v1/record-jobs', { method: 'POST', json: { name: 'the show', url, format: 'mpegts', notifyUrl: notify.url, notifySecret: NOTIFY_SECRET, waitSeconds: 30 } });
       expect(created.status).toBe(201);
       const id = created.result.id;
-      expect((await publish(url, { seconds: 8 }).done).code).toBe(0);
+      const encoder = publish(url, { seconds: 8 });
+      // A second job on the same stream, stopped while it records: it says stopped, and its file is whole.
+      const second = (await api('/v1/record-jobs', { method: 'POST', json: { name: 'short', url, format: 'flv' } })).result;
+      let other = second;
+      await waitFor(() => other.status === 'recording', 'the second job to record', 20_000, async () => {
+        other = (await api(`/v1/record-jobs/${second.id}`)).result;
+      });
+      const stopped = await api<Job & { removed: boolean }>(`/v1/record-jobs/${second.id}`, { method: 'DELETE' });
+      expect(stopped.result).toMatchObject({ status: 'stopped', removed: false });
+      expect(stopped.result.recordings).toHaveLength(1);
+      const stoppedRec = (await api<{ status: string; file: string }>(`/v1/recordings/${stopped.result.recordings[0]}`)).result;
+      expect(stoppedRec.status).toBe('ready');
+      expect((await decodeAll(join(daemon.dir, 'data', 'recordings', stoppedRec.file))).code).toBe(0);
+      expect((await encoder.done).code).toBe(0);
       let job = created.result;
       await waitFor(() => job.status === 'completed', 'the job to complete', 20_000, async () => {
         job = (await api(`/v1/record-jobs/${id}`)).result;

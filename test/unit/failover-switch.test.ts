@@ -138,6 +138,27 @@ describe('failover switch', () => {
     expect(sw.isLive('main')).toBe(false);
   });
 
+  it('the active input reconnecting (its encoder restarted at timestamp 0) is spliced in: timestamps keep moving', () => {
+    const { clock, sw, reader, events } = setup();
+    const first = sw.port('main').attachSource(owner())!;
+    first.push('video', 0, tag.videoHeader(1));
+    first.push('video', 3_600_000, tag.keyframe(1)); // an hour into the first session
+    first.push('video', 3_600_040, tag.frame(1));
+    sw.port('backup').attachSource(owner()); // connected, silent
+    first.detach('encoder restarted');
+    const again = encoder(sw.port('main').attachSource(owner())!, 3);
+    for (let i = 0; i < 30; i++) {
+      again.frame();
+      clock.advance(40);
+    }
+    const video = reader.got.filter((m) => m.kind === 'video' && !m.isSequenceHeader).map((m) => m.timestamp);
+    // Strictly rising, frame after frame: not stuck at the old session's last time.
+    for (let i = 1; i < video.length; i++) expect(video[i]).toBeGreaterThan(video[i - 1]!);
+    expect(video.at(-1)! - video[0]!).toBeGreaterThan(1000);
+    expect(sw.report()).toMatchObject({ active: 'main', switches: 0 });
+    expect(events).toEqual([]);
+  });
+
   it('with revert, goes back to the primary once it has been healthy for revertAfterMs', () => {
     const { clock, sw, events } = setup(true);
     const primaryHandle = sw.port('main').attachSource(owner())!;

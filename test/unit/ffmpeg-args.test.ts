@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { isFileSource, type PullInputConfig } from '../../src/config/schema-pull.js';
-import { pullArgs, redactSourceUrl } from '../../src/ffmpeg/args.js';
+import { pullArgs, redactSourceUrl, secretRedactor } from '../../src/ffmpeg/args.js';
 import { FlvStreamReader, type FlvStreamTag } from '../../src/protocol/flv/stream-reader.js';
 import { probeStreams, videoFrames } from '../helpers/ffmpeg.js';
 import { isVideoFrame } from '../helpers/flv-file.js';
@@ -261,5 +261,17 @@ describe('pullArgs run by the real ffmpeg', () => {
     const { tags } = await run(pullArgs({ url: clip, realtime: false, loop: true }), (t) => t.some((x) => x.type === 9 && x.timestamp >= 2500));
     const video = tags.filter((t) => t.type === 9 && !isAvcSequenceHeader(t));
     expect(video.at(-1)!.timestamp).toBeGreaterThanOrEqual(2500);
+  });
+});
+
+describe('secretRedactor', () => {
+  it("hides keys, tokens and passwords where ffmpeg quotes its inputs and outputs", () => {
+    const redact = secretRedactor(['rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop', 'https://user:hunter2pw@cdn.example.com/live/index.m3u8?token=SECRET123', '/srv/media/a.mp4']);
+    expect(redact('rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop: Connection refused')).toBe('rtmp://a.rtmp.youtube.com/live2/<key redacted>: Connection refused');
+    expect(redact('Server returned 403 for https://user:hunter2pw@cdn.example.com/live/index.m3u8?token=SECRET123')).toBe('Server returned 403 for https://cdn.example.com/live/index.m3u8');
+    // Parts quoted on their own are hidden too.
+    expect(redact('publish abcd-efgh-ijkl-mnop refused; token=SECRET123; password hunter2pw')).not.toMatch(/abcd-efgh|SECRET123|hunter2pw/);
+    // Files are not secrets.
+    expect(redact('/srv/media/a.mp4: No such file or directory')).toBe('/srv/media/a.mp4: No such file or directory');
   });
 });

@@ -64,6 +64,14 @@ describe('task scheduler', () => {
     expect(events.filter((e) => e.taskId === 'b' && e.type === 'task.status').map((e) => e.type === 'task.status' && e.status)).toEqual(['running', 'retrying']);
   });
 
+  it('a task that fails for good frees its slot for a waiting one', async () => {
+    const { scheduler } = await make(1);
+    const [a, b] = [await failingTask('a', { retry: { intervalSeconds: 60, count: 0 } }), await failingTask('b')];
+    scheduler.apply([a, b]);
+    await waitFor(() => scheduler.get('a')?.report.status === 'failed', 'task a to fail (no retries)', 15_000);
+    await waitFor(() => scheduler.get('b')?.report.status === 'retrying', 'task b to get the slot', 15_000);
+  });
+
   it('an unchanged task is left alone on apply; a changed one restarts; one already over is completed and deleted at once', async () => {
     const { scheduler, events, deleted } = await make(5);
     const a = await failingTask('a');
