@@ -21,6 +21,12 @@ export const flowInputSchema = z
     node: objectName.optional(),
     /** The upstream flow's playback key on that node (required with node). */
     key: secretKey.optional(),
+    /**
+     * With a node reached over SRT: the port of the upstream flow's srt-listener output,
+     * instead of the node's shared SRT port (and that output's passphrase, if it has one).
+     */
+    srtPort: intRange(1, 65_535).optional(),
+    passphrase: z.string().min(10).max(79).optional(),
     /** Remote only: reconnect settings, and how long a connection may deliver no media. */
     reconnect: reconnectSchema.prefault({}),
     idleTimeoutMs: intRange(1_000, 600_000).default(15_000),

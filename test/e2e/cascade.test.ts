@@ -60,6 +60,19 @@ describe('cascading flows', () => {
     ]);
   });
 
+  it('an edge pulls the origin flow\'s srt-listener output over SRT', async () => {
+    const srtPort = await freePort();
+    const origin = await startInProcess(`flows:\n${flowYaml('feed', { outputs: [{ name: 'edges', type: 'srt-listener', listen: `127.0.0.1:${srtPort}`, passphrase: 'cascade-passphrase' }] })}`);
+    closers.push(() => origin.close());
+    const edge = await startInProcess(
+      `peers: [{ name: origin, host: 127.0.0.1, protocol: srt }]\nflows:\n${cascadeFlow('feed', { flow: 'feed', node: 'origin', key: playKey('feed'), srtPort, passphrase: 'cascade-passphrase', reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } })}`,
+    );
+    closers.push(() => edge.close());
+    procs.push(publish(origin.url(publishKey('feed')), { seconds: 30 }));
+    await waitFor(() => edge.app.registry.get('feed')!.hub.live, 'the edge to pull over SRT', 20_000);
+    await playable(edge.url(playKey('feed')), join(edge.dir, 'srt-edge.flv'), 4);
+  });
+
   it('an origin and two edges on loopback: players on both edges play; the edges recover by themselves when the origin restarts', async () => {
     const originPort = await freePort();
     const origin = await tempConfig(`rtmp: { listen: "127.0.0.1:${originPort}" }\nflows:\n${flowYaml('show')}`);

@@ -181,8 +181,13 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
     const badField = await api('/v1/tasks', { method: 'POST', json: { id: 'fifth', ...base, destination: 'http://example.com/x' } });
     expect(badField.status).toBe(400);
     expect(badField.errors[0]?.message).toMatch(/^destination: /);
-    // 5 requests so far; 3 more are allowed in this minute, then 429.
-    for (let i = 0; i < 3; i++) expect((await api('/v1/tasks')).status).toBe(200);
+    // PATCH is held to the same rules, and applies a change that keeps them.
+    await api('/v1/tasks', { method: 'POST', json: { id: 'other', ...base, destination: 'rtmp://127.0.0.1:2/live/other' } });
+    expect((await api('/v1/tasks/other', { method: 'PATCH', json: { destination: base.destination } })).errors[0]).toMatchObject({ code: 'already_exists' });
+    const renamed = await api<TaskView & { name: string }>('/v1/tasks/other', { method: 'PATCH', json: { name: 'Other show' } });
+    expect(renamed.status).toBe(200);
+    expect(renamed.result.name).toBe('Other show');
+    // 8 requests so far: the limit is reached, then 429.
     const limited = await api('/v1/tasks');
     expect(limited.status).toBe(429);
     expect(limited.errors[0]).toMatchObject({ code: 'limit_exceeded' });
