@@ -265,7 +265,9 @@ export class App {
     const { host, port } = parseListen(listen);
     // Loaded here: fastify and prom-client cost memory and start-up time a daemon without an api section should not pay.
     const [{ buildApiServer }, { createMetrics }] = await Promise.all([import('./api/server.js'), import('./telemetry/metrics.js')]);
-    this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok, webhooks: () => this.webhooks.stats(), recordingFreeBytes: () => this.recordingService?.space.freeBytes });
+    this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok, webhooks: () => this.webhooks.stats(), recordingFreeBytes: () => this.recordingService?.space.freeBytes,
+      tasks: () => this.tasks.list().map((t) => ({ id: t.config.id, status: t.report.status, attempts: t.report.attempts })),
+    });
     this.api = buildApiServer(this.apiContext(this.metrics), this.logger.child({ component: 'api' }));
     await this.api.listen({ host, port }).catch((err: Error) => {
       throw new FlowrelayError('API_LISTEN', `cannot listen on api.listen ${listen}: ${err.message}`);

@@ -11,6 +11,8 @@ export interface MetricsSource {
   webhooks(): { url: string; queued: number; counters: { delivered: number; failed: number; dropped: number; retries: number } }[];
   /** Free bytes on the recordings' file system at the last check, if known. */
   recordingFreeBytes(): number | undefined;
+  /** Scheduled tasks and how their runs go. */
+  tasks(): { id: string; status: string; attempts: number }[];
 }
 
 type Labels = Record<string, string>;
@@ -72,6 +74,18 @@ export function createMetrics(source: MetricsSource): Registry {
     const free = source.recordingFreeBytes();
     return free === undefined ? [] : [[{}, free]];
   });
+
+  const switches = () => source.flows().flatMap((flow) => (flow.failover ? [{ flow, report: flow.failover.report() }] : []));
+  gauge('flowrelay_flow_failover_active', '1 for the input a primary/backup flow takes its media from', ['flow', 'input'], () =>
+    switches().flatMap(({ flow, report }) => report.inputs.map((i): Sample => [{ flow: flow.id, input: i.name }, report.active === i.name ? 1 : 0])),
+  );
+  counter('flowrelay_flow_failover_switches_total', 'Switches between the primary and the backup input (failovers and reverts)', ['flow'], () =>
+    switches().map(({ flow, report }): Sample => [{ flow: flow.id }, report.switches]),
+  );
+  gauge('flowrelay_task_running', '1 while a scheduled task is pushing (running or retrying)', ['task'], () =>
+    source.tasks().map((t): Sample => [{ task: t.id }, t.status === 'running' || t.status === 'retrying' ? 1 : 0]),
+  );
+  counter('flowrelay_task_attempts_total', 'ffmpeg runs a task has made', ['task'], () => source.tasks().map((t): Sample => [{ task: t.id }, t.attempts]));
 
   const inputs = () => source.flows().flatMap((flow) => flow.spec.inputs.map((input) => ({ flow, input })));
   const inputSample = (pick: (x: { push?: NonNullable<ReturnType<Flow['inputs']['get']>>; pull?: ConnectionReport }) => number | undefined) => () =>

@@ -157,6 +157,9 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
       task = (await api('/v1/tasks/doomed')).result;
     });
     expect(task.run.attempts).toBe(3);
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/metrics`)).text();
+    expect(metrics).toMatch(/^flowrelay_task_attempts_total\{task="doomed"\} 3$/m);
+    expect(metrics).toMatch(/^flowrelay_task_running\{task="doomed"\} 0$/m);
     expect(task.run.error).toMatch(/ffmpeg exited with code/);
     await waitFor(() => taskEvents('doomed').some((e) => e.type === 'task.status' && e.status === 'failed'), 'the failure callback');
     expect(callbacks.received.every((r) => r.verified)).toBe(true);
