@@ -116,7 +116,9 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
     const { createMetrics } = await import('../../src/telemetry/metrics.js');
     const metrics = await createMetrics({ flows: () => [flow], now: Date.now, configOk: () => true, webhooks: () => [], recordingFreeBytes: () => undefined, tasks: () => [] }).metrics();
     expect(metrics).toMatch(/^flowrelay_flow_failover_switches_total\{flow="event"\} 2$/m);
-    expect(metrics).toMatch(/^flowrelay_flow_failover_active\{flow="event",input="main"\} 1$/m);
+    // Both encoders are gone by now: neither input is active.
+    expect(metrics).toMatch(/^flowrelay_flow_failover_active\{flow="event",input="main"\} 0$/m);
+    expect(metrics).toMatch(/^flowrelay_flow_failover_active\{flow="event",input="backup"\} 0$/m);
     // The flow's own recording is one file across both switches, with the three parts in it.
     await waitFor(() => flow.recorder!.report().state === 'idle', 'the recording to be completed');
     const index = JSON.parse(await readFile(join(daemon.dir, 'data', 'recordings', 'index.json'), 'utf8')) as { recordings: { flowId: string; file: string }[] };
