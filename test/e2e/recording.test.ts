@@ -123,6 +123,26 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
     expect((await api('/v1/flows/nope/recordings')).errors[0]?.code).toBe('not_found');
   });
 
+  it('recording is switched off and on through the API, in place (the flow is not restarted)', async () => {
+    const flow = daemon.app.registry.get('rec-ts')!;
+    const off = await api<{ recording: { mode: string; status: { state: string } } }>('/v1/flows/rec-ts', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recording: { mode: 'off' } }),
+    });
+    expect(off.status).toBe(200);
+    expect(off.result.recording).toMatchObject({ mode: 'off', status: { state: 'off' } });
+    expect(daemon.app.registry.get('rec-ts')).toBe(flow);
+    expect(flow.recorder).toBeUndefined();
+    const on = await api<{ recording: { mode: string; format: string; status: { state: string } } }>('/v1/flows/rec-ts', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recording: { mode: 'automatic', format: 'flv', timeoutSeconds: 0 } }),
+    });
+    expect(on.result.recording).toMatchObject({ mode: 'automatic', format: 'flv', status: { state: 'idle', format: 'flv' } });
+    expect(daemon.app.registry.get('rec-ts')).toBe(flow);
+  });
+
   it('a publisher back within timeoutSeconds continues the recording; after a longer gap a new one starts', async () => {
     const flowId = 'rec-gap';
     const flow = daemon.app.registry.get(flowId)!;
