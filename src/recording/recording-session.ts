@@ -38,6 +38,8 @@ export interface RecordingSessionDeps {
   logger: Logger;
   /** The session stopped because a write failed; it takes no more media. */
   failed(error: Error): void;
+  /** Makes each file's muxer (default: by format); tests inject a broken one. */
+  muxer?(format: RecordingFormat): ContainerMuxer;
 }
 
 export function newRecordingId(): string {
@@ -126,7 +128,17 @@ export class RecordingSession implements OutputSink {
   /** The source stopped: write out what the muxer holds back, so the file is whole up to here. */
   flush(): void {
     const file = this.file;
-    if (file) file.writer.write(file.muxer.flush());
+    if (file) file.writer.write(this.held(file));
+  }
+
+  /** What the muxer holds back; a muxer that fails here loses its last fragment, nothing else. */
+  private held(file: OpenFile): Buffer[] {
+    try {
+      return file.muxer.flush();
+    } catch (err) {
+      this.deps.logger.error({ recordingId: file.entry.id, err: (err as Error).message }, 'muxer failed at a flush');
+      return [];
+    }
   }
 
   /**
@@ -185,7 +197,7 @@ export class RecordingSession implements OutputSink {
     };
     index.add(entry);
     const writer = new RecordingFileWriter(this.deps.fs, index.path(entry), (err) => this.onWriteError(entry.id, err));
-    this.file = { entry, muxer: createContainerMuxer(this.options.format), writer, startTs: timestamp, lastTs: timestamp, lastProgressAt: now() };
+    this.file = { entry, muxer: (this.deps.muxer ?? createContainerMuxer)(this.options.format), writer, startTs: timestamp, lastTs: timestamp, lastProgressAt: now() };
     this.files.push(entry.id);
     this.deps.logger.info({ recordingId: id, file: entry.file, format: entry.format }, 'recording started');
     this.deps.events({ type: 'recording.started', ...this.eventBase(entry) });
@@ -199,7 +211,16 @@ export class RecordingSession implements OutputSink {
     const file = this.file;
     if (!file) return;
     const at = Math.max(message.timestamp, file.startTs);
-    file.writer.write(file.muxer.push({ ...message, timestamp: at - file.startTs }));
+    let bytes: Buffer[];
+    try {
+      bytes = file.muxer.push({ ...message, timestamp: at - file.startTs });
+    } catch (err) {
+      // The muxers skip malformed media themselves; anything else is a bug, and it must
+      // cost this recording, never the publisher or the flow's other readers.
+      this.onWriteError(file.entry.id, Object.assign(new Error(`muxer failed: ${(err as Error).message}`), { code: 'EMUX' }));
+      return;
+    }
+    file.writer.write(bytes);
     if (message.kind !== 'data' && at > file.lastTs) file.lastTs = at;
     const now = this.deps.now();
     if (now - file.lastProgressAt >= PROGRESS_INTERVAL_MS) {
@@ -213,7 +234,7 @@ export class RecordingSession implements OutputSink {
     if (!file) return;
     this.file = undefined;
     const durationMs = file.lastTs - file.startTs;
-    file.writer.write(file.muxer.flush());
+    file.writer.write(this.held(file));
     const done = file.writer
       .finish(file.muxer.durationPatch?.(durationMs))
       .then(() => this.completed(file, durationMs, note))

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordingEvent } from '../../src/core/flow-events.js';
+import type { ContainerMuxer } from '../../src/protocol/container.js';
 import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { nodeRecordingFs } from '../../src/recording/recording-fs.js';
 import { RecordingIndex, type RecordingEntry, type RecordingFormat } from '../../src/recording/recording-index.js';
@@ -114,7 +115,7 @@ describe('RecordingSession', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  function session(format: RecordingFormat, segmentMs: number): RecordingSession {
+  function session(format: RecordingFormat, segmentMs: number, muxer?: (format: RecordingFormat) => ContainerMuxer): RecordingSession {
     const options: RecordingSessionOptions = { flowId: 'cam', jobId: null, nameInPath: 'cam', format, segmentMs, pathTemplate: '{flowId}/{id}' };
     return new RecordingSession(options, {
       index,
@@ -123,6 +124,7 @@ describe('RecordingSession', () => {
       events: (e) => events.push(e),
       logger,
       failed: (err) => failures.push(err),
+      ...(muxer && { muxer }),
     });
   }
 
@@ -261,6 +263,27 @@ describe('RecordingSession', () => {
     await s.finish();
     expect(index.list()).toHaveLength(1);
     expect(Number((await probe(index.path(index.list()[0]!))).format.duration)).toBeGreaterThan(11.5);
+  });
+
+  it('a muxer that throws fails the recording, not the caller (the live path)', async () => {
+    let pushes = 0;
+    const broken = (): ContainerMuxer => ({
+      counters: { skipped: 0 },
+      push: () => {
+        pushes += 1;
+        if (pushes > 20) throw new TypeError('a bug in a muxer');
+        return [Buffer.from('x')];
+      },
+      flush: () => {
+        throw new TypeError('a bug at flush');
+      },
+    });
+    const s = session('mpegts', 3_600_000, broken);
+    expect(() => feed(s, small)).not.toThrow();
+    await s.finish();
+    expect(failures.map((e) => e.message)).toEqual(['muxer failed: a bug in a muxer']);
+    expect(index.list()).toMatchObject([{ status: 'failed', error: 'EMUX: muxer failed: a bug in a muxer' }]);
+    expect(events.map((e) => e.type)).toEqual(['recording.started', 'recording.failed']);
   });
 
   it('creates no file for a session with headers but no frames', async () => {
