@@ -205,7 +205,6 @@ export class App {
     this.recordingService.configure(recordingOptions(this.config), retentionPolicy(this.config));
     this.recordingService.startRetention();
     this.registry.apply(this.config.flows.map(toFlowSpec));
-    this.tasks.apply(this.config.tasks);
     if (this.config.srt) {
       const { listen, latencyMs, allow, deny } = this.config.srt;
       this.srtIngest = new SrtIngest(
@@ -241,6 +240,8 @@ export class App {
       }),
     );
     await this.rtmp.start();
+    // After the listeners: tasks and jobs may push into or pull from this daemon's own flows.
+    this.tasks.apply(this.config.tasks);
     this.recordJobs.resume();
     if (this.config.api) await this.startApi(this.config.api.listen);
     if (this.options.watchConfig !== false) await this.watchConfig();
