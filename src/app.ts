@@ -185,15 +185,19 @@ export class App {
       });
       listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key }, tlsFiles: { certPath: rtmp.tls.cert, keyPath: rtmp.tls.key } });
     }
-    this.recordingService = await RecordingService.open(recordingOptions(this.config), {
-      fs: this.options.recordingFs ?? nodeRecordingFs,
-      clock: systemClock,
-      events: (event) => {
-        this.webhooks.emit(event);
-        this.recordJobs?.route(event);
+    this.recordingService = await RecordingService.open(
+      recordingOptions(this.config),
+      {
+        fs: this.options.recordingFs ?? nodeRecordingFs,
+        clock: systemClock,
+        events: (event) => {
+          this.webhooks.emit(event);
+          this.recordJobs?.route(event);
+        },
+        logger: this.logger.child({ component: 'recording' }),
       },
-      logger: this.logger.child({ component: 'recording' }),
-    });
+      retentionPolicy(this.config),
+    );
     this.recordJobs = await RecordJobs.load(this.config.recordJobs, {
       recordings: this.recordingService,
       createInput: (spec, hub, logger) => this.parts.createPullInput(spec, hub, logger),
@@ -202,7 +206,6 @@ export class App {
       clock: systemClock,
       logger: this.logger.child({ component: 'record-jobs' }),
     });
-    this.recordingService.configure(recordingOptions(this.config), retentionPolicy(this.config));
     this.recordingService.startRetention();
     this.registry.apply(this.config.flows.map(toFlowSpec));
     if (this.config.srt) {

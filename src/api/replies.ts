@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EditOutcome } from '../app.js';
-import { ERRORS, failure, type ErrorCode } from './envelope.js';
+import { ERRORS, failure, ok, type ErrorCode } from './envelope.js';
 import type { TokenScope } from './tokens.js';
 
 declare module 'fastify' {
@@ -23,10 +23,15 @@ export function canSeeSecrets(request: FastifyRequest): boolean {
 }
 
 
-/** A refused config edit in the envelope: one error per config issue, each naming its field. */
-export function sendRefusal(reply: FastifyReply, outcome: Exclude<EditOutcome, { ok: true }>): FastifyReply {
-  const errors = outcome.issues?.length
-    ? outcome.issues.map((i) => ({ code: outcome.code, message: i.path ? `${i.path}: ${i.message}` : i.message }))
-    : [{ code: outcome.code, message: outcome.message }];
-  return reply.code(ERRORS[outcome.code]).send(failure(errors));
+/**
+ * Answers a config edit: the `answer` (read once the daemon runs the change) with
+ * `status`, or the refusal in the envelope, one error per config issue, each naming its field.
+ */
+export async function sendEditOutcome(reply: FastifyReply, outcome: Promise<EditOutcome>, answer: () => unknown, status = 200): Promise<FastifyReply> {
+  const done = await outcome;
+  if (done.ok) return reply.code(status).send(ok(answer()));
+  const errors = done.issues?.length
+    ? done.issues.map((i) => ({ code: done.code, message: i.path ? `${i.path}: ${i.message}` : i.message }))
+    : [{ code: done.code, message: done.message }];
+  return reply.code(ERRORS[done.code]).send(failure(errors));
 }

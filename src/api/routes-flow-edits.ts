@@ -1,19 +1,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ConfigEdit } from '../config/edit.js';
+import { isRecord } from '../lib/is-record.js';
 import type { ApiContext } from './context.js';
-import { ok } from './envelope.js';
 import { flowView, outputView } from './flow-views.js';
-import { sendError, sendRefusal } from './replies.js';
+import { sendError, sendEditOutcome } from './replies.js';
 
 interface FlowParams {
   id: string;
 }
 interface OutputParams extends FlowParams {
   name: string;
-}
-
-function isObject(body: unknown): body is Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
 
@@ -23,11 +19,7 @@ function isObject(body: unknown): body is Record<string, unknown> {
  * only (the auth hook refuses read tokens on these methods).
  */
 export function flowEditRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const run = async (reply: FastifyReply, edit: ConfigEdit, answer: () => unknown, status = 200) => {
-    const outcome = await ctx.edit(edit);
-    if (!outcome.ok) return sendRefusal(reply, outcome);
-    return reply.code(status).send(ok(answer()));
-  };
+  const run = (reply: FastifyReply, edit: ConfigEdit, answer: () => unknown, status = 200) => sendEditOutcome(reply, ctx.edit(edit), answer, status);
   const viewOf = (id: string) => {
     const flow = ctx.flow(id);
     return flow ? flowView(flow, ctx.meta(id), ctx.endpoints(), true, ctx.now()) : null;
@@ -35,13 +27,13 @@ export function flowEditRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const badBody = (reply: FastifyReply) => sendError(reply, 'validation_error', 'the body must be a JSON object');
 
   app.post('/v1/flows', async (request, reply) => {
-    if (!isObject(request.body)) return badBody(reply);
+    if (!isRecord(request.body)) return badBody(reply);
     const flow = request.body;
     return run(reply, { kind: 'flow.create', flow }, () => viewOf(String(flow.id)), 201);
   });
 
   app.patch<{ Params: FlowParams }>('/v1/flows/:id', async (request, reply) => {
-    if (!isObject(request.body)) return badBody(reply);
+    if (!isRecord(request.body)) return badBody(reply);
     const { id } = request.params;
     return run(reply, { kind: 'flow.update', id, changes: request.body }, () => viewOf(id));
   });
@@ -57,14 +49,14 @@ export function flowEditRoutes(app: FastifyInstance, ctx: ApiContext): void {
   };
 
   app.post<{ Params: FlowParams }>('/v1/flows/:id/outputs', async (request, reply) => {
-    if (!isObject(request.body)) return badBody(reply);
+    if (!isRecord(request.body)) return badBody(reply);
     const output = request.body;
     const flowId = request.params.id;
     return run(reply, { kind: 'output.create', flowId, output }, () => outputOf(flowId, String(output.name)), 201);
   });
 
   app.patch<{ Params: OutputParams }>('/v1/flows/:id/outputs/:name', async (request, reply) => {
-    if (!isObject(request.body)) return badBody(reply);
+    if (!isRecord(request.body)) return badBody(reply);
     const { id: flowId, name } = request.params;
     return run(reply, { kind: 'output.update', flowId, name, changes: request.body }, () => outputOf(flowId, name));
   });

@@ -1,18 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { EditOutcome } from '../app.js';
 import type { TaskConfig } from '../config/schema-tasks.js';
 import { redactSourceUrl } from '../ffmpeg/args.js';
 import { RequestRateLimiter } from '../policy/request-rate.js';
+import { isRecord } from '../lib/is-record.js';
 import type { ApiContext } from './context.js';
 import { ok } from './envelope.js';
-import { canSeeSecrets, sendError, sendRefusal } from './replies.js';
+import { canSeeSecrets, sendError, sendEditOutcome } from './replies.js';
 
 interface IdParams {
   id: string;
-}
-
-function isObject(body: unknown): body is Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
 /** A task as the API shows it: its settings (keys, tokens and the callback secret only to write tokens) and its run. */
@@ -62,10 +58,6 @@ export function taskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const task = ctx.tasks().get(id);
     return task ? taskView(task.config, task.report, secrets) : null;
   };
-  const run = async (reply: FastifyReply, outcome: Promise<EditOutcome>, answer: () => unknown, status = 200) => {
-    const done = await outcome;
-    return done.ok ? reply.code(status).send(ok(answer())) : sendRefusal(reply, done);
-  };
 
   app.get('/v1/tasks', async (request, reply) => {
     if (limited(request, reply)) return reply;
@@ -80,27 +72,27 @@ export function taskRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.post('/v1/tasks', async (request, reply) => {
     if (limited(request, reply)) return reply;
-    if (!isObject(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
+    if (!isRecord(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
     const task = request.body;
     const refused = refusal(task, current(), ctx.now());
     if (refused) return sendError(reply, refused.code, refused.message);
-    return run(reply, ctx.edit({ kind: 'task.create', task }), () => viewOf(String(task.id), true), 201);
+    return sendEditOutcome(reply, ctx.edit({ kind: 'task.create', task }), () => viewOf(String(task.id), true), 201);
   });
 
   app.patch<{ Params: IdParams }>('/v1/tasks/:id', async (request, reply) => {
     if (limited(request, reply)) return reply;
-    if (!isObject(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
+    if (!isRecord(request.body)) return sendError(reply, 'validation_error', 'the body must be a JSON object');
     const { id } = request.params;
     const existing = ctx.tasks().get(id);
     if (!existing) return sendError(reply, 'not_found', `no task with id "${id}"`);
     const refused = refusal({ ...existing.config, ...request.body, id }, current(), ctx.now());
     if (refused) return sendError(reply, refused.code, refused.message);
-    return run(reply, ctx.edit({ kind: 'task.update', id, changes: request.body }), () => viewOf(id, true));
+    return sendEditOutcome(reply, ctx.edit({ kind: 'task.update', id, changes: request.body }), () => viewOf(id, true));
   });
 
   app.delete<{ Params: IdParams }>('/v1/tasks/:id', async (request, reply) => {
     if (limited(request, reply)) return reply;
     const { id } = request.params;
-    return run(reply, ctx.edit({ kind: 'task.delete', id }), () => ({ id }));
+    return sendEditOutcome(reply, ctx.edit({ kind: 'task.delete', id }), () => ({ id }));
   });
 }

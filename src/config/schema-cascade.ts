@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRecord } from '../lib/is-record.js';
 import { reconnectSchema } from './schema-restream.js';
 import { intRange, isHostName, objectName, secretKey } from './schema-parts.js';
 import { isIP } from 'node:net';
@@ -57,10 +58,6 @@ export type FlowInputConfig = z.output<typeof flowInputSchema>;
 export type PeerConfig = z.output<typeof peerSchema>;
 
 type AddIssue = (i: { code: 'custom'; path: (string | number)[]; message: string }) => void;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Cascade inputs point at flows and peers that exist, and local cascades form no loop

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { checkPathTemplate } from '../recording/path-template.js';
-import { parseRtmpUrl } from '../rtmp/client/url.js';
 import { httpUrl, intRange, quantity } from './schema-parts.js';
+import { fullRtmpUrl } from './schema-restream.js';
 
 export const RECORDING_FORMATS = ['mp4', 'mpegts', 'flv'] as const;
 
@@ -64,16 +64,7 @@ export const recordJobRequestSchema = z
   .object({
     name: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
     /** The stream to record (rtmp:// or rtmps://, key included). */
-    url: z
-      .string()
-      .max(2000, 'must be at most 2000 characters')
-      .superRefine((url, ctx) => {
-        try {
-          parseRtmpUrl(url);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        }
-      }),
+    url: fullRtmpUrl,
     format: z.enum(RECORDING_FORMATS).default('mp4'),
     /** Receives the job's events (signed like webhooks). */
     notifyUrl: httpUrl.optional(),

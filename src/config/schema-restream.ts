@@ -6,13 +6,21 @@ import { intRange, nonEmpty, objectName, quantity } from './schema-parts.js';
 export const MAX_OUTPUTS_PER_FLOW_CEILING = 500;
 
 /** An rtmp:// or rtmps:// URL the client can connect to (checked by the same parser it uses). */
-const rtmpUrl = z.string().superRefine((url, ctx) => {
-  try {
-    parseRtmpUrl(url, 'probe');
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
+function rtmpUrlCheck(withStreamName: boolean) {
+  return (url: string, ctx: z.RefinementCtx): void => {
+    try {
+      // Without a stream name in it, 'probe' stands in for the streamKey key.
+      parseRtmpUrl(url, withStreamName ? undefined : 'probe');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  };
+}
+
+const rtmpUrl = z.string().superRefine(rtmpUrlCheck(false));
+
+/** A whole rtmp:// or rtmps:// URL, stream name included (record jobs, task destinations). */
+export const fullRtmpUrl = z.string().max(2000, 'must be at most 2000 characters').superRefine(rtmpUrlCheck(true));
 
 /**
  * Exponential backoff with jitter between attempts; after `failAfter` consecutive

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { parseRtmpUrl } from '../rtmp/client/url.js';
 import { ffmpegSourceUrl } from './schema-pull.js';
 import { httpUrl, intRange } from './schema-parts.js';
+import { fullRtmpUrl } from './schema-restream.js';
 
 /** Files a files task may play. */
 export const MAX_TASK_FILES = 30;
@@ -42,17 +42,6 @@ const filesSourceSchema = z
     if (Array.isArray(s.urls) && s.fileIndex >= s.urls.length) ctx.addIssue({ code: 'custom', path: ['fileIndex'], message: `must be below the number of files (${s.urls.length})` });
   });
 
-const rtmpDestination = z
-  .string()
-  .max(2000, 'must be at most 2000 characters')
-  .superRefine((url, ctx) => {
-    try {
-      parseRtmpUrl(url);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  });
-
 const isoTime = z.iso.datetime({ offset: true, error: 'must be a UTC ISO-8601 time such as 2026-11-22T18:00:00Z' });
 
 /** The message of a task whose end is not after its start (and, through the API, after now). */
@@ -65,7 +54,7 @@ export const taskSchema = z
     name: z.string().min(1).max(200).optional(),
     source: z.discriminatedUnion('type', [liveSourceSchema, filesSourceSchema], { error: 'source.type must be live or files' }),
     /** One rtmp:// or rtmps:// URL; no two tasks push to the same one. */
-    destination: rtmpDestination,
+    destination: fullRtmpUrl,
     startTime: isoTime,
     endTime: isoTime,
     retry: z

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatPath } from './path.js';
+import { isRecord } from '../lib/is-record.js';
 import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
 import { apiSectionSchema } from './schema-api.js';
@@ -208,10 +209,6 @@ export const configSchema = z
   );
 
 type Issue = { path: (string | number)[]; message: string };
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Flow ids, input names within a flow, stream keys and playback keys must be unique,

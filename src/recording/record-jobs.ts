@@ -9,7 +9,7 @@ import type { FlowEvent } from '../core/flow-events.js';
 import type { FlowPullInput } from '../core/flow-parts.js';
 import type { StreamHub } from '../core/stream-hub.js';
 import type { Clock } from '../lib/clock.js';
-import { writeFileAtomic } from '../lib/atomic-write.js';
+import { LatestFileWriter } from '../lib/latest-file-writer.js';
 import { isActive, RecordJob, type RecordJobRecord } from './record-job.js';
 import type { RecordingService } from './recording-service.js';
 
@@ -45,14 +45,19 @@ export class RecordJobs {
   private readonly records = new Map<string, RecordJobRecord>();
   private readonly running = new Map<string, RecordJob>();
   private readonly notifiers = new Map<string, Notifier>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly writer: LatestFileWriter;
   private closed = false;
 
   private constructor(
     private readonly file: string,
     private config: RecordJobsConfig,
     private readonly deps: RecordJobsDeps,
-  ) {}
+  ) {
+    // 0600: the file holds notify secrets and source URLs with their keys.
+    this.writer = new LatestFileWriter(file, 0o600, () => `${JSON.stringify({ version: 1, jobs: this.list() }, null, 1)}\n`, (err) =>
+      deps.logger.error({ err: err.message, file }, 'cannot write the record jobs file'),
+    );
+  }
 
   static async load(config: RecordJobsConfig, deps: RecordJobsDeps): Promise<RecordJobs> {
     const jobs = new RecordJobs(join(deps.recordings.index.dir, 'jobs.json'), config, deps);
@@ -140,7 +145,7 @@ export class RecordJobs {
     this.closed = true;
     await Promise.all([...this.running.values()].map((job) => job.suspend()));
     this.running.clear();
-    await this.persistNow();
+    await this.writer.write();
     for (const notifier of this.notifiers.values()) notifier.close();
   }
 
@@ -188,19 +193,6 @@ export class RecordJobs {
   }
 
   private persist(): void {
-    void this.persistNow();
-  }
-
-  private persistNow(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      const text = `${JSON.stringify({ version: 1, jobs: this.list() }, null, 1)}\n`;
-      try {
-        // 0600: the file holds notify secrets and source URLs with their keys.
-        await writeFileAtomic(this.file, text, 0o600);
-      } catch (err) {
-        this.deps.logger.error({ err: (err as Error).message, file: this.file }, 'cannot write the record jobs file');
-      }
-    });
-    return this.writing;
+    void this.writer.write();
   }
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../lib/atomic-write.js';
+import { LatestFileWriter } from '../lib/latest-file-writer.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { RecordingFileSystem } from './recording-fs.js';
 import { repairTornEnd } from './repair.js';
@@ -56,19 +56,24 @@ export class RecordingIndex {
   /** Each entry's JSON, kept until it changes: the index is rewritten often and may hold thousands of files. */
   private readonly serialized = new Map<string, string>();
   private timer: unknown;
-  private writing: Promise<void> = Promise.resolve();
-  /** A write queued behind the running one; it will read the state when it starts, so one is enough. */
-  private queued: Promise<void> | undefined;
+  private readonly writer: LatestFileWriter;
   private closed = false;
 
   private constructor(
     readonly dir: string,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.writer = new LatestFileWriter(
+      join(dir, 'index.json'),
+      0o644,
+      () => `{"version":${INDEX_VERSION},"recordings":[\n${this.list().map((e) => this.json(e)).join(',\n')}\n]}\n`,
+      (err) => logger.error({ err: err.message, file: this.file }, 'cannot write the recording index'),
+    );
+  }
 
   get file(): string {
-    return join(this.dir, 'index.json');
+    return this.writer.path;
   }
 
   /**
@@ -166,22 +171,11 @@ export class RecordingIndex {
     }, PERSIST_DELAY_MS);
   }
 
-  /** Writes are chained so the file always ends with the latest state. */
+  /** Writes the index now (after a write in progress); the file always ends with the latest state. */
   flush(final = false): Promise<void> {
-    if (this.closed && !final) return this.writing;
+    if (this.closed && !final) return this.writer.settled();
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queued) return this.queued;
-    this.queued = this.writing.then(async () => {
-      this.queued = undefined;
-      const text = `{"version":${INDEX_VERSION},"recordings":[\n${this.list().map((e) => this.json(e)).join(',\n')}\n]}\n`;
-      try {
-        await writeFileAtomic(this.file, text, 0o644);
-      } catch (err) {
-        this.logger.error({ err: (err as Error).message, file: this.file }, 'cannot write the recording index');
-      }
-    });
-    this.writing = this.queued;
-    return this.writing;
+    return this.writer.write();
   }
 }

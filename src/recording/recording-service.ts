@@ -26,6 +26,9 @@ export interface RecordingServiceDeps {
   logger: Logger;
 }
 
+/** Days to keep a recording (undefined: keep it). */
+export type RetentionPolicy = (entry: RecordingEntry) => number | undefined;
+
 export type DeleteResult = { ok: true } | { ok: false; code: 'not_found' | 'conflict'; message: string };
 
 /**
@@ -37,22 +40,21 @@ export class RecordingService {
   /** Every recorder made, until it closed: close() completes their files. */
   private readonly recorders = new Set<Recorder>();
   private closed = false;
-  /** Days to keep a recording, per entry (from its flow's or the jobs' config). */
-  private retentionPolicy: (entry: RecordingEntry) => number | undefined = () => undefined;
-
   private constructor(
     readonly index: RecordingIndex,
     readonly space: FreeSpaceGuard,
     private options: RecordingServiceOptions,
     private readonly deps: RecordingServiceDeps,
+    /** Days to keep a recording, per entry (from its flow's or the jobs' config). */
+    private retentionPolicy: RetentionPolicy,
   ) {}
 
-  static async open(options: RecordingServiceOptions, deps: RecordingServiceDeps): Promise<RecordingService> {
+  static async open(options: RecordingServiceOptions, deps: RecordingServiceDeps, retention: RetentionPolicy = () => undefined): Promise<RecordingService> {
     const dir = join(options.storageDir, 'recordings');
     const index = await RecordingIndex.load(dir, deps.fs, deps.logger, deps.clock);
     const space = new FreeSpaceGuard(dir, options.minFreeBytes, deps.fs, deps.clock, deps.logger);
     await space.start();
-    return new RecordingService(index, space, options, deps);
+    return new RecordingService(index, space, options, deps, retention);
   }
 
   /** Starts the retention schedule (a sweep now, then every RETENTION_INTERVAL_MS). */
@@ -67,7 +69,7 @@ export class RecordingService {
   }
 
   /** Applies changed storage settings (the directory itself only changes at restart). */
-  configure(options: RecordingServiceOptions, retention: (entry: RecordingEntry) => number | undefined): void {
+  configure(options: RecordingServiceOptions, retention: RetentionPolicy): void {
     if (options.storageDir !== this.options.storageDir) {
       this.deps.logger.warn('storage.dir changed; it takes effect at the next restart');
     }

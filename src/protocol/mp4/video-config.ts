@@ -5,7 +5,8 @@
  */
 import { avcResolution } from '../flv/tag.js';
 import { RbspEnd, RbspReader } from '../bitstream/rbsp-reader.js';
-import { parseAvcConfig, parseHevcConfig, type MuxVideoCodec } from '../mpegts/mux-video-config.js';
+import { ProtocolError } from '../../lib/errors.js';
+import { HEVC_NAL_SPS, hevcParameterSets, parseAvcConfig, parseHevcConfig, type MuxVideoCodec } from '../mpegts/mux-video-config.js';
 
 export interface Mp4VideoConfig {
   codec: MuxVideoCodec;
@@ -29,29 +30,16 @@ export function mp4VideoConfig(codec: MuxVideoCodec, record: Buffer): Mp4VideoCo
   return { codec, record, lengthSize, width: size?.width ?? 0, height: size?.height ?? 0 };
 }
 
-const HEVC_NAL_SPS = 33;
-const HEVC_RECORD_FIXED = 23;
 const MAX_DIMENSION = 0xffff;
 
-/** The first SPS in an HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1.2). */
+/** The first SPS of an HEVC record (one too short to hold a NAL header and more does not count). */
 function firstHevcSps(rec: Buffer): Buffer | undefined {
-  const numArrays = rec[22] ?? 0;
-  let pos = HEVC_RECORD_FIXED;
-  for (let i = 0; i < numArrays; i++) {
-    if (pos + 3 > rec.length) return undefined;
-    const type = (rec[pos] as number) & 0x3f;
-    const count = rec.readUInt16BE(pos + 1);
-    pos += 3;
-    for (let k = 0; k < count; k++) {
-      if (pos + 2 > rec.length) return undefined;
-      const len = rec.readUInt16BE(pos);
-      pos += 2;
-      if (pos + len > rec.length) return undefined;
-      if (type === HEVC_NAL_SPS && len > 2) return rec.subarray(pos, pos + len);
-      pos += len;
-    }
+  try {
+    return hevcParameterSets(rec).get(HEVC_NAL_SPS)?.find((sps) => sps.length > 2);
+  } catch (err) {
+    if (err instanceof ProtocolError) return undefined;
+    throw err;
   }
-  return undefined;
 }
 
 /**

@@ -58,15 +58,13 @@ export function parseAvcConfig(rec: Buffer): MuxVideoConfig {
 }
 
 const HEVC_NAL_VPS = 32;
-const HEVC_NAL_SPS = 33;
+export const HEVC_NAL_SPS = 33;
 const HEVC_NAL_PPS = 34;
 const HEVC_FIXED_PART = 23;
 
-/** HEVCDecoderConfigurationRecord, ISO/IEC 14496-15 8.3.3.1. */
-export function parseHevcConfig(rec: Buffer): MuxVideoConfig {
+/** The parameter sets of an HEVCDecoderConfigurationRecord by NAL unit type (ISO/IEC 14496-15 8.3.3.1). */
+export function hevcParameterSets(rec: Buffer): Map<number, Buffer[]> {
   if (rec.length < HEVC_FIXED_PART) throw malformed('HEVC record too short');
-  if (rec[0] !== 1) throw malformed(`HEVC configurationVersion ${rec[0]}`);
-  const lengthSize = lengthSizeOf((rec[21] as number) & 0x03);
   const numArrays = rec[22] as number;
   const byType = new Map<number, Buffer[]>();
   let pos = HEVC_FIXED_PART;
@@ -78,6 +76,15 @@ export function parseHevcConfig(rec: Buffer): MuxVideoConfig {
     pos = readNalList(rec, pos + 3, count, list);
     byType.set(type, list);
   }
+  return byType;
+}
+
+/** HEVCDecoderConfigurationRecord, ISO/IEC 14496-15 8.3.3.1. */
+export function parseHevcConfig(rec: Buffer): MuxVideoConfig {
+  if (rec.length < HEVC_FIXED_PART) throw malformed('HEVC record too short');
+  if (rec[0] !== 1) throw malformed(`HEVC configurationVersion ${rec[0]}`);
+  const lengthSize = lengthSizeOf((rec[21] as number) & 0x03);
+  const byType = hevcParameterSets(rec);
   // 7.4.2.4.4 of H.265 wants VPS before SPS before PPS; records usually list them so, but
   // the order of arrays in the record is not mandated, so it is imposed here.
   const sets = [HEVC_NAL_VPS, HEVC_NAL_SPS, HEVC_NAL_PPS].flatMap((t) => byType.get(t) ?? []);
