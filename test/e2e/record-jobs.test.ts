@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
 import { nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
+import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
 import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const TOKEN = 'frt_record-jobs-tests-token-00000000000000000';
@@ -26,16 +27,8 @@ describe('record jobs', () => {
   let notify: WebhookReceiver;
   let hooks: WebhookReceiver;
 
-  const api = async <T = Job>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; result: T; errors: { code: string; message: string }[] }> => {
-    const { json, ...rest } = init;
-    const res = await fetch(`${base}${path}`, {
-      ...rest,
-      ...(json !== undefined && { body: JSON.stringify(json) }),
-      headers: { authorization: `Bearer ${TOKEN}`, ...(json !== undefined && { 'content-type': 'application/json' }) },
-    });
-    const body = (await res.json()) as { result: T; errors: { code: string; message: string }[] };
-    return { status: res.status, result: body.result, errors: body.errors };
-  };
+  const api: <T = Job>(path: string, init?: { method?: string; json?: unknown }) => Promise<ApiAnswer<T>> = apiClient(() => base, TOKEN);
+
   const jobEvents = (receiver: WebhookReceiver, jobId: string) =>
     receiver.received.filter((r) => 'jobId' in r.delivery.data && r.delivery.data.jobId === jobId).map((r) => r.delivery.data);
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
+import { apiClient } from '../helpers/api-client.js';
 
 const TOKEN = 'frt_recording-tests-token-000000000000000000';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -35,11 +36,7 @@ describe('flow recording', () => {
   let daemon: InProcessDaemon;
   let base: string;
 
-  const api = async <T = unknown>(path: string, init: RequestInit = {}): Promise<{ status: number; result: T; errors: { code: string; message: string }[] }> => {
-    const res = await fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.headers as Record<string, string>) } });
-    const body = (await res.json()) as { result: T; errors: { code: string; message: string }[] };
-    return { status: res.status, result: body.result, errors: body.errors };
-  };
+  const api = apiClient(() => base, TOKEN);
   const recordingsOf = async (flowId: string) => (await api<Recording[]>(`/v1/flows/${flowId}/recordings`)).result;
   const fileOf = (r: Recording) => join(daemon.dir, 'data', 'recordings', r.file);
 
@@ -125,19 +122,14 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
 
   it('recording is switched off and on through the API, in place (the flow is not restarted)', async () => {
     const flow = daemon.app.registry.get('rec-ts')!;
-    const off = await api<{ recording: { mode: string; status: { state: string } } }>('/v1/flows/rec-ts', {
-      method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ recording: { mode: 'off' } }),
-    });
+    const off = await api<{ recording: { mode: string; status: { state: string } } }>('/v1/flows/rec-ts', { method: 'PATCH', json: { recording: { mode: 'off' } } });
     expect(off.status).toBe(200);
     expect(off.result.recording).toMatchObject({ mode: 'off', status: { state: 'off' } });
     expect(daemon.app.registry.get('rec-ts')).toBe(flow);
     expect(flow.recorder).toBeUndefined();
     const on = await api<{ recording: { mode: string; format: string; status: { state: string } } }>('/v1/flows/rec-ts', {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ recording: { mode: 'automatic', format: 'flv', timeoutSeconds: 0 } }),
+      json: { recording: { mode: 'automatic', format: 'flv', timeoutSeconds: 0 } },
     });
     expect(on.result.recording).toMatchObject({ mode: 'automatic', format: 'flv', status: { state: 'idle', format: 'flv' } });
     expect(daemon.app.registry.get('rec-ts')).toBe(flow);

@@ -10,6 +10,7 @@ import { App } from '../../src/app.js';
 import { flowYaml, publishKey, spawnDaemon, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { play, probeDuration, probeStreams, probeVideoPackets, publish, waitFor } from '../helpers/ffmpeg.js';
 import { freePort, nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
+import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
 import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const execFileAsync = promisify(execFile);
@@ -40,18 +41,11 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
   let callbacks: WebhookReceiver;
   const daemons: InProcessDaemon[] = [];
 
-  const apiOf = (daemon: InProcessDaemon | App) => {
+  const apiOf = (daemon: InProcessDaemon | App): (<T = TaskView>(path: string, init?: { method?: string; json?: unknown }) => Promise<ApiAnswer<T>>) => {
     const app = daemon instanceof App ? daemon : daemon.app;
-    return async <T = TaskView>(path: string, init: { method?: string; json?: unknown } = {}): Promise<{ status: number; result: T; errors: { code: string; message: string }[] }> => {
-      const res = await fetch(`http://127.0.0.1:${app.apiPort()}${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${TOKEN}`, ...(init.json !== undefined && { 'content-type': 'application/json' }) },
-        ...(init.json !== undefined && { body: JSON.stringify(init.json) }),
-      });
-      const body = (await res.json()) as { result: T; errors: { code: string; message: string }[] };
-      return { status: res.status, result: body.result, errors: body.errors };
-    };
+    return apiClient(() => `http://127.0.0.1:${app.apiPort()}`, TOKEN);
   };
+
   const start = async (yaml: string, app: Record<string, unknown> = {}) => {
     const d = await startInProcess(yaml, '', undefined, { storageExtra: ', minFreeSpace: 0', app });
     daemons.push(d);

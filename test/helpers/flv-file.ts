@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import type { ContainerInput } from '../../src/protocol/container.js';
+import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 
 /** One FLV tag (Adobe FLV spec, annex E.4.1): 8 audio, 9 video, 18 script data. */
 export interface FlvFileTag {
@@ -42,4 +44,17 @@ export async function readFlvFile(path: string): Promise<FlvFile> {
 /** Video tags that carry a coded frame (not AVC sequence headers or end-of-sequence markers). */
 export function isVideoFrame(tag: Pick<FlvFileTag, 'type' | 'body'>): boolean {
   return tag.type === 9 && tag.body.length > 1 && (tag.body[0]! & 0x0f) === 7 && tag.body[1] === 1;
+}
+
+/** A tag as a hub message (a container muxer's input): headers and keyframes as the hub classifies them; script data is metadata. */
+export function toContainerInput(tag: FlvFileTag): ContainerInput {
+  if (tag.type === 9) {
+    const info = parseVideoTag(tag.body);
+    return { kind: 'video', timestamp: tag.timestamp, payload: tag.body, isKeyframe: info.isKeyframe, isSequenceHeader: info.isSequenceHeader };
+  }
+  if (tag.type === 8) {
+    const info = parseAudioTag(tag.body);
+    return { kind: 'audio', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: info.isSequenceHeader };
+  }
+  return { kind: 'data', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: true };
 }

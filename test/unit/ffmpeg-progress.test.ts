@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LineTail } from '../../src/ffmpeg/line-tail.js';
 import { ProgressParser, type FfmpegProgress } from '../../src/ffmpeg/progress.js';
+import { pieces } from '../helpers/pieces.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -31,13 +32,7 @@ beforeAll(async () => {
 /** Cuts text at the given sizes, cycling through them, and feeds every piece. */
 function feed(text: string, sizes: number[]): FfmpegProgress[] {
   const parser = new ProgressParser();
-  const reports: FfmpegProgress[] = [];
-  for (let at = 0, i = 0; at < text.length; i++) {
-    const size = sizes[i % sizes.length] ?? 1;
-    reports.push(...parser.push(text.slice(at, at + size)));
-    at += size;
-  }
-  return reports;
+  return pieces(text, sizes).flatMap((piece) => parser.push(piece));
 }
 
 /** The key=value blocks of raw progress text, read independently of the parser. */

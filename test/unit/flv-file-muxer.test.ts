@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,18 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAmf0, encodeAmf0 } from '../../src/protocol/amf/amf0.js';
 import type { ContainerInput } from '../../src/protocol/container.js';
 import { FlvFileMuxer } from '../../src/protocol/flv/file-muxer.js';
-import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
-import { isVideoFrame, parseFlv, type FlvFileTag } from '../helpers/flv-file.js';
-
-function run(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ffmpeg(args: string[]): void {
-  const r = run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args]);
-  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
-}
+import { isVideoFrame, parseFlv, toContainerInput, type FlvFileTag } from '../helpers/flv-file.js';
+import { ffmpegSync, runTool } from '../helpers/media-sync.js';
 
 interface Probe {
   streams: { codec_type: string; codec_name: string; width?: number; height?: number; nb_read_frames?: string }[];
@@ -25,27 +14,15 @@ interface Probe {
 }
 
 function probe(file: string): Probe {
-  const r = run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', file]);
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Probe;
 }
 
 function videoPackets(file: string): { pts: number; dts: number }[] {
-  const r = run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts,dts', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts,dts', '-of', 'json', file]);
   expect(r.status, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { packets: { pts: number; dts: number }[] }).packets;
-}
-
-function toInput(tag: FlvFileTag): ContainerInput {
-  if (tag.type === 9) {
-    const info = parseVideoTag(tag.body);
-    return { kind: 'video', timestamp: tag.timestamp, payload: tag.body, isKeyframe: info.isKeyframe, isSequenceHeader: info.isSequenceHeader };
-  }
-  if (tag.type === 8) {
-    const info = parseAudioTag(tag.body);
-    return { kind: 'audio', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: info.isSequenceHeader };
-  }
-  return { kind: 'data', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: true };
 }
 
 const message = (kind: ContainerInput['kind'], timestamp: number, payload: Buffer): ContainerInput => ({ kind, timestamp, payload, isKeyframe: false, isSequenceHeader: false });
@@ -58,7 +35,7 @@ let inputProbe: Probe;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flowrelay-flvfile-'));
   const flv = join(dir, 'in.flv');
-  ffmpeg([
+  ffmpegSync([
     '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     '-t', '4', '-c:v', 'libx264', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', flv,
   ]);
@@ -74,7 +51,7 @@ afterAll(() => {
 describe('FlvFileMuxer', () => {
   it('writes an FLV file ffprobe reads with every frame, the codecs, size, duration and timing intact', () => {
     const muxer = new FlvFileMuxer();
-    const outputs = tags.map((t) => muxer.push(toInput(t)));
+    const outputs = tags.map((t) => muxer.push(toContainerInput(t)));
     // One buffer per tag, the file header riding with the first.
     expect(outputs.every((o) => o.length === 1)).toBe(true);
     expect(muxer.flush()).toEqual([]);
@@ -97,12 +74,12 @@ describe('FlvFileMuxer', () => {
       expect(video[i]!.pts).toBeGreaterThanOrEqual(video[i]!.dts);
       if (i > 0) expect(video[i]!.dts).toBeGreaterThan(video[i - 1]!.dts);
     }
-    expect(run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'])).toMatchObject({ status: 0, stderr: '' });
+    expect(runTool('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'])).toMatchObject({ status: 0, stderr: '' });
   });
 
   it('lays out the header (E.2), PreviousTagSize0 and each tag (E.3) byte for byte', () => {
     const muxer = new FlvFileMuxer();
-    const bytes = Buffer.concat(tags.flatMap((t) => muxer.push(toInput(t))));
+    const bytes = Buffer.concat(tags.flatMap((t) => muxer.push(toContainerInput(t))));
     expect(bytes.subarray(0, 13).toString('hex')).toBe('464c5601050000000900000000');
     const parsed = parseFlv(bytes);
     expect(parsed.hasAudio && parsed.hasVideo).toBe(true);

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlvStreamReader, type FlvStreamTag } from '../../src/protocol/flv/stream-reader.js';
+import { pieces } from '../helpers/pieces.js';
 import { parseFlv, type FlvFileTag } from '../helpers/flv-file.js';
 import { protocolError } from '../helpers/protocol-error.js';
 
@@ -38,13 +39,7 @@ const plain = (tags: Array<FlvStreamTag | FlvFileTag>) => tags.map((t) => ({ typ
 
 /** Feeds `bytes` cut at the given sizes (cycling through them). */
 function readAll(bytes: Buffer, sizes: number[], reader = new FlvStreamReader()): FlvStreamTag[] {
-  const tags: FlvStreamTag[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length] ?? 1;
-    tags.push(...reader.push(bytes.subarray(at, at + size)));
-    at += size;
-  }
-  return tags;
+  return pieces(bytes, sizes).flatMap((piece) => reader.push(piece));
 }
 
 const FLV_HEADER = Buffer.from('464c5601050000000900000000', 'hex'); // "FLV", v1, audio+video, DataOffset 9, PreviousTagSize0

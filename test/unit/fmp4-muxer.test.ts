@@ -1,32 +1,22 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ContainerInput } from '../../src/protocol/container.js';
-import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
+import { parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { Fmp4Muxer, type Fmp4MuxerOptions } from '../../src/protocol/mp4/fmp4-muxer.js';
 import { hevcResolution } from '../../src/protocol/mp4/video-config.js';
 import { BoxWriter } from '../../src/protocol/mp4/boxes.js';
 import { fmp4RecoverableLength } from '../../src/protocol/mp4/recover.js';
-import { parseFlv, type FlvFileTag } from '../helpers/flv-file.js';
+import { parseFlv, toContainerInput } from '../helpers/flv-file.js';
+import { decodeSync, ffmpegSync, runTool } from '../helpers/media-sync.js';
 
 // ---------------------------------------------------------------------------------------
 // ffmpeg / ffprobe plumbing
 // ---------------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ffmpeg(args: string[]): void {
-  const r = run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args]);
-  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
-}
-
-const hasLibx265 = run('ffmpeg', ['-hide_banner', '-encoders']).stdout.includes('libx265');
+const hasLibx265 = runTool('ffmpeg', ['-hide_banner', '-encoders']).stdout.includes('libx265');
 
 interface Probe {
   streams: { codec_type: string; codec_name: string; width?: number; height?: number; nb_read_frames?: string; time_base: string }[];
@@ -34,7 +24,7 @@ interface Probe {
 }
 
 function probe(file: string): Probe {
-  const r = run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', file]);
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Probe;
 }
@@ -50,15 +40,9 @@ interface Packet {
 }
 
 function packets(file: string): Packet[] {
-  const r = run('ffprobe', ['-v', 'error', '-show_packets', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-show_packets', '-of', 'json', file]);
   expect(r.status, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { packets: Packet[] }).packets;
-}
-
-/** Decodes everything; a clean file gives exit 0 and not one line on stderr. */
-function decode(file: string): { status: number | null; stderr: string } {
-  const r = run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-']);
-  return { status: r.status, stderr: r.stderr };
 }
 
 const framesOf = (p: Probe, type: string): number => Number(p.streams.find((s) => s.codec_type === type)?.nb_read_frames);
@@ -77,18 +61,6 @@ function expectVideoTiming(file: string): void {
 // ---------------------------------------------------------------------------------------
 // Input and output helpers
 // ---------------------------------------------------------------------------------------
-
-function toInput(tag: FlvFileTag): ContainerInput {
-  if (tag.type === 9) {
-    const info = parseVideoTag(tag.body);
-    return { kind: 'video', timestamp: tag.timestamp, payload: tag.body, isKeyframe: info.isKeyframe, isSequenceHeader: info.isSequenceHeader };
-  }
-  if (tag.type === 8) {
-    const info = parseAudioTag(tag.body);
-    return { kind: 'audio', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: info.isSequenceHeader };
-  }
-  return { kind: 'data', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: true };
-}
 
 /** A coded frame: not a header, not metadata, not an AVC end-of-sequence marker. */
 function isFrame(m: ContainerInput): boolean {
@@ -155,11 +127,11 @@ let flvDuration = 0;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flowrelay-fmp4-'));
   const flv = join(dir, 'in.flv');
-  ffmpeg([
+  ffmpegSync([
     '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     '-t', '4', '-c:v', 'libx264', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', flv,
   ]);
-  inputs = parseFlv(readFileSync(flv)).tags.map(toInput);
+  inputs = parseFlv(readFileSync(flv)).tags.map(toContainerInput);
   flvDuration = Number(probe(flv).format.duration);
 });
 
@@ -190,7 +162,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(framesOf(p, 'audio')).toBe(countFrames(inputs, 'audio'));
     expect(Math.abs(Number(p.format.duration) - flvDuration)).toBeLessThan(0.1);
     expectVideoTiming(file);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('keeps every DTS and PTS at its rounded FLV time: durations are differences, so nothing drifts', () => {
@@ -261,7 +233,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
         expect(spanMs).toBeLessThanOrEqual(fragmentMs + 40);
       }
       if (fragmentMs === 300) expect(byFragment.size).toBeGreaterThanOrEqual(12);
-      expect(decode(file)).toEqual({ status: 0, stderr: '' });
+      expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
     }
   });
 
@@ -289,7 +261,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(Math.abs(Number(p.format.duration) - flvDuration)).toBeLessThan(0.1);
     // No keyframes to cut at: fragments come from fragmentMs alone.
     expect(muxer.counters.fragments).toBeGreaterThanOrEqual(4);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('records video only', () => {
@@ -316,7 +288,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(framesOf(p, 'video')).toBe(countFrames(tail, 'video') - countFrames(dropped, 'video'));
     expect(framesOf(p, 'audio')).toBe(countFrames(tail, 'audio') - countFrames(dropped, 'audio'));
     expect(packets(file).find((pk) => pk.codec_type === 'video')!.flags).toMatch(/^K/);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('fixes its tracks at the first frame: a late header and its frames are skipped and counted', () => {
@@ -359,7 +331,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(framesOf(p, 'video')).toBe(100);
     expect(framesOf(p, 'audio')).toBe(countFrames(inputs, 'audio'));
     expectVideoTiming(file);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('gives a lone sample a nominal duration at flush', () => {
@@ -388,7 +360,7 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(muxer.counters.fragments).toBe(mdats.length);
     const file = write('small-frags.mp4', bytes);
     expect(framesOf(probe(file), 'video')).toBe(100);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('offers a mehd for a cleanly closed file, to go over the free box the init segment keeps for it', () => {
@@ -432,7 +404,7 @@ describe('Fmp4Muxer files cut short', () => {
   const readFrom = (b: Buffer) => (offset: number, length: number) => Promise.resolve(b.subarray(offset, offset + length));
 
   function probeCut(name: string): { status: number | null; stderr: string; probe: Probe | undefined } {
-    const r = run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', name]);
+    const r = runTool('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-count_frames', '-of', 'json', name]);
     return { status: r.status, stderr: r.stderr, probe: r.status === 0 ? (JSON.parse(r.stdout) as Probe) : undefined };
   }
 
@@ -500,7 +472,7 @@ describe('Fmp4Muxer files cut short', () => {
       }
       const cutMs = chunks.find((c) => c.start <= cut && cut < c.end)!.ts;
       expect(Math.abs(Number(p.format.duration) - cutMs / 1000), `duration, cut at ${cut} (${cutMs} ms)`).toBeLessThanOrEqual(1.1);
-      expect(decode(name)).toEqual({ status: 0, stderr: '' });
+      expect(decodeSync(name)).toEqual({ status: 0, stderr: '' });
     }
   });
 
@@ -598,12 +570,12 @@ function fromHexDump(dump: string): Buffer {
 }
 
 function hevcInputs(mp4: string): { inputs: ContainerInput[]; record: Buffer } {
-  const streams = JSON.parse(run('ffprobe', ['-v', 'error', '-show_streams', '-show_data', '-of', 'json', mp4]).stdout) as {
+  const streams = JSON.parse(runTool('ffprobe', ['-v', 'error', '-show_streams', '-show_data', '-of', 'json', mp4]).stdout) as {
     streams: { codec_type: string; extradata: string; time_base: string }[];
   };
   const video = streams.streams.find((s) => s.codec_type === 'video')!;
   const audio = streams.streams.find((s) => s.codec_type === 'audio')!;
-  const r = run('ffprobe', ['-v', 'error', '-show_packets', '-show_data', '-of', 'json', mp4]);
+  const r = runTool('ffprobe', ['-v', 'error', '-show_packets', '-show_data', '-of', 'json', mp4]);
   const pkts = (JSON.parse(r.stdout) as { packets: { codec_type: string; pts_time: string; dts_time: string; flags: string; data: string }[] }).packets;
   const ms = (t: string): number => Math.round(Number(t) * 1000);
   const shift = -Math.min(...pkts.map((p) => ms(p.dts_time)));
@@ -630,7 +602,7 @@ function hevcInputs(mp4: string): { inputs: ContainerInput[]; record: Buffer } {
 describe('Fmp4Muxer with HEVC (enhanced RTMP hvc1)', () => {
   it.skipIf(!hasLibx265)('writes hvc1 with B-frames that ffprobe reads frame for frame, with the cropped size', () => {
     const src = join(dir, 'hevc-src.mp4');
-    ffmpeg([
+    ffmpegSync([
       '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3',
       '-c:v', 'libx265', '-x265-params', 'keyint=25:min-keyint=25:bframes=3:scenecut=0:log-level=error', '-tag:v', 'hvc1', '-pix_fmt', 'yuv420p',
       '-c:a', 'aac', '-b:a', '64k', src,
@@ -649,7 +621,7 @@ describe('Fmp4Muxer with HEVC (enhanced RTMP hvc1)', () => {
     expect(framesOf(p, 'audio')).toBe(countFrames(hevc, 'audio'));
     expect(Math.abs(Number(p.format.duration) - 3)).toBeLessThan(0.1);
     expectVideoTiming(file);
-    expect(decode(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 });
 

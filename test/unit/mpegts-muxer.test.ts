@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
+import { parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { packForSrt, TsMuxer, type TsMuxerInput } from '../../src/protocol/mpegts/muxer.js';
 import { crc32Mpeg2 } from '../../src/protocol/mpegts/crc32.js';
 import { patPacket, pmtPacket } from '../../src/protocol/mpegts/mux-psi.js';
@@ -14,7 +13,8 @@ import { parseAudioSpecificConfig, writeAdtsHeader } from '../../src/protocol/mp
 import { toAnnexB } from '../../src/protocol/mpegts/annexb.js';
 import { parseAvcConfig, parseHevcConfig } from '../../src/protocol/mpegts/mux-video-config.js';
 import { ProtocolError } from '../../src/lib/errors.js';
-import { readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
+import { readFlvFile, toContainerInput } from '../helpers/flv-file.js';
+import { decodeSync, ffmpegSync, runTool } from '../helpers/media-sync.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -120,16 +120,6 @@ function pmts(packets: TsPacket[]): { version: number; types: number[]; pcrPid: 
 // ffmpeg/ffprobe plumbing
 // ---------------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ffmpeg(args: string[]): void {
-  const r = run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args]);
-  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
-}
-
 interface ProbedStream {
   codec_type: string;
   codec_name: string;
@@ -139,7 +129,7 @@ interface ProbedStream {
 }
 
 function probeStreams(file: string): ProbedStream[] {
-  const r = run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', '-of', 'json', file]);
   expect(r.status).toBe(0);
   return (JSON.parse(r.stdout) as { streams: ProbedStream[] }).streams;
 }
@@ -153,27 +143,9 @@ interface ProbedPacket {
 }
 
 function probePackets(file: string): ProbedPacket[] {
-  const r = run('ffprobe', ['-v', 'error', '-show_entries', 'packet=codec_type,pts,dts,pts_time,flags', '-of', 'json', file]);
+  const r = runTool('ffprobe', ['-v', 'error', '-show_entries', 'packet=codec_type,pts,dts,pts_time,flags', '-of', 'json', file]);
   expect(r.status).toBe(0);
   return (JSON.parse(r.stdout) as { packets: ProbedPacket[] }).packets;
-}
-
-/** Decodes everything; a clean stream gives exit 0 and not one line on stderr. */
-function decodeErrors(file: string): { status: number | null; stderr: string } {
-  const r = run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-']);
-  return { status: r.status, stderr: r.stderr };
-}
-
-function toMessage(tag: FlvFileTag): TsMuxerInput {
-  if (tag.type === 9) {
-    const info = parseVideoTag(tag.body);
-    return { kind: 'video', timestamp: tag.timestamp, payload: tag.body, isKeyframe: info.isKeyframe, isSequenceHeader: info.isSequenceHeader };
-  }
-  if (tag.type === 8) {
-    const info = parseAudioTag(tag.body);
-    return { kind: 'audio', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: info.isSequenceHeader };
-  }
-  return { kind: 'data', timestamp: tag.timestamp, payload: tag.body, isKeyframe: false, isSequenceHeader: false };
 }
 
 function muxAll(muxer: TsMuxer, messages: readonly TsMuxerInput[]): Buffer {
@@ -188,11 +160,11 @@ let messages: TsMuxerInput[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'flowrelay-tsmux-'));
   const flv = join(dir, 'in.flv');
-  ffmpeg([
+  ffmpegSync([
     '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-t', '4', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25', '-bf', '2', '-c:a', 'aac', '-f', 'flv', flv,
   ]);
-  messages = (await readFlvFile(flv)).tags.map(toMessage);
+  messages = (await readFlvFile(flv)).tags.map(toContainerInput);
 });
 
 afterAll(() => {
@@ -395,7 +367,7 @@ describe('TsMuxer with ffmpeg-made H.264 + AAC', () => {
       { codec_type: 'video', codec_name: 'h264', width: 640, height: 360, nb_read_frames: '100' },
       expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
     ]);
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
 
     const frames = videoFrames();
     expect(frames).toHaveLength(100);
@@ -475,7 +447,7 @@ describe('TsMuxer with ffmpeg-made H.264 + AAC', () => {
     const file = join(dir, 'mid.ts');
     writeFileSync(file, muxAll(muxer, [...headers, ...messages.slice(from)]));
 
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
     const streams = probeStreams(file);
     expect(streams[0]).toMatchObject({ codec_name: 'h264', width: 640, height: 360, nb_read_frames: '75' });
     expect(streams[1]).toMatchObject({ codec_name: 'aac' });
@@ -494,7 +466,7 @@ describe('TsMuxer with ffmpeg-made H.264 + AAC', () => {
     const dropped = messages.slice(from, keyframes[1]).filter((m) => m.kind === 'video').length;
     expect(dropped).toBeGreaterThan(0);
     expect(muxer.counters.skipped).toBe(dropped);
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
     const video = probePackets(file).filter((p) => p.codec_type === 'video');
     expect(video[0]!.flags).toContain('K');
     expect(video).toHaveLength(75);
@@ -533,7 +505,7 @@ describe('TsMuxer with ffmpeg-made H.264 + AAC', () => {
     const file = join(dir, 'audio.ts');
     writeFileSync(file, ts);
     expect(probeStreams(file)).toEqual([expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' })]);
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('sends the clock in PCR-only packets when video is sparse', () => {
@@ -635,7 +607,7 @@ describe('TsMuxer with HEVC (enhanced RTMP hvc1)', () => {
 
   beforeAll(() => {
     const es = join(dir, 'in.hevc');
-    ffmpeg([
+    ffmpegSync([
       '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-t', '2', '-pix_fmt', 'yuv420p',
       '-c:v', 'libx265', '-x265-params', 'keyint=25:min-keyint=25:bframes=0:scenecut=0:log-level=error', '-f', 'hevc', es,
     ]);
@@ -655,7 +627,7 @@ describe('TsMuxer with HEVC (enhanced RTMP hvc1)', () => {
     const file = join(dir, 'hevc.ts');
     writeFileSync(file, ts);
     expect(probeStreams(file)).toEqual([{ codec_type: 'video', codec_name: 'hevc', width: 320, height: 180, nb_read_frames: '50' }]);
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
   it('starts an HEVC stream at its second IRAP', () => {
@@ -663,7 +635,7 @@ describe('TsMuxer with HEVC (enhanced RTMP hvc1)', () => {
     const muxer = new TsMuxer();
     const file = join(dir, 'hevc-mid.ts');
     writeFileSync(file, muxAll(muxer, [tags[0]!, ...tags.slice(second)]));
-    expect(decodeErrors(file)).toEqual({ status: 0, stderr: '' });
+    expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
     expect(probeStreams(file)[0]).toMatchObject({ codec_name: 'hevc', nb_read_frames: '25' });
   });
 });

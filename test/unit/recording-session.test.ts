@@ -11,7 +11,7 @@ import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { nodeRecordingFs } from '../../src/recording/recording-fs.js';
 import { RecordingIndex, type RecordingEntry, type RecordingFormat } from '../../src/recording/recording-index.js';
 import { RecordingSession, type RecordingSessionOptions } from '../../src/recording/recording-session.js';
-import { readFlvFile, type FlvFile } from '../helpers/flv-file.js';
+import { readFlvFile, toContainerInput, type FlvFile } from '../helpers/flv-file.js';
 
 const execFileAsync = promisify(execFile);
 const logger = pino({ level: 'silent' });
@@ -133,15 +133,9 @@ describe('RecordingSession', () => {
     for (const tag of flv.tags) {
       const ts = tag.timestamp + offset;
       clockMs = T0 + ts;
-      if (tag.type === 18) {
-        s.sendMetadata(ts, tag.body);
-      } else if (tag.type === 9) {
-        const info = parseVideoTag(tag.body);
-        s.sendMedia('video', ts, tag.body, { isKeyframe: info.isKeyframe, isSequenceHeader: info.isSequenceHeader });
-      } else if (tag.type === 8) {
-        const info = parseAudioTag(tag.body);
-        s.sendMedia('audio', ts, tag.body, { isKeyframe: false, isSequenceHeader: info.isSequenceHeader });
-      }
+      const m = toContainerInput(tag);
+      if (m.kind === 'data') s.sendMetadata(ts, m.payload);
+      else s.sendMedia(m.kind, ts, m.payload, m);
     }
   }
 
