@@ -34,7 +34,7 @@ const rtmpSchema = z
   .object({
     listen: listen('0.0.0.0:1935'),
     tls: rtmpTlsSchema.optional(),
-    chunkSize: intRange(128, 65536).default(4096),
+    chunkSize: intRange(128, 65536).default(65536),
     maxMessageSize: quantity('bytes', [1024, '1Ki'], [64 * 1024 * 1024, '64Mi']).default(8 * 1024 * 1024),
     handshakeTimeoutMs: intRange(1000, 120_000).default(10_000),
     idleTimeoutMs: intRange(1000, 600_000).default(15_000),

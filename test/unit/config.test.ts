@@ -44,7 +44,7 @@ describe('defaults', () => {
   const defaults = {
     rtmp: {
       listen: '0.0.0.0:1935',
-      chunkSize: 4096,
+      chunkSize: 65536,
       maxMessageSize: 8 * 1024 * 1024,
       handshakeTimeoutMs: 10_000,
       idleTimeoutMs: 15_000,

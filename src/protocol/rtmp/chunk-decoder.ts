@@ -1,5 +1,6 @@
 import { ProtocolError } from '../../lib/errors.js';
 import { isKnownMessageType, MessageType } from './message-types.js';
+import { allocWithHeadroom } from './headroom.js';
 
 /** A complete RTMP message reassembled from its chunks. */
 export interface RtmpMessage {
@@ -280,12 +281,16 @@ export class ChunkDecoder {
 
 /**
  * One piece is shared as it is, unless it is small next to the read buffer it would keep
- * alive (GOP caches hold messages for seconds); several pieces are joined in one copy.
+ * alive (GOP caches hold messages for seconds). Otherwise the pieces are copied into one
+ * Buffer with headroom, so a player's wire form can be made in front of it (./headroom.ts).
  */
 function joinParts(parts: Buffer[], length: number): Buffer {
   if (parts.length === 1) {
     const only = parts[0]!;
-    return only.length * 2 >= only.buffer.byteLength ? only : Buffer.from(only);
+    if (only.length * 2 >= only.buffer.byteLength) return only;
   }
-  return Buffer.concat(parts, length);
+  const out = allocWithHeadroom(length);
+  let pos = 0;
+  for (const part of parts) pos += part.copy(out, pos);
+  return out;
 }
