@@ -391,7 +391,7 @@ export function nastyInputs(media: MediaFiles): NastyInput[] {
   add(D, 'adts-frame-length-lies.bin', 'ADTS frame_length 0x1FFF (8191) in a 13-byte frame, carried into the next PES', cat(programHead(), tsStream(AUDIO, pes({ streamId: 0xc0, pts: 1000, data: cat(adts(0x1fff), Buffer.alloc(6)) })), tsStream(AUDIO, pes({ streamId: 0xc0, pts: 3000, data: repeat(aacFrame, 3) }), 1)));
   add(D, 'sync-every-187.bin', 'sync bytes every 187 bytes (never a valid 188 packet run)', repeat(cat(u8(0x47), Buffer.alloc(186, 0x47)), 40));
   add(D, 'no-start-codes.bin', 'a video PES with no Annex B start code in 8 KiB of zeros', cat(programHead(), tsStream(VIDEO, pes({ streamId: 0xe0, pts: 9000, dts: 9000, data: Buffer.alloc(8192), length: 0 })), goodVideo(12600, 45)));
-  add(D, 'sequence-header-amplification.bin', 'one 20 kB SPS, then 40 one-packet access units each with a changed PPS: each makes a new 20 kB sequence header (output/input ratio)', (() => {
+  add(D, 'sequence-header-amplification.bin', 'one 20 kB SPS, then 40 one-packet access units each with a changed PPS, asking for a new 20 kB sequence header each time (output/input ratio)', (() => {
     const bigSps = cat(sps, Buffer.alloc(20_000, 0x5a));
     const parts = [programHead(), goodVideo(9000, 0, annexB(u8(0x09, 0xf0), bigSps, pps, idr))];
     let cc = Math.ceil((20_000 + 100) / 184);
@@ -418,7 +418,7 @@ export function nastyInputs(media: MediaFiles): NastyInput[] {
   add(M, 'timestamps-jump-and-wrap.bin', 'frames whose timestamps jump back 5 s, forward 2^32 - 1 ms and sit at the 33-bit 90 kHz wrap', cat(rec('video', 10_000, avcHeader, true, true), rec('audio', 10_000, aacHeader, false, true), rec('video', 10_000, keyframe(), true), rec('video', 5_000, keyframe(u8(0x41, 1, 2))), rec('audio', 0xffffffff, u8(0xaf, 1, 5)), rec('video', 95_443_717, keyframe(), true), rec('audio', 95_443_718, u8(0xaf, 1, 5))));
   add(M, 'hevc-record-255-arrays.bin', 'an enhanced hvc1 sequence start whose record claims 255 NAL arrays of 0xFFFF units', cat(rec('video', 0, cat(u8(0x90), Buffer.from('hvc1'), u8(1), Buffer.alloc(20, 0), u8(0xff), u8(0x20), u16(0xffff), u16(4), u8(0x40, 1, 0xc, 1)), true, true), rec('video', 40, cat(u8(0x93), Buffer.from('hvc1'), u32(3), u8(0x26, 1, 0xaf)), true)));
   add(M, 'flags-lie.bin', 'data kind with keyframe flags, audio flagged as a video sequence header, empty bodies', cat(rec('data', 0, avcHeader, true, true), rec('audio', 0, avcHeader, true, true), rec('video', 0, Buffer.alloc(0), true, true), rec('audio', 0, Buffer.alloc(0), true, false)));
-  add(M, 'huge-config-tiny-keyframes.bin', 'a sequence header carrying a 20 kB SPS, then 40 ten-byte keyframes: each keyframe repeats the 20 kB parameter sets (output/input ratio)', (() => {
+  add(M, 'huge-config-tiny-keyframes.bin', 'a sequence header carrying a 20 kB SPS, then 40 ten-byte keyframes, each a place to repeat the 20 kB parameter sets (output/input ratio)', (() => {
     const bigSps = cat(sps, Buffer.alloc(20_000, 0x5a));
     const bigRecord = cat(record.subarray(0, 6), u16(bigSps.length), bigSps, record.subarray(ppsAt));
     return cat(rec('video', 0, cat(avcHeader.subarray(0, 5), bigRecord), true, true), ...Array.from({ length: 40 }, (_, i) => rec('video', 40 * (i + 1), keyframe(), true)));

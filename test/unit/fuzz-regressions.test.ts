@@ -14,27 +14,7 @@ import { ContractViolation, TARGETS, targetByName } from '../fuzz/targets.js';
  * expected to fail (it.fails); once the codec is fixed the replay passes, it.fails turns
  * red, and the entry comes off this list.
  */
-const KNOWN_BUGS: Readonly<Record<string, { bug: string; violation: RegExp }>> = {
-  // AnnexBVideoConverter (src/protocol/mpegts/demux-video.ts) rebuilds and emits the whole
-  // sequence header whenever any parameter set changes (convert(): paramsChanged ->
-  // rules.sequenceHeader(this.params)), and parameter sets may total MAX_PARAM_BYTES
-  // (256 KiB) with up to 64 KiB each. One large SPS sent once, then a changed 4-byte PPS
-  // per 188-byte packet, makes the demuxer emit a ~20 kB (up to 256 KiB) sequence header
-  // per packet: 817 kB of FLV tags from 28 kB of TS here, sent on by the hub to every reader.
-  'mpegts-demux/sequence-header-amplification.bin': {
-    bug: 'demuxer output is not bounded by its input: every parameter-set change re-emits all parameter sets',
-    violation: /bytes of FLV tags .* from \d+ bytes of TS/,
-  },
-  // TsMuxer (src/protocol/mpegts/muxer.ts muxVideo -> annexb.ts toAnnexB) puts the
-  // configuration record's parameter sets (MuxVideoConfig.parameterSets, uncapped: up to
-  // 31 SPS and 255 PPS of 64 KiB each, limited only by the RTMP message size) in front
-  // of every keyframe. A publisher sending one large sequence header and then tiny
-  // keyframes gets each keyframe multiplied into parameter-set-sized TS on every SRT output.
-  'mpegts-mux/huge-config-tiny-keyframes.bin': {
-    bug: 'muxer output is not bounded by its input: uncapped parameter sets are repeated before every keyframe',
-    violation: /TS bytes from \d+ messages/,
-  },
-};
+const KNOWN_BUGS: Readonly<Record<string, { bug: string; violation: RegExp }>> = {};
 
 const corpus = readCorpus();
 

@@ -24,6 +24,8 @@ const HEVC_NAL_IRAP_FIRST = 16; // BLA_W_LP .. RSV_IRAP_VCL23 (H.265 table 7-1)
 const HEVC_NAL_IRAP_LAST = 23;
 const HEVC_NAL_VPS = 32;
 const HEVC_NAL_AUD = 35;
+/** Parameter sets up to this size go before every keyframe, however small the frame. */
+const ALWAYS_REPEATED_BYTES = 64;
 
 export function annexBParameterSets(sets: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
@@ -45,7 +47,8 @@ function nalType(codec: MuxVideoCodec, firstByte: number): number {
 /**
  * Converts one frame. `keyframe` is what the FLV header says; the NAL types are checked
  * too, because parameter sets must precede every IDR/IRAP picture whatever the header
- * claims. Parameter sets already in the frame are not duplicated, and AUDs in the input
+ * claims, unless they are over 64 bytes and more than half the frame's size (only a
+ * hostile stream has those). Parameter sets already in the frame are not duplicated, and AUDs in the input
  * are dropped: there must be exactly one, first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
  */
 export function toAnnexB(
@@ -83,7 +86,11 @@ export function toAnnexB(
   const aud = codec === 'avc' ? AVC_AUD : HEVC_AUD;
   const segments: Buffer[] = [aud];
   let length = aud.length;
-  if ((randomAccess || keyframe) && !hasParameterSets && parameterSets.length > 0) {
+  // Repeated parameter sets are bounded by the frame they precede, so a publisher cannot
+  // make every tiny keyframe carry a huge sequence header to each SRT reader. Real ones are
+  // tens of bytes against kilobytes of picture.
+  const repeatable = parameterSets.length <= Math.max(ALWAYS_REPEATED_BYTES, data.length / 2);
+  if ((randomAccess || keyframe) && !hasParameterSets && parameterSets.length > 0 && repeatable) {
     segments.push(parameterSets);
     length += parameterSets.length;
   }

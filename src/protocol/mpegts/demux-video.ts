@@ -6,6 +6,7 @@
  * VideoCodecRules (demux-h264.ts, demux-hevc.ts).
  */
 import { splitAnnexB } from './demux-nal.js';
+import { allocWithHeadroom } from '../rtmp/headroom.js';
 
 export type NalRole = 'drop' | 'param' | 'key' | 'frame';
 
@@ -42,11 +43,23 @@ const MAX_PARAM_SET = 0xffff;
  * sequence headers too large for a tag.
  */
 const MAX_PARAM_BYTES = 256 * 1024;
+/**
+ * A sequence header re-sent on every parameter-set change would let a stream that changes
+ * one tiny PPS per packet make a full header (up to MAX_PARAM_BYTES) per packet. Headers
+ * are paid for instead from credit: the parameter sets' own bytes and half of the other
+ * bytes of each access unit, so tags out stay bounded by the TS in (frames take the other
+ * half). Real streams change parameter sets rarely and between megabytes of frames; their
+ * headers never wait. The allowance covers the record's own few bytes.
+ */
+const HEADER_CREDIT_ALLOWANCE = 64;
+const MAX_HEADER_CREDIT = 2 * MAX_PARAM_BYTES;
 
 export class AnnexBVideoConverter {
   private readonly params = new Map<string, Buffer>();
   private paramBytes = 0;
   private paramsChanged = false;
+  /** Bytes of sequence header this stream has paid for (see HEADER_CREDIT_ALLOWANCE). */
+  private headerCredit = 0;
   private configured = false;
   private sawKeyframe = false;
 
@@ -60,11 +73,13 @@ export class AnnexBVideoConverter {
     const kept: Buffer[] = [];
     let keyframe = false;
     let bodyBytes = 0;
+    let paramBytes = 0;
     for (const nal of splitAnnexB(accessUnit)) {
       const role = this.rules.role(nal);
       if (role === 'drop') continue;
       if (role === 'param') {
         this.updateParam(nal);
+        paramBytes += nal.length;
         continue;
       }
       if (role === 'key') keyframe = true;
@@ -72,10 +87,15 @@ export class AnnexBVideoConverter {
       bodyBytes += 4 + nal.length;
     }
 
+    this.headerCredit = Math.min(MAX_HEADER_CREDIT, this.headerCredit + paramBytes + (accessUnit.length - paramBytes) / 2);
     let sequenceHeader: Buffer | undefined;
     if (this.paramsChanged) {
       sequenceHeader = this.rules.sequenceHeader(this.params);
-      if (sequenceHeader !== undefined) {
+      if (sequenceHeader !== undefined && sequenceHeader.length > this.headerCredit + HEADER_CREDIT_ALLOWANCE) {
+        // Not paid for yet: the change goes out with a later access unit.
+        sequenceHeader = undefined;
+      } else if (sequenceHeader !== undefined) {
+        this.headerCredit -= sequenceHeader.length;
         this.paramsChanged = false;
         this.configured = true;
       }
@@ -85,7 +105,8 @@ export class AnnexBVideoConverter {
 
     const header = this.rules.frameHeader(keyframe, compositionTimeMs);
     if (header.length + bodyBytes > MAX_TAG_BODY) return { sequenceHeader, frame: undefined, keyframe, oversized: true };
-    const frame = Buffer.allocUnsafe(header.length + bodyBytes);
+    // With headroom, RTMP players get the frame without another copy (../rtmp/headroom.ts).
+    const frame = allocWithHeadroom(header.length + bodyBytes);
     let at = header.copy(frame, 0);
     for (const nal of kept) {
       frame.writeUInt32BE(nal.length, at);
