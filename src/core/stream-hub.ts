@@ -204,7 +204,7 @@ export class StreamHub {
   private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean): MediaMessage {
     const message: MediaMessage = {
       kind,
-      timestamp: this.toTimeline(kind, sourceTimestamp),
+      timestamp: this.toTimeline(kind, sourceTimestamp, isSequenceHeader),
       payload,
       isKeyframe,
       isSequenceHeader,
@@ -221,12 +221,17 @@ export class StreamHub {
    * just after the last timestamp sent, so readers that stay attached across a publisher
    * reconnect never see time go backwards.
    */
-  private toTimeline(kind: MediaKind, sourceTimestamp: number): number {
-    // Anchor on the first audio or video message: metadata timestamps are often unrelated
-    // to the media's (0 while media runs at hours), and would throw the timeline off.
-    if (this.timelineOffset === undefined && kind === 'data') return Math.max(this.lastTimestamp, 0);
+  private toTimeline(kind: MediaKind, sourceTimestamp: number, isSequenceHeader: boolean): number {
     if (this.timelineOffset === undefined) {
-      const lastAny = Math.max(this.lastOut.audio, this.lastOut.video, this.lastOut.data);
+      const lastAny = this.lastTimestamp;
+      // A later source anchors on its first coded frame. Metadata timestamps are often
+      // unrelated to the media's (0 while media runs at hours), and encoders stamp the
+      // sequence headers they send first with an older time than their first frame (the
+      // time their session began): anchoring on either would jump the output forward by
+      // the difference. Until the anchor, metadata carries the last time sent and headers
+      // the time the first frame will get.
+      if (kind === 'data') return Math.max(lastAny, 0);
+      if (isSequenceHeader && lastAny >= 0) return lastAny + 1;
       this.timelineOffset = lastAny < 0 ? 0 : lastAny + 1 - sourceTimestamp;
     }
     const out = Math.max(sourceTimestamp + this.timelineOffset, this.lastOut[kind], 0);

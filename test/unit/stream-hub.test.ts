@@ -504,6 +504,31 @@ describe('StreamHub timeline', () => {
     expect(reader.delivered.map((m) => m.timestamp)).toEqual([500, 501, 534]);
   });
 
+  it('anchors a reconnecting source on its first frame, not on headers stamped with its session start', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.push('video', 1000, interframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    reader.clear();
+    // An encoder that reconnects stamps its headers 0 and its first frame 5 s later.
+    second.push('video', 0, AVC_SEQUENCE_HEADER);
+    second.push('audio', 0, AAC_SEQUENCE_HEADER);
+    second.push('video', 5000, keyframe(2));
+    second.push('audio', 5000, aacFrame(2));
+    second.push('video', 5040, interframe(2));
+    expect(reader.delivered.map((m) => [m.kind, m.isSequenceHeader, m.timestamp])).toEqual([
+      ['video', true, 1001],
+      ['audio', true, 1001],
+      ['video', false, 1001],
+      ['audio', false, 1001],
+      ['video', false, 1041],
+    ]);
+  });
+
   it('never lets a track go backwards, but leaves the other track alone', () => {
     const hub = new StreamHub();
     const reader = new FakeReader();
