@@ -16,6 +16,7 @@ import type { FlowSpec } from './core/flow.js';
 import { FlowrelayError } from './lib/errors.js';
 import { systemClock } from './lib/clock.js';
 import { flowParts } from './flow-parts.js';
+import { CLIENT_CHUNK_SIZE } from './rtmp/client-options.js';
 import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
@@ -133,7 +134,7 @@ export class App {
     const now = new Date().toISOString();
     this.configStatus = { ok: true, file: options.configFile, appliedAt: now, checkedAt: now, issues: [] };
     const parts = (this.parts = flowParts({
-      rtmp: { chunkSize: config.rtmp.chunkSize, maxMessageSize: config.rtmp.maxMessageSize },
+      rtmp: { chunkSize: CLIENT_CHUNK_SIZE, maxMessageSize: config.rtmp.maxMessageSize },
       clock: systemClock,
       srt: () => this.srtRuntime(),
       ffmpegPath: () => this.config.ffmpeg.path,

@@ -180,8 +180,8 @@ export class FailoverSwitch {
 
   /**
    * Splices `side` in at its keyframe: headers and metadata first, as a new reader would get
-   * them, stamped with the keyframe's time (their own may be minutes old, and the hub's
-   * timeline anchors on the first message after a splice).
+   * them, stamped with the keyframe's time (their own may be minutes old; the hub anchors
+   * its timeline on the keyframe and gives them the keyframe's output time either way).
    */
   private switchTo(side: Side, reason: 'stalled' | 'disconnected' | 'revert', at: number): void {
     const from = this.active;

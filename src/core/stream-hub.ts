@@ -74,6 +74,8 @@ export class StreamHub {
   private closed = false;
   /** Output timeline state: offset applied to the current source, last value per track. */
   private timelineOffset: number | undefined;
+  /** Before a later source's anchor: the time its first frame will get (see toTimeline). */
+  private continueAt: number | undefined;
   private readonly lastOut: Record<MediaKind, number> = { audio: -1, video: -1, data: -1 };
   readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0 };
   private readonly options: StreamHubOptions;
@@ -104,10 +106,10 @@ export class StreamHub {
       },
       pushMetadata: (timestamp, payload) => {
         if (this.source?.handle !== handle) return;
-        this.metadata = this.ingest('data', timestamp, payload, false, true);
+        this.metadata = this.ingest('data', timestamp, payload, false, true, false);
       },
       pushData: (timestamp, payload) => {
-        if (this.source?.handle === handle) this.ingest('data', timestamp, payload, false, false);
+        if (this.source?.handle === handle) this.ingest('data', timestamp, payload, false, false, false);
       },
       detach: () => {
         if (this.source?.handle === handle) this.endSource();
@@ -120,11 +122,13 @@ export class StreamHub {
         this.resetGop(false);
         this.hasVideo = false;
         this.timelineOffset = undefined;
+        this.continueAt = undefined;
       },
     };
     this.source = { owner, handle };
     this.counters.sourceStarts += 1;
     this.timelineOffset = undefined;
+    this.continueAt = undefined;
     for (const reader of this.readers) reader.sourceStarted();
     return handle;
   }
@@ -186,7 +190,9 @@ export class StreamHub {
       const info = parseVideoTag(payload);
       if (info.isCommandFrame) return;
       this.hasVideo = true;
-      const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader);
+      // CodedFrames / CodedFramesX (legacy tags report 1); not SequenceEnd or Metadata.
+      const codedFrame = info.packetType === 1 || info.packetType === 3;
+      const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader, codedFrame);
       if (info.isSequenceHeader) this.videoHeader = message;
       else {
         this.counters.videoFrames += 1;
@@ -196,15 +202,17 @@ export class StreamHub {
     }
     const info = parseAudioTag(payload);
     // Without video every audio frame is a join point; with video, keyframes rule.
-    const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader);
+    // Legacy non-AAC tags have no packet type; AAC and enhanced CodedFrames are 1.
+    const codedFrame = info.packetType === undefined || info.packetType === 1;
+    const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader, codedFrame);
     if (info.isSequenceHeader) this.audioHeader = message;
     else this.counters.audioFrames += 1;
   }
 
-  private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean): MediaMessage {
+  private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean, codedFrame: boolean): MediaMessage {
     const message: MediaMessage = {
       kind,
-      timestamp: this.toTimeline(kind, sourceTimestamp, isSequenceHeader),
+      timestamp: this.toTimeline(kind, sourceTimestamp, codedFrame),
       payload,
       isKeyframe,
       isSequenceHeader,
@@ -221,18 +229,23 @@ export class StreamHub {
    * just after the last timestamp sent, so readers that stay attached across a publisher
    * reconnect never see time go backwards.
    */
-  private toTimeline(kind: MediaKind, sourceTimestamp: number, isSequenceHeader: boolean): number {
+  private toTimeline(kind: MediaKind, sourceTimestamp: number, codedFrame: boolean): number {
     if (this.timelineOffset === undefined) {
-      const lastAny = this.lastTimestamp;
       // A later source anchors on its first coded frame. Metadata timestamps are often
       // unrelated to the media's (0 while media runs at hours), and encoders stamp the
-      // sequence headers they send first with an older time than their first frame (the
-      // time their session began): anchoring on either would jump the output forward by
-      // the difference. Until the anchor, metadata carries the last time sent and headers
-      // the time the first frame will get.
-      if (kind === 'data') return Math.max(lastAny, 0);
-      if (isSequenceHeader && lastAny >= 0) return lastAny + 1;
-      this.timelineOffset = lastAny < 0 ? 0 : lastAny + 1 - sourceTimestamp;
+      // sequence headers (and enhanced-RTMP metadata packets) they send first with an
+      // older time than their first frame (the time their session began): anchoring on
+      // them would jump the output forward by the difference. Until the anchor, metadata
+      // carries the last time sent, and other packets the time the first frame will get.
+      if (kind === 'data') return Math.max(this.lastTimestamp, 0);
+      const next = this.continueAt ?? (this.lastTimestamp < 0 ? undefined : this.lastTimestamp + 1);
+      if (!codedFrame && next !== undefined) {
+        this.continueAt = next;
+        this.lastOut[kind] = Math.max(this.lastOut[kind], next);
+        return this.lastOut[kind];
+      }
+      this.timelineOffset = next === undefined ? 0 : next - sourceTimestamp;
+      this.continueAt = undefined;
     }
     const out = Math.max(sourceTimestamp + this.timelineOffset, this.lastOut[kind], 0);
     this.lastOut[kind] = out;

@@ -5,6 +5,13 @@ import { FlowrelayError } from '../lib/errors.js';
 import type { RtmpClientOptions } from './client/types.js';
 import { parseRtmpUrl } from './client/url.js';
 
+/**
+ * The chunk size outputs and pulls send: what OBS and ffmpeg send, which every ingest
+ * service takes. `rtmp.chunkSize` (default 65536) is for players, whose messages are
+ * chunked once for all of them and go out without a copy when they fit one chunk.
+ */
+export const CLIENT_CHUNK_SIZE = 4096;
+
 /** Client-wide settings that come from the daemon's rtmp section, not from each output. */
 export interface RtmpClientDefaults {
   chunkSize: number;

@@ -468,10 +468,10 @@ function checkTsPackets(target: string, ts: Buffer): void {
  * What a message may cost in TS beyond its own bytes: PAT + PMT, a PCR-only packet and the
  * last packet's stuffing (4 x 188), plus PES header, AUD and start codes. Three times the
  * payload covers the worst legitimate growth (1-byte NAL length prefixes become 4-byte
- * start codes). Repeating parameter sets before keyframes is what the slack per message
- * is for: real ones are tens of bytes.
+ * start codes). The rest of the slack is for parameter sets repeated before a keyframe,
+ * which the muxer does for sets up to 1 KiB whatever the frame's size (annexb.ts).
  */
-const MUX_SLACK_PER_MESSAGE = 1024;
+const MUX_SLACK_PER_MESSAGE = 2048;
 
 const mpegtsMux: FuzzTarget = {
   name: 'mpegts-mux',

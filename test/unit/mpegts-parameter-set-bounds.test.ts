@@ -73,6 +73,15 @@ describe('FLV -> TS: parameter sets repeated before keyframes are bounded by the
     expect(Buffer.concat(unit.segments).includes(cfg.parameterSets)).toBe(true);
   });
 
+  it('HEVC parameter sets of a real encoder go before a tiny IRAP picture', () => {
+    // x265's VPS, SPS and PPS for 640x360 (83 bytes with start codes) before a 116-byte IDR.
+    const sets = Buffer.concat([SC, Buffer.alloc(24, 0x40), SC, Buffer.alloc(38, 0x42), SC, Buffer.alloc(9, 0x44)]);
+    const idrNal = Buffer.concat([Buffer.from([0x26, 0x01]), Buffer.alloc(110, 0x77)]);
+    const unit = toAnnexB(avccFrame(idrNal), 4, 'hevc', sets, true);
+    expect(unit.randomAccess).toBe(true);
+    expect(Buffer.concat(unit.segments).includes(sets)).toBe(true);
+  });
+
   it('a 20 kB sequence header is not repeated before a tiny keyframe, and is before a large one', () => {
     const cfg = config(bigSps, PPS);
     const tiny = toAnnexB(avccFrame(IDR), 4, 'avc', cfg.parameterSets, true);

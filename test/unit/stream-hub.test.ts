@@ -529,6 +529,48 @@ describe('StreamHub timeline', () => {
     ]);
   });
 
+  it('keeps each track moving forward when the returning source anchors on the other track', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.push('audio', 980, aacFrame(1));
+    first.push('video', 1000, interframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    reader.clear();
+    second.push('video', 0, AVC_SEQUENCE_HEADER);
+    second.push('audio', 0, AAC_SEQUENCE_HEADER);
+    second.push('audio', 5000, aacFrame(2));
+    second.push('video', 4980, keyframe(2));
+    second.push('video', 5020, interframe(2));
+    expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
+      ['video', 1001],
+      ['audio', 1001],
+      ['audio', 1001],
+      ['video', 1001], // 981 on the source's own A/V offset: held at the video header's time
+      ['video', 1021],
+    ]);
+  });
+
+  it('does not anchor on an enhanced-RTMP metadata packet sent before the first frame', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const first = attach(hub);
+    first.push('video', 0, keyframe(1));
+    first.push('video', 1000, interframe(1));
+    first.detach('x');
+    const second = attach(hub);
+    reader.clear();
+    // ExVideoTagHeader: IsExHeader, frame type 1, VideoPacketType 4 (Metadata), FourCC hvc1.
+    second.push('video', 0, Buffer.concat([Buffer.from([0x80 | 0x10 | 4]), Buffer.from('hvc1'), METADATA]));
+    second.push('video', 7000, keyframe(2));
+    second.push('video', 7040, interframe(2));
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([1001, 1001, 1041]);
+  });
+
   it('never lets a track go backwards, but leaves the other track alone', () => {
     const hub = new StreamHub();
     const reader = new FakeReader();

@@ -24,8 +24,13 @@ const HEVC_NAL_IRAP_FIRST = 16; // BLA_W_LP .. RSV_IRAP_VCL23 (H.265 table 7-1)
 const HEVC_NAL_IRAP_LAST = 23;
 const HEVC_NAL_VPS = 32;
 const HEVC_NAL_AUD = 35;
-/** Parameter sets up to this size go before every keyframe, however small the frame. */
-const ALWAYS_REPEATED_BYTES = 64;
+/**
+ * Parameter sets up to this size go before every keyframe, however small the frame.
+ * Real ones are far below it (x264 about 40 bytes, x265 VPS+SPS+PPS about 85, more with
+ * HDR metadata in the VUI) and must reach every keyframe: a static slate can have IDR
+ * pictures of 100 bytes. Larger sets go only before frames at least twice their size.
+ */
+const ALWAYS_REPEATED_BYTES = 1024;
 
 export function annexBParameterSets(sets: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
@@ -47,8 +52,8 @@ function nalType(codec: MuxVideoCodec, firstByte: number): number {
 /**
  * Converts one frame. `keyframe` is what the FLV header says; the NAL types are checked
  * too, because parameter sets must precede every IDR/IRAP picture whatever the header
- * claims, unless they are over 64 bytes and more than half the frame's size (only a
- * hostile stream has those). Parameter sets already in the frame are not duplicated, and AUDs in the input
+ * claims, unless they are over 1 KiB and more than half the frame's size (only a hostile
+ * stream has those). Parameter sets already in the frame are not duplicated, and AUDs in the input
  * are dropped: there must be exactly one, first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
  */
 export function toAnnexB(
