@@ -3,7 +3,8 @@ import { isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ConfigIssue } from './load.js';
 import { generateKey } from './secrets.js';
 import { applyTaskEdit, taskIn, type TaskEdit } from './edit-tasks.js';
-import { blockStyle, findIndex, parse, patchMap, STRINGIFY_OPTIONS, topSeq } from './yaml-doc.js';
+import { keepUntouchedText } from './keep-text.js';
+import { blockStyle, findIndex, parse, patchMap, topSeq } from './yaml-doc.js';
 
 /*
  * Changes made through the API, applied to the config file's YAML document rather than
@@ -133,7 +134,7 @@ function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
 export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   const doc = parse(text);
   if (doc.errors.length > 0) return { ok: false, code: 'validation_error', message: `the config file does not parse: ${doc.errors[0]!.message}` };
-  const out = (target: EditTarget): EditResult => ({ ok: true, text: doc.toString(STRINGIFY_OPTIONS), target });
+  const out = (target: EditTarget): EditResult => ({ ok: true, text: keepUntouchedText(text, doc), target });
   if (isTaskEdit(edit)) {
     const done = applyTaskEdit(doc, edit);
     return done.ok ? out({ flowIndex: -1, taskIndex: done.index }) : done;

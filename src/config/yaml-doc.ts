@@ -3,7 +3,7 @@ import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq 
 /** Shared by the API's edits of the config file's YAML document. */
 
 const PARSE_OPTIONS = { merge: true } as const;
-/** No folding of long lines: URLs and keys stay on one line. (The yaml library re-spaces flow collections and trailing comments; content, comments and order stay.) */
+/** No folding of long lines: URLs and keys stay on one line. (What an edit did not touch keeps its original text: keep-text.ts.) */
 export const STRINGIFY_OPTIONS = { lineWidth: 0 } as const;
 
 export function parse(text: string): Document {

@@ -28,9 +28,8 @@ function edited(result: ReturnType<typeof applyEdit>): string {
 describe('config edits through the API', () => {
   it('a new flow is appended with generated keys written as values; comments and ${ENV} references stay', () => {
     const text = edited(applyEdit(FILE, { kind: 'flow.create', flow: { id: 'new-one', name: 'New' } }));
-    // Untouched lines keep their content; the yaml library only re-spaces flow collections and trailing comments.
-    const squeeze = (t: string) => t.replace(/\s+/g, '');
-    expect(squeeze(text).startsWith(squeeze(FILE))).toBe(true);
+    // Everything the edit did not touch is byte for byte as the operator wrote it.
+    expect(text.startsWith(FILE)).toBe(true);
     expect(text).toContain("# operator's header comment");
     expect(text).toContain('# youtube');
     expect(text).toContain('${YT_KEY}');
@@ -51,7 +50,7 @@ describe('config edits through the API', () => {
 
   it('patches only the keys sent; null removes a key; outputs are added, changed and removed in place', () => {
     let text = edited(applyEdit(FILE, { kind: 'flow.update', id: 'studio', changes: { name: 'Studio A', enabled: false } }));
-    expect(text).toContain('  - id: studio\n    inputs: [ { name: main, type: rtmp-push, streamKey: "${STUDIO_KEY}" } ]\n');
+    expect(text).toContain('  - id: studio\n    inputs: [{ name: main, type: rtmp-push, streamKey: "${STUDIO_KEY}" }]\n');
     expect(text).toContain('    name: Studio A\n    enabled: false\n  - id: other');
     text = edited(applyEdit(text, { kind: 'flow.update', id: 'studio', changes: { enabled: null } }));
     expect(text).not.toContain('enabled');
@@ -80,5 +79,52 @@ describe('config edits through the API', () => {
     expect(editConflicts(FILE, handEdited, { kind: 'flow.update', id: 'other', changes: {} })).toBe(false);
     expect(editConflicts(FILE, handEdited, { kind: 'output.create', flowId: 'studio', output: { name: 'fb' } })).toBe(false);
     expect(editConflicts(FILE, FILE, { kind: 'flow.delete', id: 'studio' })).toBe(false);
+  });
+});
+
+describe('an API edit keeps the text it did not touch', () => {
+  const HAND = `# header
+rtmp:
+    listen: 0.0.0.0:1935     # four-space indent, wide comment gap
+    chunkSize: 65536
+flows:
+  - id: a   # first
+    inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]
+  # the second
+  - id: b
+    inputs: [{ name: main, type: rtmp-push, streamKey: key-b-0123456789 }]
+    playback: {key: play-b-0123456789}
+    outputs:
+      - {name: o, type: rtmp, url: "rtmp://h.example.com/app", streamKey: k}   # the one output
+
+  - id: c
+    inputs: [ {name: main,type: rtmp-push, streamKey: key-c-0123456789} ]
+`;
+  const plainOf = (text: string): unknown => parseConfigText(text, '/x.yaml', {});
+  const comments = (text: string): string[] => text.split('\n').flatMap((l) => (l.includes('#') ? [l.slice(l.indexOf('#')).trim()] : []));
+
+  it('another flow, other sections and untouched keys of the edited flow stay byte for byte', () => {
+    const text = edited(applyEdit(HAND, { kind: 'output.create', flowId: 'b', output: { name: 'p', type: 'rtmp', url: 'rtmp://x.example.com/app', streamKey: 'z' } }));
+    expect(text.startsWith(HAND.slice(0, HAND.indexOf('    outputs:')))).toBe(true);
+    expect(text).toContain('      - {name: o, type: rtmp, url: "rtmp://h.example.com/app", streamKey: k}   # the one output\n');
+    expect(text).toContain('\n  - id: c\n    inputs: [ {name: main,type: rtmp-push, streamKey: key-c-0123456789} ]\n');
+    expect(text).toMatch(/- name: p\n\s+type: rtmp\n\s+url: rtmp:\/\/x\.example\.com\/app/);
+    expect(comments(text)).toEqual(comments(HAND));
+  });
+
+  it('deleting a flow takes its comment with it and leaves the rest as written', () => {
+    const text = edited(applyEdit(HAND, { kind: 'flow.delete', id: 'a' }));
+    expect(text).not.toContain('id: a');
+    expect(text).not.toContain('# first');
+    expect(text).toContain(HAND.slice(HAND.indexOf('  # the second')));
+    expect(text.startsWith(HAND.slice(0, HAND.indexOf('  - id: a')))).toBe(true);
+  });
+
+  it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
+    const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
+    const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
+    const text = edited(result);
+    expect(JSON.stringify(plainOf(text))).toBe(JSON.stringify(plainOf(odd.replace('- id: a\n', '- id: a\n  name: A\n'))));
+    expect(comments(text)).toEqual(['# b']);
   });
 });
