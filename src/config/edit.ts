@@ -134,7 +134,15 @@ function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
 export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   const doc = parse(text);
   if (doc.errors.length > 0) return { ok: false, code: 'validation_error', message: `the config file does not parse: ${doc.errors[0]!.message}` };
-  const out = (target: EditTarget): EditResult => ({ ok: true, text: keepUntouchedText(text, doc), target });
+  const out = (target: EditTarget): EditResult => {
+    try {
+      return { ok: true, text: keepUntouchedText(text, doc), target };
+    } catch (err) {
+      // The one way writing fails: the edit removed or replaced an anchor (&name) that an
+      // alias (*name) elsewhere in the file still uses.
+      return { ok: false, code: 'conflict', message: `the edit cannot be written into the config file: ${(err as Error).message}` };
+    }
+  };
   if (isTaskEdit(edit)) {
     const done = applyTaskEdit(doc, edit);
     return done.ok ? out({ flowIndex: -1, taskIndex: done.index }) : done;

@@ -17,8 +17,6 @@ interface Swap {
   text: string;
 }
 
-/** Past this many unchanged entries, a failed check falls back at once (each retry re-reads the file). */
-const MAX_SINGLE_CHECKS = 64;
 
 /**
  * The edited document as text, with every entry and sequence item the edit left unchanged
@@ -29,22 +27,28 @@ const MAX_SINGLE_CHECKS = 64;
  */
 export function keepUntouchedText(original: string, edited: Document): string {
   const plain = edited.toString(STRINGIFY_OPTIONS);
+  let text = plain;
   try {
     const swaps = findSwaps(original, plain);
-    if (swaps.length === 0) return plain;
-    const all = apply(plain, swaps);
-    if (readsAs(all, plain)) return all;
-    if (swaps.length > MAX_SINGLE_CHECKS) return plain;
-    // Some copy does not fit (indentation the re-serialised text does not share): keep the others.
-    let text = plain;
-    for (const swap of [...swaps].sort((a, b) => b.from - a.from)) {
-      const next = apply(text, [swap]);
-      if (readsAs(next, plain)) text = next;
-    }
-    return text;
+    if (swaps.length > 0) text = apply(plain, acceptable(plain, [], swaps));
   } catch {
-    return plain;
+    text = plain;
   }
+  // The library writes LF; a CRLF file stays CRLF throughout.
+  return original.includes('\r\n') ? text.replace(/\r?\n/g, '\r\n') : text;
+}
+
+/**
+ * The swaps of `group` that can join `accepted` with the text still reading as `plain`:
+ * all at once when they fit (the usual case, one check), else found by halving, so a copy
+ * that does not fit costs a few checks and not the whole file's formatting.
+ */
+function acceptable(plain: string, accepted: Swap[], group: Swap[]): Swap[] {
+  if (readsAs(apply(plain, [...accepted, ...group]), plain)) return [...accepted, ...group];
+  if (group.length === 1) return accepted;
+  const half = Math.ceil(group.length / 2);
+  const withFirst = acceptable(plain, accepted, group.slice(0, half));
+  return acceptable(plain, withFirst, group.slice(half));
 }
 
 function findSwaps(original: string, plain: string): Swap[] {
@@ -129,7 +133,10 @@ type Range = [number, number, number] | null | undefined;
 function copyOf(where: Where, oldStart: Range, oldEnd: Range, newStart: Range, newEnd: Range): Swap | undefined {
   if (!oldStart || !oldEnd || !newStart || !newEnd) return undefined;
   if (column(where.original, oldStart[0]) !== column(where.plain, newStart[0])) return undefined;
-  return { from: newStart[0], to: newEnd[2], text: where.original.slice(oldStart[0], oldEnd[2]) };
+  let text = where.original.slice(oldStart[0], oldEnd[2]);
+  // The file's last entry may lack a final newline that the text after it now needs.
+  if (where.plain[newEnd[2] - 1] === '\n' && !text.endsWith('\n')) text += '\n';
+  return { from: newStart[0], to: newEnd[2], text };
 }
 
 function column(text: string, at: number): number {

@@ -120,6 +120,25 @@ flows:
     expect(text.startsWith(HAND.slice(0, HAND.indexOf('  - id: a')))).toBe(true);
   });
 
+  it('a CRLF file stays CRLF, and a last line without a newline does not cost the rest its text', () => {
+    const flows = Array.from({ length: 70 }, (_, i) => `  - id: f${i}\n    inputs: [{name: main, type: rtmp-push, streamKey: key-${i}-0123456789}]   # in ${i}`);
+    const noFinalNewline = `flows:\n${flows.join('\n')}`;
+    const text = edited(applyEdit(noFinalNewline, { kind: 'flow.create', flow: { id: 'new' } }));
+    expect(text.startsWith(`${noFinalNewline}\n  - id: new\n`)).toBe(true);
+
+    const crlf = '# h\r\nrtmp:\r\n  listen: 1.2.3.4:1935   # c\r\nflows:\r\n  - id: a\r\n    inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\r\n';
+    const out = edited(applyEdit(crlf, { kind: 'flow.update', id: 'a', changes: { name: 'A' } }));
+    expect(out.replace(/\r\n/g, '')).not.toContain('\n');
+    expect(out.startsWith(crlf.slice(0, crlf.indexOf('  - id: a')))).toBe(true);
+    expect(out).toContain('    name: A\r\n');
+  });
+
+  it('an edit that would leave an alias without its anchor is refused, and the file is not touched', () => {
+    const anchored = 'flows:\n  - id: a\n    inputs: &in\n      - {name: main, type: rtmp-push}\n  - id: b\n    inputs: *in\n';
+    const result = applyEdit(anchored, { kind: 'flow.delete', id: 'a' });
+    expect(result).toMatchObject({ ok: false, code: 'conflict', message: expect.stringMatching(/cannot be written into the config file: .*alias/i) });
+  });
+
   it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
     const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
     const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
