@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { parseBad, parseOk, summary } from '../helpers/config-text.js';
 import { fillMissingSecrets } from '../../src/config/secrets.js';
 
-const FILE = '/etc/flowrelay/flowrelay.yaml';
-
-function parseOk(text: string): Config {
-  const r = parseConfigText(text, FILE, {});
-  if (!r.ok) throw new Error(`expected a valid config:\n${r.issues.map(formatIssue).join('\n')}`);
-  return r.config;
-}
-
-function issues(text: string): [number, string, string][] {
-  const r = parseConfigText(text, FILE, {});
-  if (r.ok) throw new Error('expected the config to be rejected');
-  return r.issues.map((i: ConfigIssue) => [i.line, i.path, i.message]);
-}
+const issues = (text: string): [number, string, string][] => summary(parseBad(text));
 
 const flowWith = (outputs: string, input = '{ name: main, type: rtmp-push }') => `flows:
   - id: a

@@ -4,35 +4,22 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_FILE, parseBad, parseOk, summary } from '../helpers/config-text.js';
 import { expandEnvRefs } from '../../src/config/env.js';
-import { formatIssue, loadConfigFile, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
+import { formatIssue, loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { formatPath } from '../../src/config/path.js';
-import { configSchema, parseListen, type Config } from '../../src/config/schema.js';
+import { configSchema, parseListen } from '../../src/config/schema.js';
 
 /** The stream key of an input type that has one (SRT callers and pulls have none of ours). */
 const streamKeyOf = (input: object | undefined): string | undefined =>
   input && 'streamKey' in input ? (input.streamKey as string | undefined) : undefined;
 
-const FILE = '/etc/flowrelay/flowrelay.yaml';
+const FILE = CONFIG_FILE;
 const KEY_A = 'stream-key-aaaaaaaaaaaa';
 const KEY_B = 'stream-key-bbbbbbbbbbbb';
 const PLAY_A = 'play-key-aaaaaaaaaaaaaa';
 const PLAY_B = 'play-key-bbbbbbbbbbbbbb';
 
-function parseOk(text: string, env: Record<string, string | undefined> = {}): Config {
-  const r = parseConfigText(text, FILE, env);
-  if (!r.ok) throw new Error(`expected a valid config:\n${r.issues.map(formatIssue).join('\n')}`);
-  return r.config;
-}
-
-function parseBad(text: string, env: Record<string, string | undefined> = {}): ConfigIssue[] {
-  const r = parseConfigText(text, FILE, env);
-  if (r.ok) throw new Error('expected the config to be rejected');
-  return r.issues;
-}
-
-/** [line, path, message] triples: compact to compare, and the order is part of the contract. */
-const summary = (issues: ConfigIssue[]) => issues.map((i) => [i.line, i.path, i.message] as const);
 
 const oneFlow = (input: string, extra = '') => `flows:
   - id: demo

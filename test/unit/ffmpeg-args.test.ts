@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { parseBad, parseOk, summary } from '../helpers/config-text.js';
 import { isFileSource, type PullInputConfig } from '../../src/config/schema-pull.js';
 import { pullArgs, redactSourceUrl, secretRedactor } from '../../src/ffmpeg/args.js';
 import { FlvStreamReader, type FlvStreamTag } from '../../src/protocol/flv/stream-reader.js';
@@ -14,22 +13,6 @@ import { isVideoFrame } from '../helpers/flv-file.js';
 
 const execFileAsync = promisify(execFile);
 
-const FILE = '/etc/flowrelay/flowrelay.yaml';
-
-function parseOk(text: string): Config {
-  const r = parseConfigText(text, FILE, {});
-  if (!r.ok) throw new Error(`expected a valid config:\n${r.issues.map(formatIssue).join('\n')}`);
-  return r.config;
-}
-
-function parseBad(text: string): ConfigIssue[] {
-  const r = parseConfigText(text, FILE, {});
-  if (r.ok) throw new Error('expected the config to be rejected');
-  return r.issues;
-}
-
-/** [line, path, message] triples: compact to compare. */
-const summary = (issues: ConfigIssue[]) => issues.map((i) => [i.line, i.path, i.message] as const);
 
 /** A flow whose one input (on line 4) is the given YAML flow mapping. */
 const oneFlow = (input: string) => `flows:

@@ -1,22 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatIssue, parseConfigText, type ConfigIssue } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { CONFIG_FILE, parseBad, parseOk, summary } from '../helpers/config-text.js';
 import { recordJobRequestSchema } from '../../src/config/schema-recording.js';
 import { checkPathTemplate, renderPathTemplate } from '../../src/recording/path-template.js';
 
-const FILE = '/etc/flowrelay/flowrelay.yaml';
-
-function parseOk(text: string): Config {
-  const r = parseConfigText(text, FILE, {});
-  if (!r.ok) throw new Error(`expected a valid config:\n${r.issues.map(formatIssue).join('\n')}`);
-  return r.config;
-}
-
 function issues(text: string): [number, string, string][] {
-  const r = parseConfigText(text, FILE, {});
-  if (r.ok) throw new Error('expected the config to be rejected');
-  for (const i of r.issues) expect(i.file).toBe(FILE);
-  return r.issues.map((i: ConfigIssue) => [i.line, i.path, i.message]);
+  const found = parseBad(text);
+  for (const i of found) expect(i.file).toBe(CONFIG_FILE);
+  return summary(found);
 }
 
 /** One flow; `recording` lines go at line 5 onwards. */

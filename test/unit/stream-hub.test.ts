@@ -82,6 +82,22 @@ function attach(hub: StreamHub, owner: HubSourceOwner = new FakeOwner()): Source
 }
 
 /** Last delivered message whose payload is exactly `payload` (by identity). */
+/**
+ * A hub whose first source sent what `first` pushes and left (a publisher reconnecting):
+ * the second source, and a reader that saw everything, cleared of the first's messages.
+ */
+function secondSource(first: (source: SourceHandle) => void): { second: SourceHandle; reader: FakeReader } {
+  const hub = new StreamHub();
+  const reader = new FakeReader();
+  hub.addReader(reader);
+  const source = attach(hub);
+  first(source);
+  source.detach('reconnecting');
+  const second = attach(hub);
+  reader.clear();
+  return { second, reader };
+}
+
 function byPayload(reader: FakeReader, payload: Buffer): MediaMessage {
   const found = reader.delivered.find((m) => m.payload === payload);
   if (!found) throw new Error('payload not delivered');
@@ -449,19 +465,13 @@ describe('StreamHub timeline', () => {
   });
 
   it('continues a second source that restarts at 0 just after the last timestamp sent', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 0, keyframe(1));
-    first.push('audio', 0, aacFrame(1));
-    first.push('video', 40, interframe(1));
-    first.push('audio', 46, aacFrame(2));
-    first.push('video', 80, interframe(2));
-    first.detach('reconnecting');
-
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 0, keyframe(1));
+      source.push('audio', 0, aacFrame(1));
+      source.push('video', 40, interframe(1));
+      source.push('audio', 46, aacFrame(2));
+      source.push('video', 80, interframe(2));
+    });
     second.push('video', 0, keyframe(2));
     second.push('audio', 0, aacFrame(3));
     second.push('audio', 23, aacFrame(4));
@@ -475,29 +485,19 @@ describe('StreamHub timeline', () => {
   });
 
   it('also continues a second source whose timestamps start far ahead', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 0, keyframe(1));
-    first.push('video', 1000, interframe(1));
-    first.detach('x');
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 0, keyframe(1));
+      source.push('video', 1000, interframe(1));
+    });
     second.push('video', 9_000_000, keyframe(2));
     second.push('video', 9_000_040, interframe(2));
     expect(reader.delivered.map((m) => m.timestamp)).toEqual([1001, 1041]);
   });
 
   it('anchors the second source on its first media; metadata before it carries the last time sent', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 500, keyframe(1));
-    first.detach('x');
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 500, keyframe(1));
+    });
     second.pushMetadata(0, METADATA);
     second.push('video', 0, keyframe(2));
     second.push('video', 33, interframe(2));
@@ -505,15 +505,10 @@ describe('StreamHub timeline', () => {
   });
 
   it('anchors a reconnecting source on its first frame, not on headers stamped with its session start', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 0, keyframe(1));
-    first.push('video', 1000, interframe(1));
-    first.detach('x');
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 0, keyframe(1));
+      source.push('video', 1000, interframe(1));
+    });
     // An encoder that reconnects stamps its headers 0 and its first frame 5 s later.
     second.push('video', 0, AVC_SEQUENCE_HEADER);
     second.push('audio', 0, AAC_SEQUENCE_HEADER);
@@ -530,16 +525,11 @@ describe('StreamHub timeline', () => {
   });
 
   it('keeps each track moving forward when the returning source anchors on the other track', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 0, keyframe(1));
-    first.push('audio', 980, aacFrame(1));
-    first.push('video', 1000, interframe(1));
-    first.detach('x');
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 0, keyframe(1));
+      source.push('audio', 980, aacFrame(1));
+      source.push('video', 1000, interframe(1));
+    });
     second.push('video', 0, AVC_SEQUENCE_HEADER);
     second.push('audio', 0, AAC_SEQUENCE_HEADER);
     second.push('audio', 5000, aacFrame(2));
@@ -555,15 +545,10 @@ describe('StreamHub timeline', () => {
   });
 
   it('does not anchor on an enhanced-RTMP metadata packet sent before the first frame', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const first = attach(hub);
-    first.push('video', 0, keyframe(1));
-    first.push('video', 1000, interframe(1));
-    first.detach('x');
-    const second = attach(hub);
-    reader.clear();
+    const { second, reader } = secondSource((source) => {
+      source.push('video', 0, keyframe(1));
+      source.push('video', 1000, interframe(1));
+    });
     // ExVideoTagHeader: IsExHeader, frame type 1, VideoPacketType 4 (Metadata), FourCC hvc1.
     second.push('video', 0, Buffer.concat([Buffer.from([0x80 | 0x10 | 4]), Buffer.from('hvc1'), METADATA]));
     second.push('video', 7000, keyframe(2));
