@@ -18,7 +18,7 @@ import type { RtmpClientError, RtmpClientOptions } from '../../src/rtmp/client/t
 import { parseRtmpUrl } from '../../src/rtmp/client/url.js';
 import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
-import { isVideoFrame, readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
+import { flvTagBytes, isVideoFrame, readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
 import { freePort, nginxRtmpAvailable, startNginxRtmp, startNodeMediaServer, type RtmpPeer } from '../helpers/peers.js';
 import { closedPort } from '../helpers/tcp-tools.js';
 
@@ -510,18 +510,7 @@ const media = (typeId: 8 | 9 | 18 | 22, timestamp: number, payload: Buffer, chun
 
 /** An aggregate message body: FLV tags with timestamps relative to the first. */
 function aggregate(tags: { type: number; timestamp: number; body: Buffer }[]): Buffer {
-  return Buffer.concat(
-    tags.map(({ type, timestamp, body }) => {
-      const header = Buffer.alloc(11);
-      header[0] = type;
-      header.writeUIntBE(body.length, 1, 3);
-      header.writeUIntBE(timestamp & 0xffffff, 4, 3);
-      header[7] = timestamp >>> 24;
-      const back = Buffer.alloc(4);
-      back.writeUInt32BE(11 + body.length);
-      return Buffer.concat([header, body, back]);
-    }),
-  );
+  return Buffer.concat(tags.map(flvTagBytes));
 }
 
 function userControls(peer: ScriptedPeer): ReturnType<typeof parseUserControl>[] {

@@ -37,6 +37,18 @@ export function parseFlv(bytes: Buffer): FlvFile {
   return { hasAudio: (flags & 0x04) !== 0, hasVideo: (flags & 0x01) !== 0, tags };
 }
 
+/** One tag as it sits in a file or an RTMP aggregate message: 11-byte header, body, PreviousTagSize. */
+export function flvTagBytes({ type, timestamp, body }: FlvFileTag): Buffer {
+  const head = Buffer.alloc(11);
+  head[0] = type;
+  head.writeUIntBE(body.length, 1, 3);
+  head.writeUIntBE(timestamp & 0xffffff, 4, 3);
+  head[7] = timestamp >>> 24;
+  const prev = Buffer.alloc(4);
+  prev.writeUInt32BE(11 + body.length);
+  return Buffer.concat([head, body, prev]);
+}
+
 export async function readFlvFile(path: string): Promise<FlvFile> {
   return parseFlv(await readFile(path));
 }

@@ -23,3 +23,14 @@ export function decodeSync(file: string): { status: number | null; stderr: strin
   const r = runTool('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-']);
   return { status: r.status, stderr: r.stderr };
 }
+
+/**
+ * The muxer tests' source: 4 s of H.264 (with B-frames, a keyframe a second) and AAC
+ * 44.1 kHz, 320x240, as ffmpeg's own FLV muxer writes it.
+ */
+export function makeTestFlv(file: string): void {
+  ffmpegSync([
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', '4', '-c:v', 'libx264', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', file,
+  ]);
+}

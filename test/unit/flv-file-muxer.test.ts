@@ -6,7 +6,7 @@ import { decodeAmf0, encodeAmf0 } from '../../src/protocol/amf/amf0.js';
 import type { ContainerInput } from '../../src/protocol/container.js';
 import { FlvFileMuxer } from '../../src/protocol/flv/file-muxer.js';
 import { isVideoFrame, parseFlv, toContainerInput, type FlvFileTag } from '../helpers/flv-file.js';
-import { ffmpegSync, runTool } from '../helpers/media-sync.js';
+import { makeTestFlv, runTool } from '../helpers/media-sync.js';
 
 interface Probe {
   streams: { codec_type: string; codec_name: string; width?: number; height?: number; nb_read_frames?: string }[];
@@ -35,10 +35,7 @@ let inputProbe: Probe;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flowrelay-flvfile-'));
   const flv = join(dir, 'in.flv');
-  ffmpegSync([
-    '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', '4', '-c:v', 'libx264', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', flv,
-  ]);
+  makeTestFlv(flv);
   tags = parseFlv(readFileSync(flv)).tags;
   inputProbe = probe(flv);
   inputDuration = Number(inputProbe.format.duration);

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlvStreamReader, type FlvStreamTag } from '../../src/protocol/flv/stream-reader.js';
 import { pieces } from '../helpers/pieces.js';
-import { parseFlv, type FlvFileTag } from '../helpers/flv-file.js';
+import { flvTagBytes, parseFlv, type FlvFileTag } from '../helpers/flv-file.js';
 import { protocolError } from '../helpers/protocol-error.js';
 
 const execFileAsync = promisify(execFile);
@@ -45,16 +45,7 @@ function readAll(bytes: Buffer, sizes: number[], reader = new FlvStreamReader())
 const FLV_HEADER = Buffer.from('464c5601050000000900000000', 'hex'); // "FLV", v1, audio+video, DataOffset 9, PreviousTagSize0
 
 /** One tag as it sits in a file: 11-byte header, body, PreviousTagSize. */
-function tagBytes(type: number, timestamp: number, body: Buffer): Buffer {
-  const head = Buffer.alloc(11);
-  head[0] = type;
-  head.writeUIntBE(body.length, 1, 3);
-  head.writeUIntBE(timestamp & 0xffffff, 4, 3);
-  head[7] = timestamp >>> 24;
-  const prev = Buffer.alloc(4);
-  prev.writeUInt32BE(11 + body.length);
-  return Buffer.concat([head, body, prev]);
-}
+const tagBytes = (type: number, timestamp: number, body: Buffer): Buffer => flvTagBytes({ type, timestamp, body });
 
 describe('FlvStreamReader on a real ffmpeg FLV', () => {
   it('the file holds script data, video and audio', () => {

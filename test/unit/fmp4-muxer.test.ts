@@ -10,7 +10,7 @@ import { hevcResolution } from '../../src/protocol/mp4/video-config.js';
 import { BoxWriter } from '../../src/protocol/mp4/boxes.js';
 import { fmp4RecoverableLength } from '../../src/protocol/mp4/recover.js';
 import { parseFlv, toContainerInput } from '../helpers/flv-file.js';
-import { decodeSync, ffmpegSync, runTool } from '../helpers/media-sync.js';
+import { decodeSync, ffmpegSync, makeTestFlv, runTool } from '../helpers/media-sync.js';
 
 // ---------------------------------------------------------------------------------------
 // ffmpeg / ffprobe plumbing
@@ -127,10 +127,7 @@ let flvDuration = 0;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flowrelay-fmp4-'));
   const flv = join(dir, 'in.flv');
-  ffmpegSync([
-    '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', '4', '-c:v', 'libx264', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', flv,
-  ]);
+  makeTestFlv(flv);
   inputs = parseFlv(readFileSync(flv)).tags.map(toContainerInput);
   flvDuration = Number(probe(flv).format.duration);
 });
