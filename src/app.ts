@@ -16,7 +16,6 @@ import type { FlowSpec } from './core/flow.js';
 import { FlowrelayError } from './lib/errors.js';
 import { systemClock } from './lib/clock.js';
 import { flowParts } from './flow-parts.js';
-import { CLIENT_CHUNK_SIZE } from './rtmp/client-options.js';
 import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
@@ -134,7 +133,7 @@ export class App {
     const now = new Date().toISOString();
     this.configStatus = { ok: true, file: options.configFile, appliedAt: now, checkedAt: now, issues: [] };
     const parts = (this.parts = flowParts({
-      rtmp: { chunkSize: CLIENT_CHUNK_SIZE, maxMessageSize: config.rtmp.maxMessageSize },
+      rtmp: { maxMessageSize: config.rtmp.maxMessageSize },
       clock: systemClock,
       srt: () => this.srtRuntime(),
       ffmpegPath: () => this.config.ffmpeg.path,

@@ -17,13 +17,12 @@ interface Swap {
   text: string;
 }
 
-
 /**
  * The edited document as text, with every entry and sequence item the edit left unchanged
  * (a whole top-level section, another flow, an untouched key of the edited flow) copied
- * from the original text. The result must read back as exactly the edited document (values and comments);
- * any copy that would change that is left out, so this can only keep formatting, never
- * change what the file says.
+ * from the original text. The result must read back as exactly the edited document
+ * (values and comments); any copy that would change that is left out, so this can only
+ * keep formatting, never change what the file says.
  */
 export function keepUntouchedText(original: string, edited: Document): string {
   const plain = edited.toString(STRINGIFY_OPTIONS);

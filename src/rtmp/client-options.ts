@@ -10,11 +10,10 @@ import { parseRtmpUrl } from './client/url.js';
  * service takes. `rtmp.chunkSize` (default 65536) is for players, whose messages are
  * chunked once for all of them and go out without a copy when they fit one chunk.
  */
-export const CLIENT_CHUNK_SIZE = 4096;
+const CLIENT_CHUNK_SIZE = 4096;
 
 /** Client-wide settings that come from the daemon's rtmp section, not from each output. */
 export interface RtmpClientDefaults {
-  chunkSize: number;
   maxMessageSize: number;
 }
 
@@ -43,7 +42,7 @@ export function clientOptionsFor(
     tls: { ...(ca && { ca }), rejectUnauthorized: spec.tls.verify },
     connectTimeoutMs: spec.connectTimeoutMs,
     handshakeTimeoutMs: spec.handshakeTimeoutMs,
-    chunkSize: defaults.chunkSize,
+    chunkSize: CLIENT_CHUNK_SIZE,
     maxMessageSize: defaults.maxMessageSize,
     logger,
   };

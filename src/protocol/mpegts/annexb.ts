@@ -52,9 +52,10 @@ function nalType(codec: MuxVideoCodec, firstByte: number): number {
 /**
  * Converts one frame. `keyframe` is what the FLV header says; the NAL types are checked
  * too, because parameter sets must precede every IDR/IRAP picture whatever the header
- * claims, unless they are over 1 KiB and more than half the frame's size (only a hostile
- * stream has those). Parameter sets already in the frame are not duplicated, and AUDs in the input
- * are dropped: there must be exactly one, first (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
+ * claims, unless they are over ALWAYS_REPEATED_BYTES and more than half the frame's size
+ * (only a hostile stream has those). Parameter sets already in the frame are not
+ * duplicated, and AUDs in the input are dropped: there must be exactly one, first
+ * (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
  */
 export function toAnnexB(
   data: Buffer,
@@ -91,9 +92,8 @@ export function toAnnexB(
   const aud = codec === 'avc' ? AVC_AUD : HEVC_AUD;
   const segments: Buffer[] = [aud];
   let length = aud.length;
-  // Repeated parameter sets are bounded by the frame they precede, so a publisher cannot
-  // make every tiny keyframe carry a huge sequence header to each SRT reader. Real ones are
-  // tens of bytes against kilobytes of picture.
+  // Bounded by the frame they precede: a publisher cannot make every tiny keyframe carry
+  // a huge sequence header to each SRT reader.
   const repeatable = parameterSets.length <= Math.max(ALWAYS_REPEATED_BYTES, data.length / 2);
   if ((randomAccess || keyframe) && !hasParameterSets && parameterSets.length > 0 && repeatable) {
     segments.push(parameterSets);

@@ -89,16 +89,13 @@ export class AnnexBVideoConverter {
 
     this.headerCredit = Math.min(MAX_HEADER_CREDIT, this.headerCredit + paramBytes + (accessUnit.length - paramBytes) / 2);
     let sequenceHeader: Buffer | undefined;
-    if (this.paramsChanged) {
-      sequenceHeader = this.rules.sequenceHeader(this.params);
-      if (sequenceHeader !== undefined && sequenceHeader.length > this.headerCredit + HEADER_CREDIT_ALLOWANCE) {
-        // Not paid for yet: the change goes out with a later access unit.
-        sequenceHeader = undefined;
-      } else if (sequenceHeader !== undefined) {
-        this.headerCredit -= sequenceHeader.length;
-        this.paramsChanged = false;
-        this.configured = true;
-      }
+    const changed = this.paramsChanged ? this.rules.sequenceHeader(this.params) : undefined;
+    // A header not paid for yet goes out with a later access unit.
+    if (changed !== undefined && changed.length <= this.headerCredit + HEADER_CREDIT_ALLOWANCE) {
+      sequenceHeader = changed;
+      this.headerCredit -= changed.length;
+      this.paramsChanged = false;
+      this.configured = true;
     }
     if (keyframe && this.configured) this.sawKeyframe = true;
     if (!this.sawKeyframe || kept.length === 0) return { sequenceHeader, frame: undefined, keyframe, oversized: false };
