@@ -20,7 +20,7 @@ import { registryRouter } from './rtmp/router.js';
 import { SrtRuntime } from './srt/runtime.js';
 import { SrtIngest } from './srt/srt-ingest.js';
 import { admitByLists, CidrList } from './policy/cidr.js';
-import { ConnectionAdmission } from './policy/connection-admission.js';
+import { ConnectionAdmission, type ListenerReport } from './policy/connection-admission.js';
 import { RtmpServer, type RtmpListenerSpec } from './rtmp/server.js';
 import { WriteMerger } from './rtmp/write-merger.js';
 import { WireCache } from './rtmp/wire-cache.js';
@@ -209,11 +209,12 @@ export class App {
     this.recordingService.startRetention();
     this.registry.apply(this.config.flows.map(toFlowSpec));
     if (this.config.srt) {
-      const { listen, latencyMs, allow, deny } = this.config.srt;
+      const { listen, latencyMs, allow, deny, maxConnections, maxConnectionsPerAddress } = this.config.srt;
       this.srtIngest = new SrtIngest(
         this.srtRuntime(),
         this.registry,
-        { ...parseListen(listen), latencyMs, allow: CidrList.parse(allow), deny: CidrList.parse(deny) },
+        { ...parseListen(listen), latencyMs },
+        new ConnectionAdmission({ maxConnections, maxConnectionsPerAddress, allow: CidrList.parse(allow), deny: CidrList.parse(deny) }),
         this.logger.child({ component: 'srt' }),
       );
       this.srtIngest.start();
@@ -271,6 +272,7 @@ export class App {
     const [{ buildApiServer }, { createMetrics }] = await Promise.all([import('./api/server.js'), import('./telemetry/metrics.js')]);
     this.metrics = createMetrics({ flows: () => this.registry.list(), now: Date.now, configOk: () => this.configStatus.ok, webhooks: () => this.webhooks.stats(), recordingFreeBytes: () => this.recordingService?.space.freeBytes,
       tasks: () => this.tasks.list().map((t) => ({ id: t.config.id, status: t.report.status, attempts: t.report.attempts })),
+      listeners: () => this.listeners(),
     });
     this.api = buildApiServer(this.apiContext(this.metrics), this.logger.child({ component: 'api' }));
     await this.api.listen({ host, port }).catch((err: Error) => {
@@ -283,6 +285,7 @@ export class App {
       flows: () => this.registry.list(),
       flow: (id) => this.registry.get(id),
       meta: (id) => this.config.flows.find((f) => f.id === id)?.meta ?? {},
+      listeners: () => this.listeners(),
       endpoints: () => {
         const bound = (protocol: string) => this.addresses().find((a) => a.protocol === protocol)?.address.port;
         return { host: this.config.publicHost, rtmpPort: bound('rtmp') ?? parseListen(this.config.rtmp.listen).port, rtmpsPort: bound('rtmps'), srtPort: this.srtPort() };
@@ -345,6 +348,11 @@ export class App {
   /** Bound RTMP/RTMPS addresses (port 0 in the config resolved). */
   addresses(): ReturnType<RtmpServer['addresses']> {
     return this.rtmp?.addresses() ?? [];
+  }
+
+  /** The RTMP(S) and shared SRT listeners: open connections, limits and refusals. */
+  listeners(): ListenerReport[] {
+    return [this.rtmp?.report(), this.srtIngest?.report()].filter((r): r is ListenerReport => r !== undefined);
   }
 
   /**

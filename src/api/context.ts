@@ -3,6 +3,7 @@ import type { EditOutcome } from '../app.js';
 import type { ConfigEdit } from '../config/edit.js';
 import type { ConfigIssue } from '../config/load.js';
 import type { Flow } from '../core/flow.js';
+import type { ListenerReport } from '../policy/connection-admission.js';
 import type { RecordJobs } from '../recording/record-jobs.js';
 import type { RecordingService } from '../recording/recording-service.js';
 import type { TaskScheduler } from '../tasks/task-scheduler.js';
@@ -28,6 +29,8 @@ export interface ApiContext {
   /** The flow's `meta` from the config. */
   meta(flowId: string): Record<string, string>;
   endpoints(): PublicEndpoints;
+  /** The RTMP(S) and shared SRT listeners: open connections, limits, refusals. */
+  listeners(): ListenerReport[];
   configStatus(): ConfigStatus;
   tokens(): TokenVerifier;
   /** api.allow / api.deny: whether a client address may use the API at all. */

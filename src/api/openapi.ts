@@ -64,6 +64,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/metrics': { get: { summary: 'Prometheus metrics (a token only with api.metricsAuth)', security: [], responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
       '/v1/config/status': { get: read('Whether the config file as it is on disk was accepted, and why not', { $ref: '#/components/schemas/ConfigStatus' }) },
+      '/v1/listeners': {
+        get: read('The RTMP(S) listener and the shared SRT port: bound addresses, connections open, their caps, and connections refused by reason', {
+          type: 'array',
+          items: { $ref: '#/components/schemas/Listener' },
+        }),
+      },
       '/v1/flows': {
         get: read('Every flow', { type: 'array', items: flowRef }),
         post: write('Create a flow (missing keys are generated and written into the file)', { $ref: '#/components/schemas/FlowCreate' }, flowRef, [], 201),
@@ -197,6 +203,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
             appliedAt: { type: 'string', format: 'date-time' },
             checkedAt: { type: 'string', format: 'date-time' },
             issues: { type: 'array', items: { type: 'object', properties: { file: { type: 'string' }, line: { type: 'integer' }, path: { type: 'string' }, message: { type: 'string' } } } },
+          },
+        },
+        Listener: {
+          type: 'object',
+          properties: {
+            protocol: { type: 'string', enum: ['rtmp', 'srt'], description: 'rtmp covers the RTMP and RTMPS listeners (one set of caps)' },
+            addresses: { type: 'array', items: { type: 'object', properties: { protocol: { type: 'string' }, host: { type: 'string' }, port: { type: 'integer' } } } },
+            connections: { type: 'integer', description: 'connections holding a slot now' },
+            maxConnections: { type: 'integer' },
+            maxConnectionsPerAddress: { type: 'integer' },
+            refusals: { type: 'object', additionalProperties: { type: 'integer' }, description: 'connections refused since start, by reason' },
           },
         },
         WebhookEvent: {

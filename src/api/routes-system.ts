@@ -4,7 +4,7 @@ import { ok } from './envelope.js';
 import { openApiDocument } from './openapi.js';
 import { sendError } from './replies.js';
 
-/** Health, metrics and the config's state. */
+/** Health, metrics, the config's state and the listeners' connections. */
 export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // No auth: load balancers and orchestrators probe it. Says nothing secret.
   app.get('/healthz', async () => ok({ status: 'ok', uptimeSeconds: Math.round((ctx.now() - ctx.startedAt) / 1000), configOk: ctx.configStatus().ok }));
@@ -19,6 +19,8 @@ export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.get('/v1/config/status', async () => ok(ctx.configStatus()));
+
+  app.get('/v1/listeners', async () => ok(ctx.listeners()));
 
   // Built once: it depends on the schemas only. Plain JSON, not in the envelope (tools read it as is).
   let document: Record<string, unknown> | undefined;

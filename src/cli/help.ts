@@ -22,7 +22,8 @@ Publish:  rtmp://HOST:1935/live/<streamKey>     (OBS: server rtmp://HOST:1935/li
 Play:     rtmp://HOST:1935/live/<playbackKey>
           srt://HOST:9000?streamid=#!::r=<flowId>,m=request,s=<playbackKey>
 API (with an api section, default 127.0.0.1:8080): GET /healthz, GET /metrics,
-          GET /v1/flows[/:id[/status|/outputs[/:name]]], GET /v1/config/status, GET /v1/openapi.json,
+          GET /v1/flows[/:id[/status|/outputs[/:name]]], GET /v1/config/status, GET /v1/listeners,
+          GET /v1/openapi.json,
           POST /v1/flows, PATCH|DELETE /v1/flows/:id, POST /v1/flows/:id/outputs,
           PATCH|DELETE /v1/flows/:id/outputs/:name (written back into the config file),
           GET /v1/flows/:id/recordings, GET /v1/recordings[/:id[/download]], DELETE /v1/recordings/:id,

@@ -24,6 +24,9 @@ export const srtSectionSchema = z
   .object({
     listen: listen('0.0.0.0:9000'),
     latencyMs,
+    /** Callers connected at once, in total and from one address; more are refused in the handshake. */
+    maxConnections: intRange(1, 1_000_000).default(10_000),
+    maxConnectionsPerAddress: intRange(1, 1_000_000).default(500),
     ...listenerAccess,
   })
   .strict();

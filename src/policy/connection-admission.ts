@@ -7,7 +7,22 @@ export interface AdmissionLimits {
   deny: CidrList;
 }
 
-export type AdmissionVerdict = { ok: true; release(): void } | { ok: false; reason: 'address_denied' | 'too_many_connections' | 'too_many_from_address' };
+export type AdmissionRefusal = 'address_denied' | 'too_many_connections' | 'too_many_from_address';
+
+/** A listener's connections, as the status API and the metrics show them. */
+export interface ListenerReport {
+  /** 'rtmp' covers the RTMP and RTMPS listeners: they share one set of limits. */
+  protocol: 'rtmp' | 'srt';
+  addresses: { protocol: string; host: string; port: number }[];
+  /** Connections holding a slot now. */
+  connections: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Connections refused since start, by reason. */
+  refusals: Record<string, number>;
+}
+
+export type AdmissionVerdict = { ok: true; release(): void } | { ok: false; reason: AdmissionRefusal };
 
 /**
  * Who may hold a connection to a listener: the allow/deny lists, then the total and
@@ -25,12 +40,40 @@ export class ConnectionAdmission {
     return this.total;
   }
 
-  admit(remoteAddress: string | undefined): AdmissionVerdict {
+  report(protocol: ListenerReport['protocol'], addresses: ListenerReport['addresses']): ListenerReport {
+    return {
+      protocol,
+      addresses,
+      connections: this.total,
+      maxConnections: this.limits.maxConnections,
+      maxConnectionsPerAddress: this.limits.maxConnectionsPerAddress,
+      refusals: { ...this.refusals },
+    };
+  }
+
+  /**
+   * Why a connection from this address would be refused now, or undefined. Counts and
+   * holds nothing: SRT asks inside its handshake, and admits only once the connection is
+   * up (libsrt may still refuse it after the handshake, and would not say so).
+   */
+  check(remoteAddress: string | undefined): AdmissionRefusal | undefined {
     const address = normalizeAddress(remoteAddress ?? '');
-    if (!admitByLists(address, this.limits.allow, this.limits.deny)) return this.refuse('address_denied');
-    if (this.total >= this.limits.maxConnections) return this.refuse('too_many_connections');
+    if (!admitByLists(address, this.limits.allow, this.limits.deny)) return 'address_denied';
+    if (this.total >= this.limits.maxConnections) return 'too_many_connections';
+    if ((this.perAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'too_many_from_address';
+    return undefined;
+  }
+
+  /** Counts a refusal decided elsewhere (for example by `check` in a handshake). */
+  countRefusal(reason: string): void {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+  }
+
+  admit(remoteAddress: string | undefined): AdmissionVerdict {
+    const refusal = this.check(remoteAddress);
+    if (refusal) return this.refuse(refusal);
+    const address = normalizeAddress(remoteAddress ?? '');
     const mine = this.perAddress.get(address) ?? 0;
-    if (mine >= this.limits.maxConnectionsPerAddress) return this.refuse('too_many_from_address');
     this.total += 1;
     this.perAddress.set(address, mine + 1);
     let released = false;
@@ -47,8 +90,8 @@ export class ConnectionAdmission {
     };
   }
 
-  private refuse(reason: 'address_denied' | 'too_many_connections' | 'too_many_from_address'): AdmissionVerdict {
-    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+  private refuse(reason: AdmissionRefusal): AdmissionVerdict {
+    this.countRefusal(reason);
     return { ok: false, reason };
   }
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { FlowrelayError } from '../lib/errors.js';
-import type { ConnectionAdmission } from '../policy/connection-admission.js';
+import type { ConnectionAdmission, ListenerReport } from '../policy/connection-admission.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
 import { TlsReloader, type TlsFiles } from './tls-reloader.js';
@@ -43,6 +43,13 @@ export class RtmpServer {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  report(): ListenerReport {
+    return this.admission.report(
+      'rtmp',
+      this.addresses().map(({ protocol, address }) => ({ protocol, host: address.address, port: address.port })),
+    );
   }
 
   async start(): Promise<void> {

@@ -6,7 +6,7 @@ import type { SrtRuntime } from './runtime.js';
 import { attachSrtPublisher } from './srt-publisher.js';
 import { routeSharedPort } from './srt-routing.js';
 import { serveTsToCaller } from './ts-to-caller.js';
-import { admitByLists, type CidrList } from '../policy/cidr.js';
+import type { AdmissionRefusal, ConnectionAdmission, ListenerReport } from '../policy/connection-admission.js';
 import { SrtReject, type SrtListener } from './types.js';
 
 /** A player on the shared port may queue this much before skipping to a keyframe. */
@@ -16,25 +16,41 @@ export interface SrtIngestOptions {
   host: string;
   port: number;
   latencyMs: number;
-  /** Listener-wide access lists (deny wins; a non-empty allow admits only what it lists). */
-  allow: CidrList;
-  deny: CidrList;
 }
+
+/** What a caller refused on the shared port is counted as (stable names for status and metrics). */
+const REJECT_CODES: Record<number, string> = {
+  [SrtReject.BadRequest]: 'bad_stream_id',
+  [SrtReject.Unauthorized]: 'wrong_key',
+  [SrtReject.Forbidden]: 'flow_address_denied',
+  [SrtReject.NotFound]: 'not_found',
+  [SrtReject.Conflict]: 'input_busy',
+};
+
+const ADMISSION_REFUSALS: Record<AdmissionRefusal, { reason: number; why: string }> = {
+  address_denied: { reason: SrtReject.Forbidden, why: 'address not allowed on the SRT port' },
+  too_many_connections: { reason: SrtReject.Overload, why: 'too many connections (srt.maxConnections)' },
+  too_many_from_address: { reason: SrtReject.Overload, why: 'too many connections from this address (srt.maxConnectionsPerAddress)' },
+};
+
+type IngestRouting = ReturnType<typeof routeSharedPort> & { code?: string };
 
 /**
  * The shared SRT port: callers are routed by stream id to publish into a flow's
  * srt-listener input or to play a flow. Refusals happen inside the handshake, with SRT
- * reject reasons, and are counted.
+ * reject reasons, and are counted. The listener's allow/deny lists and connection caps
+ * are checked in the handshake too; a connection holds its slot from the moment it is up
+ * until it closes.
  */
 export class SrtIngest {
   private listener: SrtListener | undefined;
-  readonly refused = new Map<string, number>();
   private readonly refusalLog: RateLimitedLog;
 
   constructor(
     private readonly runtime: SrtRuntime,
     private readonly registry: FlowRegistry,
     private readonly options: SrtIngestOptions,
+    private readonly admission: ConnectionAdmission,
     private readonly logger: Logger,
   ) {
     this.refusalLog = new RateLimitedLog(logger);
@@ -51,10 +67,12 @@ export class SrtIngest {
       },
       onConnection: (connection) => this.onConnection(connection),
       onRejected: ({ peer, streamId }, reason) => {
+        // Routed again: the handshake's answer is not kept, and this runs outside it.
         const routing = this.route(streamId, peer.address);
         const why = routing.ok ? 'refused' : routing.why;
-        this.refused.set(why, (this.refused.get(why) ?? 0) + 1);
-        this.refusalLog.warn(why, { peer: peer.address, reason, why }, 'srt caller refused');
+        const code = routing.ok ? 'refused' : (routing.code ?? 'refused');
+        this.admission.countRefusal(code);
+        this.refusalLog.warn(code, { peer: peer.address, reason, why }, 'srt caller refused');
       },
     });
     this.logger.info({ protocol: 'srt', host: this.options.host, port: this.listener.port }, 'listening');
@@ -64,15 +82,19 @@ export class SrtIngest {
     return this.listener?.port;
   }
 
+  report(): ListenerReport {
+    return this.admission.report('srt', this.listener ? [{ protocol: 'srt', host: this.options.host, port: this.listener.port }] : []);
+  }
+
   async close(): Promise<void> {
     await this.listener?.close();
   }
 
-  private route(streamId: string, peerAddress: string): ReturnType<typeof routeSharedPort> {
-    if (!admitByLists(peerAddress, this.options.allow, this.options.deny)) {
-      return { ok: false, reason: SrtReject.Forbidden, why: 'address not allowed on the SRT port' };
-    }
-    return routeSharedPort(streamId, peerAddress, this.registry);
+  private route(streamId: string, peerAddress: string): IngestRouting {
+    const refusal = this.admission.check(peerAddress);
+    if (refusal) return { ok: false, ...ADMISSION_REFUSALS[refusal], code: refusal };
+    const routing = routeSharedPort(streamId, peerAddress, this.registry);
+    return routing.ok ? routing : { ...routing, code: REJECT_CODES[routing.reason] ?? 'refused' };
   }
 
   private onConnection(connection: SrtConnection): void {
@@ -83,6 +105,15 @@ export class SrtIngest {
       connection.close();
       return;
     }
+    // Handshakes that ran side by side may all have passed the caps' check: the slot is
+    // taken only now, and a caller over a cap is closed.
+    const verdict = this.admission.admit(connection.peer.address);
+    if (!verdict.ok) {
+      this.refusalLog.warn(verdict.reason, { peer: connection.peer.address, why: ADMISSION_REFUSALS[verdict.reason].why }, 'srt caller dropped after handshake');
+      connection.close();
+      return;
+    }
+    connection.once('closed', () => verdict.release());
     const { route } = routing;
     const logger = this.logger.child({ flowId: route.flow.id, peer: connection.peer.address });
     if (route.kind === 'publish') {

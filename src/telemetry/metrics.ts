@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Flow } from '../core/flow.js';
 import type { ConnectionReport, TransportStats } from '../core/flow-parts.js';
+import type { ListenerReport } from '../policy/connection-admission.js';
 
 /** What the metrics read at scrape time; nothing is counted twice on the media path. */
 export interface MetricsSource {
@@ -13,6 +14,8 @@ export interface MetricsSource {
   recordingFreeBytes(): number | undefined;
   /** Scheduled tasks and how their runs go. */
   tasks(): { id: string; status: string; attempts: number }[];
+  /** The RTMP(S) listener and the shared SRT port. */
+  listeners(): ListenerReport[];
 }
 
 type Labels = Record<string, string>;
@@ -49,6 +52,13 @@ export function createMetrics(source: MetricsSource): Registry {
         for (const [labels, value] of samples()) this.inc(labels, Math.max(0, value));
       },
     });
+
+  gauge('flowrelay_listener_connections', 'Connections open on a listener (rtmp: RTMP and RTMPS together; srt: the shared port)', ['protocol'], () =>
+    source.listeners().map((l): Sample => [{ protocol: l.protocol }, l.connections]),
+  );
+  counter('flowrelay_listener_refusals_total', 'Connections a listener refused, by reason (address lists, connection caps; on srt also stream id routing)', ['protocol', 'reason'], () =>
+    source.listeners().flatMap((l) => Object.entries(l.refusals).map(([reason, n]): Sample => [{ protocol: l.protocol, reason }, n])),
+  );
 
   const perFlow = (f: (flow: Flow) => number) => () => source.flows().map((flow): Sample => [{ flow: flow.id }, f(flow)]);
   gauge('flowrelay_config_ok', '1 when the last config load or reload was accepted', [], () => [[{}, source.configOk() ? 1 : 0]]);

@@ -359,7 +359,7 @@ describe('OpenAPI document', () => {
       expect(doc.openapi).toBe('3.1.0');
       const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
       for (const route of [
-        'GET /healthz', 'GET /metrics', 'GET /v1/config/status', 'GET /v1/flows', 'POST /v1/flows', 'GET /v1/flows/{id}', 'PATCH /v1/flows/{id}', 'DELETE /v1/flows/{id}',
+        'GET /healthz', 'GET /metrics', 'GET /v1/config/status', 'GET /v1/listeners', 'GET /v1/flows', 'POST /v1/flows', 'GET /v1/flows/{id}', 'PATCH /v1/flows/{id}', 'DELETE /v1/flows/{id}',
         'GET /v1/flows/{id}/status', 'GET /v1/flows/{id}/outputs', 'POST /v1/flows/{id}/outputs', 'GET /v1/flows/{id}/outputs/{name}', 'PATCH /v1/flows/{id}/outputs/{name}', 'DELETE /v1/flows/{id}/outputs/{name}',
         'GET /v1/flows/{id}/recordings', 'GET /v1/recordings', 'GET /v1/recordings/{id}', 'DELETE /v1/recordings/{id}', 'GET /v1/recordings/{id}/download',
         'GET /v1/record-jobs', 'POST /v1/record-jobs', 'GET /v1/record-jobs/{id}', 'DELETE /v1/record-jobs/{id}',

@@ -114,7 +114,7 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
     }
     expect(flow.failover!.report().switches).toBe(2);
     const { createMetrics } = await import('../../src/telemetry/metrics.js');
-    const metrics = await createMetrics({ flows: () => [flow], now: Date.now, configOk: () => true, webhooks: () => [], recordingFreeBytes: () => undefined, tasks: () => [] }).metrics();
+    const metrics = await createMetrics({ flows: () => [flow], now: Date.now, configOk: () => true, webhooks: () => [], recordingFreeBytes: () => undefined, tasks: () => [], listeners: () => [] }).metrics();
     expect(metrics).toMatch(/^flowrelay_flow_failover_switches_total\{flow="event"\} 2$/m);
     // Both encoders are gone by now: neither input is active.
     expect(metrics).toMatch(/^flowrelay_flow_failover_active\{flow="event",input="main"\} 0$/m);

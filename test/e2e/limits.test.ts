@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { playKey, publishKey, startInProcess } from '../helpers/daemon.js';
 import { play, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
 import { RawRtmp } from '../helpers/raw-rtmp.js';
-import { publishSrt, srtUrl } from '../helpers/srt-tools.js';
+import { publishSrt, recordSrt, srtUrl } from '../helpers/srt-tools.js';
 
 /** A flow with an RTMP push input and extra per-flow limits. */
 function limitedFlow(id: string, limits: string): string {
@@ -64,6 +64,7 @@ describe('per-flow CIDR allow lists', () => {
       const refused = await publishSrt(url('elsewhere'), 2).done;
       expect(refused.code).not.toBe(0);
       expect(logs.some((l) => l.msg === 'srt caller refused' && l.reason === 1403)).toBe(true);
+      expect(daemon.app.listeners().find((l) => l.protocol === 'srt')!.refusals).toEqual({ flow_address_denied: 1 });
       const accepted = publishSrt(url('here'), 3);
       await waitFor(() => daemon.app.registry.get('here')!.hub.live, 'allowed caller publishing', 10_000);
       expect((await accepted.done).code).toBe(0);
@@ -107,8 +108,43 @@ describe('connection limits', () => {
       expect(await Promise.all(held.map((c) => c.closedWithin(200)))).toEqual([false, false, false]);
       const ok = await publish(daemon.url(publishKey('capped')), { seconds: 1 }).done;
       expect(ok.code, ok.stderr).toBe(0);
+      const [rtmp] = daemon.app.listeners();
+      expect(rtmp).toMatchObject({ protocol: 'rtmp', connections: 3, maxConnectionsPerAddress: 3, refusals: { too_many_from_address: 1, address_denied: 1 } });
     } finally {
       for (const c of held) c.destroy();
+      await daemon.close();
+    }
+  });
+
+  it('SRT: a caller over srt.maxConnectionsPerAddress is refused in the handshake (1402); the admitted players keep theirs, and a freed slot is taken again', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const daemon = await startInProcess(`srt: { listen: "127.0.0.1:0", maxConnectionsPerAddress: 2 }\nflows:\n${limitedFlow('busy', '{}')}`, '', logs);
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-cap-'));
+      const flow = daemon.app.registry.get('busy')!;
+      const srt = () => daemon.app.listeners().find((l) => l.protocol === 'srt')!;
+      const playUrl = srtUrl(daemon.app.srtPort()!, { mode: 'caller', streamId: `#!::r=busy,m=request,s=${playKey('busy')}` });
+      const publisher = publish(daemon.url(publishKey('busy')), { seconds: 12 });
+      await waitFor(() => flow.hub.live, 'publisher live');
+      const players = ['a', 'b'].map((name) => recordSrt(playUrl, join(dir, `${name}.ts`), 4));
+      await waitFor(() => srt().connections === 2, 'two SRT players admitted');
+      const third = await recordSrt(playUrl, join(dir, 'c.ts'), 2).done;
+      expect(third.code).not.toBe(0);
+      expect(logs.some((l) => l.msg === 'srt caller refused' && l.reason === 1402)).toBe(true);
+      expect(srt()).toMatchObject({ connections: 2, maxConnectionsPerAddress: 2, refusals: { too_many_from_address: 1 } });
+      for (const [i, name] of ['a', 'b'].entries()) {
+        const done = await players[i]!.done;
+        expect(done.code, done.stderr).toBe(0);
+        expect(videoFrames(await probeStreams(join(dir, `${name}.ts`)))).toBeGreaterThan(2 * 25);
+      }
+      // Both players left: their slots are free again.
+      await waitFor(() => srt().connections === 0, 'SRT slots released');
+      const later = await recordSrt(playUrl, join(dir, 'later.ts'), 2).done;
+      expect(later.code, later.stderr).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'later.ts')))).toBeGreaterThan(25);
+      expect(srt().refusals).toEqual({ too_many_from_address: 1 });
+      expect((await publisher.done).code).toBe(0);
+    } finally {
       await daemon.close();
     }
   });

@@ -110,6 +110,27 @@ describe('ConnectionAdmission', () => {
     expect(a.admit(undefined)).toMatchObject({ ok: true });
     expect(a.open).toBe(1);
   });
+
+  it('check says what admit would refuse, without counting or holding a slot', () => {
+    const a = new ConnectionAdmission({ maxConnections: 5, maxConnectionsPerAddress: 1, ...lists });
+    expect(a.check('10.0.0.1')).toBeUndefined();
+    expect(a.check('10.0.0.1')).toBeUndefined();
+    expect(a.open).toBe(0);
+    expect(a.admit('10.0.0.1').ok).toBe(true);
+    expect(a.check('::ffff:10.0.0.1')).toBe('too_many_from_address');
+    expect(a.check('192.0.2.66')).toBe('address_denied');
+    expect(a.refusals).toEqual({});
+    a.countRefusal('too_many_from_address');
+    expect(a.refusals).toEqual({ too_many_from_address: 1 });
+    expect(a.report('srt', [{ protocol: 'srt', host: '::', port: 9000 }])).toEqual({
+      protocol: 'srt',
+      addresses: [{ protocol: 'srt', host: '::', port: 9000 }],
+      connections: 1,
+      maxConnections: 5,
+      maxConnectionsPerAddress: 1,
+      refusals: { too_many_from_address: 1 },
+    });
+  });
 });
 
 describe('RateLimitedLog', () => {
