@@ -115,7 +115,8 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
     });
   };
   const listening = await Promise.race([
-    waitForLine(/"msg":"listening"/),
+    // The RTMP listener's line: with an srt section, the SRT port logs "listening" first.
+    waitForLine(/"protocol":"rtmp".*"msg":"listening"/),
     exited.then(({ code }) => { throw new Error(`daemon exited with ${code} before listening:\n${lines.join('\n')}`); }),
   ]);
   const port = (JSON.parse(listening) as { port: number }).port;
