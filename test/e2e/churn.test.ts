@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListenerReport } from '../../src/policy/connection-admission.js';
 import { encodeChunks } from '../../src/protocol/rtmp/chunk-encoder.js';
-import { flowYaml, playKey, publishKey, spawnDaemon, tempConfig, type SpawnedDaemon } from '../helpers/daemon.js';
+import { flowYaml, outputTo, playKey, publishKey, reconfigure, spawnDaemon, startInProcess, tempConfig, type SpawnedDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
 import { readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
+import { liveInstances } from '../helpers/heap-census.js';
 import { makeTestFlv } from '../helpers/media-sync.js';
 import { freePort } from '../helpers/peers.js';
 import { RawRtmp } from '../helpers/raw-rtmp.js';
@@ -65,6 +66,45 @@ async function rawPublisher(port: number, key: string, tags: FlvFileTag[]): Prom
   return c;
 }
 
+/** One publisher with three players; who leaves first, and how, changes with `i`. */
+async function rtmpCycle(port: number, tags: FlvFileTag[], i: number): Promise<void> {
+  const publisher = await rawPublisher(port, publishKey('churn'), tags);
+  const players = await Promise.all([0, 1, 2].map(async () => {
+    const p = await RawRtmp.open(port);
+    await p.play(playKey('churn'));
+    return p;
+  }));
+  // Each player gets the cached GOP (far more than 10 kB) once the publisher is live.
+  await waitFor(() => players.every((p) => p.bytesReceived > 10_000), `cycle ${i}: players receiving`, 10_000);
+  // A connection that gives up before the handshake, and one that sends garbage.
+  (await RawRtmp.open(port)).destroy();
+  (await RawRtmp.open(port)).write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+  const leave = (c: RawRtmp) => (i % 2 === 0 ? c.destroy() : c.socket.end());
+  if (i % 3 === 0) {
+    leave(publisher);
+    for (const p of players) leave(p);
+  } else {
+    for (const p of players) leave(p);
+    leave(publisher);
+  }
+}
+
+/** The first second of the test source: sequence headers, a keyframe and what follows it. */
+async function firstSecond(dir: string): Promise<FlvFileTag[]> {
+  makeTestFlv(join(dir, 'source.flv'));
+  const file = await readFlvFile(join(dir, 'source.flv'));
+  return file.tags.filter((t) => (t.type === 8 || t.type === 9) && t.timestamp < 1_000);
+}
+
+/** Polls an async condition, bounded by timeoutMs; a failing poll (an API not up yet) is a "not yet". */
+async function settle(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await Promise.resolve().then(cond).catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(50);
+  }
+}
+
 /**
  * Sessions that come and go must leave nothing behind (operators see stale sessions and
  * memory that grows over days in other relays). A spawned daemon takes hundreds of
@@ -85,10 +125,7 @@ describe('churn leaves nothing behind', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'flowrelay-churn-'));
-    makeTestFlv(join(dir, 'source.flv'));
-    const file = await readFlvFile(join(dir, 'source.flv'));
-    // The first second: sequence headers, a keyframe and what follows it.
-    tags = file.tags.filter((t) => (t.type === 8 || t.type === 9) && t.timestamp < 1_000);
+    tags = await firstSecond(dir);
     apiPort = await freePort();
     srtPort = await freeUdpPort();
     const sha = createHash('sha256').update(TOKEN).digest('hex');
@@ -116,49 +153,16 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
   const listeners = async () => (await api<ListenerReport[]>(apiPort, 'GET', '/v1/listeners')).result;
   const rtmpConnections = async () => (await listeners()).find((l) => l.protocol === 'rtmp')!.connections;
   const srtConnections = async () => (await listeners()).find((l) => l.protocol === 'srt')!.connections;
-  /** Polls an async condition (each poll is an API call), bounded by timeoutMs. */
-  async function settle(cond: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    // Until the API is up, a call fails: that is a "not yet" too.
-    while (!(await cond().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await delay(50);
-    }
-  }
-
-  /** One publisher with three players; who leaves first, and how, changes with `i`. */
-  async function rtmpCycle(i: number): Promise<void> {
-    const publisher = await rawPublisher(daemon.port, publishKey('churn'), tags);
-    const players = await Promise.all([0, 1, 2].map(async () => {
-      const p = await RawRtmp.open(daemon.port);
-      await p.play(playKey('churn'));
-      return p;
-    }));
-    // Each player gets the cached GOP (far more than 10 kB) once the publisher is live.
-    await waitFor(() => players.every((p) => p.bytesReceived > 10_000), `cycle ${i}: players receiving`, 10_000);
-    // A connection that gives up before the handshake, and one that sends garbage.
-    (await RawRtmp.open(daemon.port)).destroy();
-    (await RawRtmp.open(daemon.port)).write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
-    const leave = (c: RawRtmp) => (i % 2 === 0 ? c.destroy() : c.socket.end());
-    if (i % 3 === 0) {
-      leave(publisher);
-      for (const p of players) leave(p);
-    } else {
-      for (const p of players) leave(p);
-      leave(publisher);
-    }
-  }
-
   it('RTMP, SRT and API churn: connections, file descriptors and flows return to where they were; the steady stream is whole', async () => {
     await settle(async () => (await rtmpConnections()) === 2, 'steady publisher and player connected');
     // One cycle of each kind first, so that whatever the daemon opens once (the SRT
     // runtime's epoll, an output's first connect attempt) is in the baseline.
-    await rtmpCycle(1);
+    await rtmpCycle(daemon.port, tags, 1);
     await settle(async () => (await rtmpConnections()) === 2, 'warm-up cycle gone');
     const baseline = await openFds(daemon.proc.pid!);
 
     for (let i = 0; i < RTMP_CYCLES; i++) {
-      await rtmpCycle(i);
+      await rtmpCycle(daemon.port, tags, i);
       // Every few cycles, wait for the daemon to catch up, so the caps are never what stops a cycle.
       if (i % 10 === 9) await settle(async () => (await rtmpConnections()) === 2, `cycle ${i}: sessions closed`);
     }
@@ -217,4 +221,60 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
     expect(videoFrames(await probeStreams(join(dir, 'steady.flv')))).toBeGreaterThanOrEqual(STEADY_SECONDS * 25 - 2);
     expect(daemon.lines.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
   }, 120_000);
+});
+
+/**
+ * The same churn inside the test process, where a heap snapshot can be taken: once every
+ * connection has closed and the added flows are gone, nothing still references their
+ * sessions, players, SRT connections, flows or outputs. A closure or map that kept one
+ * alive would keep its buffers too, and that is how memory grows over days.
+ */
+describe('churn in process: no connection object outlives its connection', () => {
+  it('after publishers, players, SRT players and flows with outputs came and went, the heap holds none of their objects', async () => {
+    const daemon = await startInProcess(`srt: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('churn')}`);
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-churn-heap-'));
+      const tags = await firstSecond(dir);
+      const open = () => daemon.app.listeners().reduce((n, l) => n + l.connections, 0);
+      for (let i = 0; i < 40; i++) {
+        await rtmpCycle(daemon.port, tags, i);
+        if (i % 10 === 9) await settle(() => open() === 0, `cycle ${i}: sessions closed`);
+      }
+
+      const deadPort = await freePort();
+      for (let i = 0; i < 4; i++) {
+        const id = `temp-${i}`;
+        await reconfigure(daemon, `${flowYaml('churn')}${flowYaml(id, { outputs: [outputTo('nowhere', deadPort, 'elsewhere')] })}`);
+        const publisher = await rawPublisher(daemon.port, publishKey(id), tags);
+        const player = await RawRtmp.open(daemon.port);
+        await player.play(playKey(id));
+        await waitFor(() => player.bytesReceived > 10_000, `${id}: player receiving`, 10_000);
+        await reconfigure(daemon, flowYaml('churn'));
+        expect(await publisher.closedWithin(5_000)).toBe(true);
+        expect(await player.closedWithin(5_000)).toBe(true);
+      }
+
+      // SRT players of a live flow: one killed, one that says goodbye.
+      const publisher = await rawPublisher(daemon.port, publishKey('churn'), tags);
+      const srtPlay = srtUrl(daemon.app.srtPort()!, { mode: 'caller', streamId: `#!::r=churn,m=request,s=${playKey('churn')}` });
+      const players = [0, 1].map((n) => recordSrt(srtPlay, join(dir, `srt-${n}.ts`), 20));
+      await settle(() => daemon.app.listeners().find((l) => l.protocol === 'srt')!.connections === 2, 'two SRT players');
+      players[0]!.proc.kill('SIGKILL');
+      players[1]!.proc.kill('SIGINT');
+      await Promise.all(players.map((p) => p.done));
+      publisher.destroy();
+
+      await settle(() => open() === 0, 'every connection closed');
+      expect(daemon.app.registry.list().map((f) => f.id)).toEqual(['churn']);
+      const counts = await liveInstances(['RtmpSession', 'RtmpPlayer', 'ChunkDecoder', 'SrtConnection', 'TsOverSrtSink', 'Flow', 'StreamHub', 'SupervisedOutput', 'SupervisedInput', 'RtmpClientConnection', 'ReconnectSupervisor', 'OutputFeed', 'ReaderGate']);
+      expect(counts).toEqual({
+        RtmpSession: 0, RtmpPlayer: 0, ChunkDecoder: 0, SrtConnection: 0, TsOverSrtSink: 0,
+        // The one configured flow and its hub.
+        Flow: 1, StreamHub: 1,
+        SupervisedOutput: 0, SupervisedInput: 0, RtmpClientConnection: 0, ReconnectSupervisor: 0, OutputFeed: 0, ReaderGate: 0,
+      });
+    } finally {
+      await daemon.close();
+    }
+  }, 90_000);
 });
