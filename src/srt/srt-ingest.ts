@@ -98,15 +98,9 @@ export class SrtIngest {
   }
 
   private onConnection(connection: SrtConnection): void {
-    // The flows may have changed since the handshake: route again.
-    const routing = this.route(connection.streamId, connection.peer.address);
-    if (!routing.ok) {
-      this.logger.warn({ peer: connection.peer.address, why: routing.why }, 'srt caller dropped after handshake');
-      connection.close();
-      return;
-    }
     // Handshakes that ran side by side may all have passed the caps' check: the slot is
-    // taken only now, and a caller over a cap is closed.
+    // taken only now (lists and caps checked again, a refusal counted), and a caller over
+    // a cap is closed.
     const verdict = this.admission.admit(connection.peer.address);
     if (!verdict.ok) {
       this.refusalLog.warn(verdict.reason, { peer: connection.peer.address, why: ADMISSION_REFUSALS[verdict.reason].why }, 'srt caller dropped after handshake');
@@ -114,6 +108,13 @@ export class SrtIngest {
       return;
     }
     connection.once('closed', () => verdict.release());
+    // The flows may have changed since the handshake: route again.
+    const routing = routeSharedPort(connection.streamId, connection.peer.address, this.registry);
+    if (!routing.ok) {
+      this.logger.warn({ peer: connection.peer.address, why: routing.why }, 'srt caller dropped after handshake');
+      connection.close();
+      return;
+    }
     const { route } = routing;
     const logger = this.logger.child({ flowId: route.flow.id, peer: connection.peer.address });
     if (route.kind === 'publish') {
