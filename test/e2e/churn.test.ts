@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListenerReport } from '../../src/policy/connection-admission.js';
-import { encodeChunks } from '../../src/protocol/rtmp/chunk-encoder.js';
 import { flowYaml, outputTo, playKey, publishKey, reconfigure, spawnDaemon, startInProcess, tempConfig, type SpawnedDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
 import { readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
@@ -62,7 +61,7 @@ function fdKinds(fds: string[]): Record<string, number> {
 async function rawPublisher(port: number, key: string, tags: FlvFileTag[]): Promise<RawRtmp> {
   const c = await RawRtmp.open(port);
   await c.publish(key);
-  for (const tag of tags) c.write(encodeChunks({ csid: tag.type === 9 ? 6 : 4, typeId: tag.type, streamId: 1, timestamp: tag.timestamp, payload: tag.body }, 128));
+  for (const tag of tags) c.media(tag.type as 8 | 9, tag.timestamp, tag.body);
   return c;
 }
 
@@ -94,15 +93,6 @@ async function firstSecond(dir: string): Promise<FlvFileTag[]> {
   makeTestFlv(join(dir, 'source.flv'));
   const file = await readFlvFile(join(dir, 'source.flv'));
   return file.tags.filter((t) => (t.type === 8 || t.type === 9) && t.timestamp < 1_000);
-}
-
-/** Polls an async condition, bounded by timeoutMs; a failing poll (an API not up yet) is a "not yet". */
-async function settle(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(cond).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
 }
 
 /**
@@ -138,6 +128,8 @@ flows:
 ${flowYaml('steady')}${flowYaml('churn')}`);
     cleanup = cfg.cleanup;
     daemon = await spawnDaemon(cfg.file);
+    // Logged once everything listens, the API included.
+    await daemon.waitForLine(/"msg":"flowrelay started"/);
     steadyPlayer = play(daemon.url(playKey('steady')), join(dir, 'steady.flv'));
     steadyPublisher = publish(daemon.url(publishKey('steady')), { seconds: STEADY_SECONDS });
   });
@@ -150,29 +142,34 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
     await cleanup?.();
   });
 
-  const listeners = async () => (await api<ListenerReport[]>(apiPort, 'GET', '/v1/listeners')).result;
-  const rtmpConnections = async () => (await listeners()).find((l) => l.protocol === 'rtmp')!.connections;
-  const srtConnections = async () => (await listeners()).find((l) => l.protocol === 'srt')!.connections;
+  /** GET /v1/listeners, kept for the checks that follow (waitFor's refresh). */
+  let listeners: ListenerReport[] = [];
+  const fetchListeners = async () => {
+    listeners = (await api<ListenerReport[]>(apiPort, 'GET', '/v1/listeners')).result;
+  };
+  const connections = (protocol: ListenerReport['protocol']) => listeners.find((l) => l.protocol === protocol)!.connections;
+  const untilConnections = (want: { rtmp?: number; srt?: number }, what: string) =>
+    waitFor(() => (want.rtmp === undefined || connections('rtmp') === want.rtmp) && (want.srt === undefined || connections('srt') === want.srt), what, 15_000, fetchListeners);
   it('RTMP, SRT and API churn: connections, file descriptors and flows return to where they were; the steady stream is whole', async () => {
-    await settle(async () => (await rtmpConnections()) === 2, 'steady publisher and player connected');
+    await untilConnections({ rtmp: 2 }, 'steady publisher and player connected');
     // One cycle of each kind first, so that whatever the daemon opens once (the SRT
     // runtime's epoll, an output's first connect attempt) is in the baseline.
     await rtmpCycle(daemon.port, tags, 1);
-    await settle(async () => (await rtmpConnections()) === 2, 'warm-up cycle gone');
+    await untilConnections({ rtmp: 2 }, 'warm-up cycle gone');
     const baseline = await openFds(daemon.proc.pid!);
 
     for (let i = 0; i < RTMP_CYCLES; i++) {
       await rtmpCycle(daemon.port, tags, i);
       // Every few cycles, wait for the daemon to catch up, so the caps are never what stops a cycle.
-      if (i % 10 === 9) await settle(async () => (await rtmpConnections()) === 2, `cycle ${i}: sessions closed`);
+      if (i % 10 === 9) await untilConnections({ rtmp: 2 }, `cycle ${i}: sessions closed`);
     }
 
     const srtPlay = srtUrl(srtPort, { mode: 'caller', streamId: `#!::r=steady,m=request,s=${playKey('steady')}` });
     for (let i = 0; i < SRT_CYCLES; i++) {
       // The last cycle's players must be gone first, or their slots would pass for the new ones.
-      await settle(async () => (await srtConnections()) === 0, `SRT cycle ${i}: previous players released`);
+      await untilConnections({ srt: 0 }, `SRT cycle ${i}: previous players released`);
       const players = [0, 1].map((n) => recordSrt(srtPlay, join(dir, `srt-${i}-${n}.ts`), 20));
-      await settle(async () => (await srtConnections()) === 2, `SRT cycle ${i}: two players`);
+      await untilConnections({ srt: 2 }, `SRT cycle ${i}: two players`);
       // One vanishes without a goodbye (libsrt notices by the peer idle timeout), one says goodbye.
       players[0]!.proc.kill('SIGKILL');
       players[1]!.proc.kill('SIGINT');
@@ -199,7 +196,7 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
       expect(await player.closedWithin(5_000)).toBe(true);
     }
 
-    await settle(async () => (await rtmpConnections()) === 2 && (await srtConnections()) === 0, 'every churned connection released');
+    await untilConnections({ rtmp: 2, srt: 0 }, 'every churned connection released');
     const flows = (await api<{ id: string }[]>(apiPort, 'GET', '/v1/flows')).result.map((f) => f.id).sort();
     expect(flows).toEqual(['churn', 'steady']);
     const churn = (await api<{ readers: number; live: boolean }>(apiPort, 'GET', '/v1/flows/churn/status')).result;
@@ -212,7 +209,8 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
       now = await openFds(daemon.proc.pid!);
     }
     expect(fdKinds(now)).toEqual(fdKinds(baseline));
-    const refusals = (await listeners()).map((l) => [l.protocol, l.refusals]);
+    await fetchListeners();
+    const refusals = listeners.map((l) => [l.protocol, l.refusals]);
     expect(refusals).toEqual([['rtmp', {}], ['srt', {}]]);
 
     // The steady stream went on through all of it: every frame of its publisher arrived.
@@ -238,7 +236,7 @@ describe('churn in process: no connection object outlives its connection', () =>
       const open = () => daemon.app.listeners().reduce((n, l) => n + l.connections, 0);
       for (let i = 0; i < 40; i++) {
         await rtmpCycle(daemon.port, tags, i);
-        if (i % 10 === 9) await settle(() => open() === 0, `cycle ${i}: sessions closed`);
+        if (i % 10 === 9) await waitFor(() => open() === 0, `cycle ${i}: sessions closed`, 15_000);
       }
 
       const deadPort = await freePort();
@@ -258,13 +256,13 @@ describe('churn in process: no connection object outlives its connection', () =>
       const publisher = await rawPublisher(daemon.port, publishKey('churn'), tags);
       const srtPlay = srtUrl(daemon.app.srtPort()!, { mode: 'caller', streamId: `#!::r=churn,m=request,s=${playKey('churn')}` });
       const players = [0, 1].map((n) => recordSrt(srtPlay, join(dir, `srt-${n}.ts`), 20));
-      await settle(() => daemon.app.listeners().find((l) => l.protocol === 'srt')!.connections === 2, 'two SRT players');
+      await waitFor(() => daemon.app.listeners().find((l) => l.protocol === 'srt')!.connections === 2, 'two SRT players', 15_000);
       players[0]!.proc.kill('SIGKILL');
       players[1]!.proc.kill('SIGINT');
       await Promise.all(players.map((p) => p.done));
       publisher.destroy();
 
-      await settle(() => open() === 0, 'every connection closed');
+      await waitFor(() => open() === 0, 'every connection closed', 15_000);
       expect(daemon.app.registry.list().map((f) => f.id)).toEqual(['churn']);
       const counts = await liveInstances(['RtmpSession', 'RtmpPlayer', 'ChunkDecoder', 'SrtConnection', 'TsOverSrtSink', 'Flow', 'StreamHub', 'SupervisedOutput', 'SupervisedInput', 'RtmpClientConnection', 'ReconnectSupervisor', 'OutputFeed', 'ReaderGate']);
       expect(counts).toEqual({

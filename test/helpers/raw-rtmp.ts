@@ -68,6 +68,11 @@ export class RawRtmp {
     this.write(encodeChunks({ csid: 8, typeId: 20, streamId: 1, timestamp: 0, payload: encodeAmf0(['publish', 0, null, streamKey, 'live']) }, 128));
   }
 
+  /** An audio (8) or video (9) message on the published stream, as a publisher sends it. */
+  media(typeId: 8 | 9, timestamp: number, payload: Buffer): void {
+    this.write(encodeChunks({ csid: typeId === 9 ? 6 : 4, typeId, streamId: 1, timestamp, payload }, 128));
+  }
+
   /** Everything received so far, as text where it is text (for finding status codes). */
   receivedText(): string {
     return this.received.toString('latin1');
