@@ -40,8 +40,27 @@ function api<T>(port: number, method: string, path: string, body?: unknown): Pro
 /** The daemon's open file descriptors, by what they point at (socket:[...], anon_inode:[eventpoll], files). */
 async function openFds(pid: number): Promise<string[]> {
   const out: string[] = [];
-  for (const fd of await readdir(`/proc/${pid}/fd`)) out.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => 'gone'));
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    // An fd closed between the listing and the link (an API connection ending) is not open.
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
+    if (target !== undefined) out.push(target);
+  }
   return out;
+}
+
+/**
+ * The fds once two readings 200 ms apart agree: the API call just made closes its socket
+ * a moment after answering, and a baseline must not catch it half-closed. Bounded.
+ */
+async function settledFds(pid: number): Promise<string[]> {
+  let before = await openFds(pid);
+  for (let i = 0; i < 25; i++) {
+    await delay(200);
+    const now = await openFds(pid);
+    if (JSON.stringify(fdKinds(now)) === JSON.stringify(fdKinds(before))) return now;
+    before = now;
+  }
+  return before;
 }
 
 /** Counts by kind: sockets and other inodes are told apart, not their numbers. */
@@ -156,7 +175,7 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
     // runtime's epoll, an output's first connect attempt) is in the baseline.
     await rtmpCycle(daemon.port, tags, 1);
     await untilConnections({ rtmp: 2 }, 'warm-up cycle gone');
-    const baseline = await openFds(daemon.proc.pid!);
+    const baseline = await settledFds(daemon.proc.pid!);
 
     for (let i = 0; i < RTMP_CYCLES; i++) {
       await rtmpCycle(daemon.port, tags, i);
