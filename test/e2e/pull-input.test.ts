@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionReport } from '../../src/core/flow-parts.js';
 import { playKey, spawnDaemon, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { delay, play, probeDuration, probeStreams, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { killDaemonAndAwaitItsFfmpeg, pidsMatching } from '../helpers/orphans.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,18 +19,6 @@ function flowWithInput(id: string, input: Record<string, unknown>): string {
   return `  - id: ${id}\n    inputs: [${JSON.stringify(input)}]\n    playback: { key: "${playKey(id)}" }\n`;
 }
 
-/** ffmpeg processes whose command line contains `marker` (a unique part of their URL). */
-function ffmpegPids(marker: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
-      .filter((pid) => pid !== process.pid);
-  } catch {
-    return [];
-  }
-}
 
 /** A static file server for the fixtures, plus a route that sends an FLV header and then stalls. */
 async function mediaServer(root: string): Promise<{ server: Server; base: string; stalled: ServerResponse[] }> {
@@ -103,10 +92,10 @@ describe('pull inputs through ffmpeg', () => {
     const input = () => looped.pullInputs.get('file')!.report();
     await waitFor(() => looped.hub.live, 'the file pull to go live', 15_000);
     let pids: number[] = [];
-    await waitFor(() => (pids = ffmpegPids(loopUrl)).length === 1, 'one ffmpeg for the file');
+    await waitFor(() => (pids = pidsMatching(loopUrl)).length === 1, 'one ffmpeg for the file');
     process.kill(pids[0]!, 'SIGKILL');
     await waitFor(() => input().reconnects >= 1 && looped.hub.live, 'the input to come back', 15_000);
-    const after = ffmpegPids(loopUrl);
+    const after = pidsMatching(loopUrl);
     expect(after).toHaveLength(1);
     expect(after[0]).not.toBe(pids[0]);
     expect(input().lastError).toMatch(/killed by SIGKILL/);
@@ -120,7 +109,7 @@ describe('pull inputs through ffmpeg', () => {
     await daemon.close();
     daemon = undefined;
     // Closing the daemon stops its ffmpeg processes.
-    await waitFor(() => ffmpegPids(loopUrl).length === 0, 'ffmpeg to stop with the daemon', 10_000);
+    await waitFor(() => pidsMatching(loopUrl).length === 0, 'ffmpeg to stop with the daemon', 10_000);
   });
 
   it('no ffmpeg outlives a daemon killed with SIGKILL', async () => {
@@ -128,15 +117,9 @@ describe('pull inputs through ffmpeg', () => {
     const marker = join(dir, 'orphan.flv');
     await copyFile(join(dir, 'clip.flv'), marker);
     const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowWithInput('orphan', { name: 'file', type: 'pull', url: marker, loop: true })}`);
-    const spawned = await spawnDaemon(cfg.file);
     try {
-      await waitFor(() => ffmpegPids(marker).length === 1, 'the daemon to start ffmpeg', 15_000);
-      spawned.proc.kill('SIGKILL');
-      await spawned.exited;
-      await waitFor(() => ffmpegPids(marker).length === 0, 'ffmpeg to die with its daemon', 10_000);
+      await killDaemonAndAwaitItsFfmpeg(await spawnDaemon(cfg.file), marker, 'pull ffmpeg');
     } finally {
-      spawned.proc.kill('SIGKILL');
-      for (const pid of ffmpegPids(marker)) process.kill(pid, 'SIGKILL');
       await cfg.cleanup();
     }
     await delay(0);

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { flowYaml, publishKey, spawnDaemon, startInProcess, tempConfig, type InP
 import { play, probeDuration, probeStreams, probeVideoPackets, publish, waitFor } from '../helpers/ffmpeg.js';
 import { freePort, nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
 import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
+import { killDaemonAndAwaitItsFfmpeg } from '../helpers/orphans.js';
 import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const execFileAsync = promisify(execFile);
@@ -27,13 +28,6 @@ interface TaskView {
   run: { status: string; error: string | null; attempts: number; progress: { outTimeMs: number } | null; log: string[] };
 }
 
-function pids(marker: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-push tasks', () => {
   let dir: string;
@@ -196,15 +190,9 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
       `rtmp: { listen: "127.0.0.1:0" }\nflows: []\ntasks:\n  - id: orphan\n    source: { type: files, urls: ["${join(dir, 'a.mp4')}"], repeat: -1 }\n    destination: "rtmp://127.0.0.1:${nginx.port}/${marker}"\n    startTime: "${inSeconds(0)}"\n    endTime: "${inSeconds(600)}"\n`,
       ', minFreeSpace: 0',
     );
-    const spawned = await spawnDaemon(cfg.file);
     try {
-      await waitFor(() => pids(marker).length === 1, 'the task ffmpeg to run', 15_000);
-      spawned.proc.kill('SIGKILL');
-      await spawned.exited;
-      await waitFor(() => pids(marker).length === 0, 'the task ffmpeg to die with its daemon', 10_000);
+      await killDaemonAndAwaitItsFfmpeg(await spawnDaemon(cfg.file), marker, 'task ffmpeg');
     } finally {
-      spawned.proc.kill('SIGKILL');
-      for (const pid of pids(marker)) process.kill(pid, 'SIGKILL');
       await cfg.cleanup();
     }
   });
