@@ -7,7 +7,7 @@ import { attachSrtPublisher } from './srt-publisher.js';
 import { routeSharedPort } from './srt-routing.js';
 import { serveTsToCaller } from './ts-to-caller.js';
 import type { AdmissionRefusal, ConnectionAdmission, ListenerReport } from '../policy/connection-admission.js';
-import { SrtReject, type SrtListener } from './types.js';
+import { SrtReject, type SrtHandshake, type SrtListener } from './types.js';
 
 /** A player on the shared port may queue this much before skipping to a keyframe. */
 const PLAYER_BACKLOG_BYTES = 8 * 1024 * 1024;
@@ -45,6 +45,8 @@ type IngestRouting = ReturnType<typeof routeSharedPort> & { code?: string };
 export class SrtIngest {
   private listener: SrtListener | undefined;
   private readonly refusalLog: RateLimitedLog;
+  /** Each refused handshake's verdict, until onRejected counts it (the runtime hands over the same object). */
+  private readonly refusals = new WeakMap<SrtHandshake, { code?: string; why: string }>();
 
   constructor(
     private readonly runtime: SrtRuntime,
@@ -61,18 +63,20 @@ export class SrtIngest {
       host: this.options.host,
       port: this.options.port,
       latencyMs: this.options.latencyMs,
-      onHandshake: ({ streamId, peer }) => {
-        const routing = this.route(streamId, peer.address);
-        return routing.ok ? routing.decision : { accept: false, reason: routing.reason };
+      onHandshake: (handshake) => {
+        const routing = this.route(handshake.streamId, handshake.peer.address);
+        if (routing.ok) return routing.decision;
+        this.refusals.set(handshake, routing);
+        return { accept: false, reason: routing.reason };
       },
       onConnection: (connection) => this.onConnection(connection),
-      onRejected: ({ peer, streamId }, reason) => {
-        // Routed again: the handshake's answer is not kept, and this runs outside it.
-        const routing = this.route(streamId, peer.address);
-        const why = routing.ok ? 'refused' : routing.why;
-        const code = routing.ok ? 'refused' : (routing.code ?? 'refused');
+      onRejected: (handshake, reason) => {
+        // Counted and logged here, outside the handshake, as the handshake decided. No
+        // verdict: the runtime refused on its own (no peer address, a failing callback).
+        const refusal = this.refusals.get(handshake);
+        const code = refusal?.code ?? 'refused';
         this.admission.countRefusal(code);
-        this.refusalLog.warn(code, { peer: peer.address, reason, why }, 'srt caller refused');
+        this.refusalLog.warn(code, { peer: handshake.peer.address, reason, why: refusal?.why ?? 'refused by the SRT runtime' }, 'srt caller refused');
       },
     });
     this.logger.info({ protocol: 'srt', host: this.options.host, port: this.listener.port }, 'listening');

@@ -60,7 +60,8 @@ export interface SrtListenOptions {
   /** A caller passed the handshake (and libsrt's own checks, e.g. the passphrase). */
   onConnection(conn: SrtConnection): void;
   /**
-   * onHandshake rejected (or threw); called later, outside the handshake. Refusals by
+   * onHandshake rejected (or threw); called later, outside the handshake, with the same
+   * `h` object onHandshake got (when it was called). Refusals by
    * libsrt itself after an accept (wrong passphrase, encryption mismatch) are not
    * reported: libsrt does not tell the listener (it logs them on stderr).
    */
