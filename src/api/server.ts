@@ -8,6 +8,9 @@ import { taskRoutes } from './routes-tasks.js';
 import { systemRoutes } from './routes-system.js';
 import { sendError } from './replies.js';
 
+/** Routes that answer without a token (health checks and Prometheus scrapes). */
+const PUBLIC_ROUTES = new Set(['/healthz', '/metrics']);
+
 /**
  * The HTTP API (fastify): /healthz and /metrics at the root, everything else under /v1
  * behind bearer tokens. GET needs a read or write token; any other method a write token.
@@ -22,7 +25,10 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
 
   app.addHook('onRequest', async (request, reply) => {
     if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    // Decided by the route the router matched, never by the raw URL: the router decodes
+    // `%76` to `v` before matching, so a prefix test on the URL can be walked around.
+    // Fails closed: only the listed routes are open; an unknown path needs a token too.
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
     const check = ctx.tokens().check(request.headers.authorization);
     if (!check.ok) return sendError(reply, check.code, check.message);
     if (request.method !== 'GET' && request.method !== 'HEAD' && check.scope !== 'write') {

@@ -72,6 +72,25 @@ ${flowYaml('cam')}`,
     expect(missing.body.errors[0]?.code).toBe('not_found');
   });
 
+  it('a percent-encoded path to a /v1 route needs the same token as the plain one; an unknown path needs a token too', async () => {
+    // The router decodes %76 to v (and %31 to 1) before matching: these reach the /v1 handlers.
+    for (const path of ['/%761/flows', '/v%31/flows', '/%76%31/flows/cam']) {
+      const none = await call(path);
+      expect(none.status, path).toBe(401);
+      expect(none.body.errors[0]?.code).toBe('unauthorized');
+    }
+    const readOnWrite = await call('/%761/flows/cam', READ_TOKEN, { method: 'DELETE' });
+    expect(readOnWrite.status).toBe(403);
+    const withToken = await call('/%761/flows', READ_TOKEN);
+    expect(withToken.status).toBe(200);
+    expect(daemon.app.registry.get('cam')).toBeDefined();
+
+    expect((await call('/no/such/route')).status).toBe(401);
+    expect((await call('/no/such/route', READ_TOKEN)).status).toBe(404);
+    // Still open without a token, however spelled.
+    expect((await call('/%68ealthz')).status).toBe(200);
+  });
+
   it('a read token sees URLs but no keys; a write token sees keys', async () => {
     const read = await call('/v1/flows/cam', READ_TOKEN);
     expect(read.status).toBe(200);
