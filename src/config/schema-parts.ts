@@ -39,17 +39,18 @@ export function parseListen(s: string): { host: string; port: number } {
   return { host, port };
 }
 
-export const listen = (fallback: string) =>
-  z
-    .string({ error: 'must be a "host:port" string, e.g. 0.0.0.0:1935' })
-    .superRefine((s, ctx) => {
-      try {
-        parseListen(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .default(fallback);
+/** A "host:port" to listen on, checked by the parser the listeners use. */
+export const listenAddress = z
+  .string({ error: (issue) => (issue.input === undefined ? 'required: the "host:port" to listen on, e.g. 0.0.0.0:9001' : 'must be a "host:port" string, e.g. 0.0.0.0:1935') })
+  .superRefine((s, ctx) => {
+    try {
+      parseListen(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+export const listen = (fallback: string) => listenAddress.default(fallback);
 
 export const intRange = (min: number, max: number) =>
   z

@@ -19,6 +19,25 @@ function rtmpUrlCheck(withStreamName: boolean) {
 
 const rtmpUrl = z.string().superRefine(rtmpUrlCheck(false));
 
+/**
+ * The URL and streamKey together, as the client will join them: a URL without a stream
+ * name passes the field check (the key may come separately) but needs a streamKey.
+ */
+function urlWithKeyCheck(o: { url: string; streamKey?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (o.streamKey !== undefined) return;
+  try {
+    // A URL the field check refused is reported there already.
+    parseRtmpUrl(o.url, 'probe');
+  } catch {
+    return;
+  }
+  try {
+    parseRtmpUrl(o.url);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: (err as Error).message });
+  }
+}
+
 /** A whole rtmp:// or rtmps:// URL, stream name included (record jobs, task destinations). */
 export const fullRtmpUrl = z.string().max(2000, 'must be at most 2000 characters').superRefine(rtmpUrlCheck(true));
 
@@ -71,7 +90,8 @@ export const rtmpOutputSchema = z
     /** Bytes queued towards a slow destination before it skips to the next keyframe. */
     maxBacklog: quantity('bytes', [64 * 1024, '64Ki'], [256 * 1024 * 1024, '256Mi']).default(8 * 1024 * 1024),
   })
-  .strict();
+  .strict()
+  .superRefine(urlWithKeyCheck);
 
 export const rtmpPullInputSchema = z
   .object({
@@ -81,4 +101,5 @@ export const rtmpPullInputSchema = z
     /** Playing but no media for this long: reconnect (the upstream may have gone silent). */
     idleTimeoutMs: intRange(1_000, 600_000).default(15_000),
   })
-  .strict();
+  .strict()
+  .superRefine(urlWithKeyCheck);

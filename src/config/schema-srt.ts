@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cidrList, intRange, listen, listenerAccess, objectName, quantity, secretKey } from './schema-parts.js';
+import { cidrList, intRange, listen, listenAddress, listenerAccess, objectName, quantity, secretKey } from './schema-parts.js';
 import { reconnectSchema } from './schema-restream.js';
 
 /**
@@ -41,7 +41,7 @@ export const srtListenerInputSchema = z
     streamKey: secretKey.optional(),
     ...srtSecurity,
     /** A port of this input's own, instead of the shared srt.listen port. */
-    listen: z.string().optional().pipe(listen('').optional()),
+    listen: listenAddress.optional(),
   })
   .strict();
 
@@ -79,7 +79,7 @@ export const srtListenerOutputSchema = z
     name: objectName,
     type: z.literal('srt-listener'),
     /** The port remote callers pull from; each caller gets the stream from a keyframe. */
-    listen: listen(''),
+    listen: listenAddress,
     ...srtSecurity,
     enabled: z.boolean().default(true),
     maxCallers: intRange(1, 1_000).default(20),

@@ -44,6 +44,23 @@ describe('outputs in the config', () => {
     ]);
   });
 
+  it('refuses a URL without a stream name unless a streamKey is given (the client could not connect with it)', () => {
+    expect(
+      issues(
+        flowWith(`      - { name: a, type: rtmp, url: "rtmp://example.com/live2" }
+      - { name: b, type: rtmp, url: "rtmp://example.com/live2", streamKey: abc }
+      - { name: c, type: rtmp, url: "rtmp://example.com/live2/abc" }`),
+      ),
+    ).toEqual([[5, 'flows[0].outputs[0].url', 'RTMP URL has no stream name: end it with /<stream key> or give the key separately']]);
+    expect(issues(`flows:\n  - id: a\n    inputs: [{ name: up, type: rtmp-pull, url: "rtmp://origin.example.com/live" }]\n`)).toEqual([
+      [3, 'flows[0].inputs[0].url', 'RTMP URL has no stream name: end it with /<stream key> or give the key separately'],
+    ]);
+  });
+
+  it('an srt-listener output needs its listen address (it has no shared port to fall back on)', () => {
+    expect(issues(flowWith('      - { name: pull, type: srt-listener }'))).toEqual([[5, 'flows[0].outputs[0].listen', 'required: the "host:port" to listen on, e.g. 0.0.0.0:9001']]);
+  });
+
   it('limits outputs per flow to limits.maxOutputsPerFlow', () => {
     const outputs = Array.from({ length: 3 }, (_, i) => `      - { name: o${i}, type: rtmp, url: "rtmp://example.com/live/k${i}" }`).join('\n');
     expect(issues(`limits: { maxOutputsPerFlow: 2 }\n${flowWith(outputs)}`)).toEqual([
