@@ -40,6 +40,14 @@ export interface StreamHubOptions {
   gopCacheMaxBytes: number;
 }
 
+/**
+ * A track's time going back by more than this is a jump of the source's clock. Smaller
+ * steps back are clamped instead: a frame of rounding, or a returning source whose tracks
+ * start apart (some encoders start audio a second or two ahead of video); re-anchoring
+ * on those would shift one track against the other for the rest of the source.
+ */
+export const BACKWARD_JUMP_MS = 5000;
+
 export const DEFAULT_HUB_OPTIONS: StreamHubOptions = { gopCacheMaxBytes: 32 * 1024 * 1024 };
 
 export interface HubCounters {
@@ -50,6 +58,8 @@ export interface HubCounters {
   keyframes: number;
   /** Sources that attached over the hub's life (1 + reconnects/failovers). */
   sourceStarts: number;
+  /** Times a source's clock went back and the timeline continued past it. */
+  timestampJumps: number;
 }
 
 /**
@@ -77,7 +87,7 @@ export class StreamHub {
   /** Before a later source's anchor: the time its first frame will get (see toTimeline). */
   private continueAt: number | undefined;
   private readonly lastOut: Record<MediaKind, number> = { audio: -1, video: -1, data: -1 };
-  readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0 };
+  readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0, timestampJumps: 0 };
   private readonly options: StreamHubOptions;
 
   constructor(options: Partial<StreamHubOptions> = {}) {
@@ -246,6 +256,14 @@ export class StreamHub {
       }
       this.timelineOffset = next === undefined ? 0 : next - sourceTimestamp;
       this.continueAt = undefined;
+    }
+    if (sourceTimestamp + this.timelineOffset < this.lastOut[kind] - BACKWARD_JUMP_MS) {
+      // The source's clock went back (an encoder that restarted its clock, ffmpeg's
+      // timestamps wrapping at 2^31 ms after 24.8 days): continue just after the last
+      // time sent. Clamping instead would stamp every frame with the same time until the
+      // source's clock caught up again, for as long as it ran before.
+      this.timelineOffset = this.lastTimestamp + 1 - sourceTimestamp;
+      this.counters.timestampJumps += 1;
     }
     const out = Math.max(sourceTimestamp + this.timelineOffset, this.lastOut[kind], 0);
     this.lastOut[kind] = out;

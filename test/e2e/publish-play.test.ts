@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
-import { audioFrames, delay, play, probeStreams, probeVideoPackets, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
+import { audioFrames, delay, play, probeLivePackets, probeStreams, probeVideoPackets, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 
 const SECONDS = 6;
 const FPS = 25;
@@ -55,6 +55,25 @@ describe('RTMP publish and play with the real ffmpeg', () => {
     // Decode timestamps only move forward.
     const dts = packets.map((p) => Number(p.dts_time));
     for (let i = 1; i < dts.length; i++) expect(dts[i]).toBeGreaterThanOrEqual(dts[i - 1]!);
+  });
+
+  it("keeps timestamps moving across ffmpeg's 2^31 ms wrap (24.8 days of streaming): no frame repeats the last time", async () => {
+    const hub = daemon.app.registry.get('studio')!.hub;
+    const jumpsBefore = hub.counters.timestampJumps;
+    // ffmpeg writes 31-bit RTMP timestamps: starting 7 s before 2^31 ms, it wraps to 0 mid-stream.
+    const WRAP_S = 2 ** 31 / 1000;
+    const publisher = publish(daemon.url(publishKey('studio')), { seconds: 12, fps: FPS, gop: FPS, tsOffsetSeconds: Math.floor(WRAP_S - 7) });
+    await waitFor(() => hub.live, 'publisher live');
+    const packets = await probeLivePackets(daemon.url(playKey('studio')));
+    const pub = await publisher.done;
+    expect(pub.code, pub.stderr).toBe(0);
+
+    const video = packets.filter((p) => p.kind === 'video').map((p) => p.dtsMs);
+    expect(video.length).toBeGreaterThan(9 * FPS);
+    for (let i = 1; i < video.length; i++) expect(video[i], `video packet ${i}`).toBeGreaterThan(video[i - 1]!);
+    // The player's time went past the wrap point instead of stopping at it.
+    expect(video.at(-1)! - video[0]!).toBeGreaterThan(9_000);
+    expect(hub.counters.timestampJumps - jumpsBefore).toBe(1);
   });
 
   it('carries messages far larger than the pre-publish cap (lossless 1080p keyframes)', async () => {

@@ -31,6 +31,8 @@ export interface PublishOptions {
   gop?: number;
   /** Lossless H.264 (qp 0): a very high bitrate, for backpressure tests. */
   lossless?: boolean;
+  /** Added to every timestamp (ffmpeg's -output_ts_offset), e.g. to start near a wrap. */
+  tsOffsetSeconds?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface PublishOptions {
  * accept) + AAC, in real time, to an RTMP URL.
  */
 export function publish(url: string, o: PublishOptions): Proc {
-  const { seconds, width = 640, height = 360, fps = 25, gop = 25, lossless = false } = o;
+  const { seconds, width = 640, height = 360, fps = 25, gop = 25, lossless = false, tsOffsetSeconds } = o;
   return run('ffmpeg', [
     '-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
     '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`,
@@ -47,6 +49,7 @@ export function publish(url: string, o: PublishOptions): Proc {
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', String(gop),
     ...(lossless ? ['-qp', '0'] : []),
     '-c:a', 'aac', '-b:a', '96k',
+    ...(tsOffsetSeconds !== undefined ? ['-output_ts_offset', String(tsOffsetSeconds)] : []),
     '-f', 'flv', url,
   ]);
 }
@@ -78,6 +81,22 @@ export interface PacketInfo {
 export async function probeVideoPackets(file: string): Promise<PacketInfo[]> {
   const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'json', file], { maxBuffer: 64 * 1024 * 1024 });
   return (JSON.parse(stdout) as { packets: PacketInfo[] }).packets;
+}
+
+/**
+ * ffprobe reading a live URL until the stream ends: each packet's track and decode time
+ * in ms, as the player saw them (no file in between, so no muxer's own limits apply).
+ */
+export async function probeLivePackets(url: string): Promise<{ kind: string; dtsMs: number }[]> {
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'packet=codec_type,dts_time', '-of', 'csv=p=0', url], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [kind = '', dts = ''] = line.split(',');
+      return { kind, dtsMs: Math.round(Number(dts) * 1000) };
+    });
 }
 
 export function videoFrames(streams: StreamInfo[]): number {

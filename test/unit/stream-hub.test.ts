@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamHub, type HubReader, type HubSourceOwner, type SourceHandle } from '../../src/core/stream-hub.js';
+import { BACKWARD_JUMP_MS, StreamHub, type HubReader, type HubSourceOwner, type SourceHandle } from '../../src/core/stream-hub.js';
 import { ReaderGate } from '../../src/core/reader-gate.js';
 import type { MediaMessage } from '../../src/core/media.js';
 
@@ -330,6 +330,7 @@ describe('StreamHub fan-out and join', () => {
       audioFrames: 1,
       keyframes: 1,
       sourceStarts: 1,
+      timestampJumps: 0,
     });
   });
 });
@@ -573,6 +574,47 @@ describe('StreamHub timeline', () => {
       ['video', 100],
       ['audio', 120],
     ]);
+  });
+
+  it("continues past a source's clock going back (an encoder restart, ffmpeg's 2^31 ms wrap) instead of repeating the last time", () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    const WRAP = 0x7fff_ffff; // ffmpeg writes 31-bit timestamps: after 2^31 - 1 comes 0
+    source.push('video', WRAP - 66, keyframe(1));
+    source.push('audio', WRAP - 50, aacFrame(1));
+    source.push('video', WRAP - 33, interframe(1));
+    source.push('audio', 3, aacFrame(2)); // the clock wrapped: audio notices first
+    source.push('video', 0, interframe(2));
+    source.push('video', 33, interframe(3));
+    source.push('audio', 26, aacFrame(3));
+    // Audio re-anchors at the last time sent + 1; video, 3 ms behind audio on the source's
+    // clock, is held at its own last time for that one frame, then both run on.
+    expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
+      ['video', WRAP - 66],
+      ['audio', WRAP - 50],
+      ['video', WRAP - 33],
+      ['audio', WRAP - 32],
+      ['video', WRAP - 33],
+      ['video', WRAP - 2],
+      ['audio', WRAP - 9],
+    ]);
+    expect(hub.counters.timestampJumps).toBe(1);
+  });
+
+  it('re-anchors on a jump back of more than BACKWARD_JUMP_MS only; a smaller step back is clamped', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    const source = attach(hub);
+    source.push('video', 20_000, keyframe(1));
+    source.push('video', 20_000 - BACKWARD_JUMP_MS, interframe(1)); // exactly the threshold: clamped
+    source.push('video', 20_040, interframe(2));
+    source.push('video', 0, keyframe(2)); // the encoder restarted its clock
+    source.push('video', 40, interframe(3));
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([20_000, 20_000, 20_040, 20_041, 20_081]);
+    expect(hub.counters.timestampJumps).toBe(1);
   });
 
   it('keeps moving forward across many reconnects', () => {
