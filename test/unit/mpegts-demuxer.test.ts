@@ -291,6 +291,33 @@ describe('TsDemuxer: H.264 + AAC from ffmpeg', () => {
   });
 });
 
+describe('TsDemuxer: the source clock jumping', () => {
+  // The same 4 s of ffmpeg's output twice, the first time an hour later on the clock:
+  // the second part jumps back an hour (an encoder behind a gateway restarted).
+  const hourLater = () => shiftTimestamps(h264Ts, [0x100, 0x101], 3600 * 90_000);
+
+  it('continues just after the last time when the clock jumps back, instead of holding every later frame at one time', () => {
+    const { tags } = demux(Buffer.concat([hourLater(), h264Ts]));
+    // Each track continues where it was, give or take the tracks' muxing distance at the
+    // jump (the hub holds a track that steps back that little at its last time).
+    for (const track of [videoTags(tags).filter((t) => !parseVideoTag(t.payload).isSequenceHeader), tags.filter((t) => t.kind === 'audio')]) {
+      const ts = track.map((t) => t.timestamp);
+      for (let i = 1; i < ts.length; i++) expect(ts[i], `${track[0]!.kind} tag ${i}`).toBeGreaterThanOrEqual(ts[i - 1]! - 150);
+    }
+    const frames = videoFramesOf(tags).map((t) => t.timestamp);
+    expect(frames.length).toBeGreaterThanOrEqual(199);
+    // Two 4 s parts back to back: about 8 s, not an hour and not 4 s.
+    expect(frames.at(-1)! - frames[0]!).toBeGreaterThan(7_800);
+    expect(frames.at(-1)! - frames[0]!).toBeLessThan(8_100);
+    expect(new Set(frames).size).toBeGreaterThanOrEqual(frames.length - 2);
+  });
+
+  it('closes a jump forward too, instead of leaving a gap as long as the jump', () => {
+    const frames = videoFramesOf(demux(Buffer.concat([h264Ts, hourLater()])).tags).map((t) => t.timestamp);
+    expect(frames.at(-1)! - frames[0]!).toBeLessThan(8_100);
+  });
+});
+
 describe('TsDemuxer: HEVC + AAC from ffmpeg', () => {
   it('emits an enhanced-RTMP hvc1 sequence header, then 100 frames with the encoder keyframes', () => {
     const { tags, counters } = demux(hevcTs, () => 1316);

@@ -9,21 +9,48 @@
 const WRAP = 2 ** 33;
 const HALF = 2 ** 32;
 
-export class PtsTimeline {
-  private last: number | undefined;
-  private base: number | undefined;
+/**
+ * A step between two timestamps of the program larger than this (either way) is a jump
+ * of the source's clock, as ffmpeg judges it: streams of one program are muxed within a
+ * second or two of each other, and PTS runs at most a few frames ahead of DTS.
+ */
+export const JUMP_TICKS = 10 * 90_000;
 
-  /** Raw 33-bit ticks to unwrapped ticks: the value nearest the last one seen. */
+export class PtsTimeline {
+  private lastRaw: number | undefined;
+  private last = 0;
+  private highest = 0;
+  private base: number | undefined;
+  /** Times the source's clock jumped and the timeline continued past it. */
+  jumps = 0;
+
+  /**
+   * Raw 33-bit ticks to unwrapped ticks: the value nearest the last one seen. After a jump
+   * (an encoder behind a gateway restarted, a switcher cut to another clock) the timeline
+   * continues from the last value: clamping a jump back would hold every later frame at
+   * one time, and passing a jump forward on would leave a gap as long as the jump.
+   */
   unwrap(raw: number): number {
-    if (this.last === undefined) {
+    if (this.lastRaw === undefined) {
+      this.lastRaw = raw;
       this.last = raw;
+      this.highest = raw;
       this.base = raw;
       return raw;
     }
-    let delta = (raw - this.last) % WRAP;
+    let delta = (raw - this.lastRaw) % WRAP;
     if (delta >= HALF) delta -= WRAP;
     else if (delta < -HALF) delta += WRAP;
+    this.lastRaw = raw;
+    if (Math.abs(delta) > JUMP_TICKS) {
+      // From the highest value yet, not the last: the last packet may be of a track muxed
+      // behind another, and no track may go back.
+      this.jumps += 1;
+      this.last = this.highest;
+      delta = 0;
+    }
     this.last += delta;
+    this.highest = Math.max(this.highest, this.last);
     return this.last;
   }
 
