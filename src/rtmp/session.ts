@@ -340,8 +340,13 @@ export class RtmpSession implements HubSourceOwner {
       hubClosed: (reason) => this.close(reason, true),
       stuck: () => this.fail('player_stuck', 'player stopped reading; its backlog passed twice the limit'),
     }, this.deps.merger);
-    this.role = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
-    this.role.detach = decision.hub.addReader(player);
+    const role: Role & { kind: 'player' } = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
+    this.role = role;
+    // addReader replays the cached GOP at once, and a player that cannot take it is closed
+    // during the call (stuck): the role has ended by then, so detach here, not never.
+    const detach = decision.hub.addReader(player);
+    if (this.role === role) role.detach = detach;
+    else detach();
     this.logger.info('player connected');
   }
 

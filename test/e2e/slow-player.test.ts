@@ -48,4 +48,31 @@ describe('a player that stops reading', () => {
       await daemon.close();
     }
   });
+
+  it('a player closed while the cached GOP is replayed to it is removed from the flow', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('big')}`, ', maxPlayerBacklog: 64Ki');
+    try {
+      const hub = daemon.app.registry.get('big')!.hub;
+      const publisher = await RawRtmp.open(daemon.port);
+      await publisher.publish(publishKey('big'));
+      await waitFor(() => hub.live, 'publisher live');
+      // A GOP whose keyframe alone is far past twice the players' backlog limit: the
+      // replay to a joining player stops at the next message, inside addReader.
+      const keyframe = Buffer.alloc(4 * 1024 * 1024, 0x11);
+      keyframe.set([0x17, 0x01, 0, 0, 0]);
+      publisher.media(9, 0, keyframe);
+      publisher.media(9, 40, Buffer.from([0x27, 0x01, 0, 0, 0, 0x22]));
+      await waitFor(() => hub.counters.videoFrames === 2, 'the GOP arrived');
+
+      for (let i = 0; i < 3; i++) {
+        const player = await RawRtmp.open(daemon.port);
+        await player.play(playKey('big'));
+        expect(await player.closedWithin(10_000), `player ${i} closed as stuck`).toBe(true);
+      }
+      await waitFor(() => hub.readerCount === 0, 'no reader left in the flow');
+      publisher.destroy();
+    } finally {
+      await daemon.close();
+    }
+  });
 });
