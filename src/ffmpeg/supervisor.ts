@@ -40,6 +40,12 @@ export interface FfmpegSupervisorOptions {
   };
   /** No progress (media time or bytes) for this long: the run is killed and counts as failed. */
   staleMs: number;
+  /**
+   * A live source has no end of its own: with this set, ffmpeg ending successfully means
+   * the source went away (a publisher that dropped, a stream that stopped), and the run
+   * counts as failed and starts again after this many ms instead of `finished`.
+   */
+  sourceEndedRetryMs?: number;
   onState?(state: FfmpegState, previous: FfmpegState, error: string | undefined): void;
   onExit?(exit: FfmpegExit, attempt: number): void;
 }
@@ -202,13 +208,15 @@ export class FfmpegSupervisor {
       return;
     }
     if (exit.code === 0 && !exit.stopped && this.stallReason === undefined) {
-      this.setState('finished');
+      const retryMs = this.options.sourceEndedRetryMs;
+      if (retryMs === undefined) this.setState('finished');
+      else this.onFailure('the source ended (ffmpeg exited 0)', retryMs);
       return;
     }
     this.onFailure(this.stallReason ?? describeExit(exit, undefined));
   }
 
-  private onFailure(error: string): void {
+  private onFailure(error: string, delayMs?: number): void {
     this.lastError = error;
     this.failures += 1;
     const { maxRestarts } = this.options.restart;
@@ -216,7 +224,7 @@ export class FfmpegSupervisor {
       this.setState('failed', error);
       return;
     }
-    const delay = this.backoff.next();
+    const delay = delayMs ?? this.backoff.next();
     this.nextAttemptAt = this.options.clock.now() + delay;
     this.setState('backoff', error);
     this.timer = this.options.clock.setTimeout(() => {

@@ -20,6 +20,14 @@ const ALLOWED: Record<TaskStatus, readonly TaskStatus[]> = {
 
 /** Tasks run this long without progress are killed and retried. */
 const STALE_MS = 30_000;
+/**
+ * A live source that ended (its publisher dropped) before endTime: try again this soon,
+ * not after retry.intervalSeconds, so a blip costs seconds of the destination's stream,
+ * not a minute. It counts as a failed run: a source that is gone for good uses up
+ * retry.count (a source still gone makes the next run fail to connect, or stall, and
+ * wait the full interval).
+ */
+const SOURCE_ENDED_RETRY_S = 5;
 /** setTimeout cannot wait longer than 2^31-1 ms; longer waits are taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -149,6 +157,7 @@ export class TaskRunner {
       // A fixed interval (the task's retry settings), a little jitter so tasks that failed together spread out.
       restart: { initialDelayMs: interval, maxDelayMs: interval, jitter: 0.1, maxRestarts: this.config.retry.count },
       staleMs: STALE_MS,
+      ...(this.config.source.type === 'live' && { sourceEndedRetryMs: this.deps.retryDelayMs?.(SOURCE_ENDED_RETRY_S) ?? SOURCE_ENDED_RETRY_S * 1000 }),
       onState: (state, _previous, error) => this.onSupervisorState(state, error),
       onExit: (exit, attempt) => this.onExit(exit, attempt),
     });

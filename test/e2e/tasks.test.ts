@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../src/app.js';
-import { flowYaml, publishKey, spawnDaemon, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
+import { flowYaml, playKey, publishKey, spawnDaemon, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { play, probeDuration, probeStreams, probeVideoPackets, publish, waitFor } from '../helpers/ffmpeg.js';
 import { freePort, nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
 import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
@@ -128,6 +128,37 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
       for (const p of publishers) p.proc.kill('SIGKILL');
       await app.close('test done');
       await cfg.cleanup();
+    }
+  });
+
+  it('a live task whose source drops and comes back carries on: it is not completed and removed before its end time', async () => {
+    const daemon = await start(`${apiSection()}flows:\n${flowYaml('blip-src')}${flowYaml('blip-dst')}`, { taskRetryDelayMs: () => 300 });
+    const api = apiOf(daemon);
+    const dst = daemon.app.registry.get('blip-dst')!.hub;
+    const created = await api('/v1/tasks', {
+      method: 'POST',
+      json: { id: 'blip', source: { type: 'live', protocol: 'rtmp', url: daemon.url(playKey('blip-src')) }, destination: daemon.url(publishKey('blip-dst')), startTime: inSeconds(0.5), endTime: inSeconds(120), retry: { intervalSeconds: 60, count: 3 } },
+    });
+    expect(created.status).toBe(201);
+    const first = publish(daemon.url(publishKey('blip-src')), { seconds: 4 });
+    try {
+      await waitFor(() => dst.live, 'the task pushing into blip-dst', 15_000);
+      expect((await first.done).code).toBe(0);
+      // The source's publisher is gone: the task's ffmpeg ends cleanly, and dst with it.
+      await waitFor(() => !dst.live, 'blip-dst to lose its input', 10_000);
+      const back = publish(daemon.url(publishKey('blip-src')), { seconds: 30 });
+      try {
+        await waitFor(() => dst.live, 'the task pushing again once the source is back', 20_000);
+        const task = (await api('/v1/tasks/blip')).result;
+        expect(task.run.status).toBe('running');
+        expect(task.run.attempts).toBeGreaterThanOrEqual(2);
+        expect(await readFile(daemon.configFile, 'utf8')).toMatch(/id: blip/);
+      } finally {
+        back.proc.kill('SIGKILL');
+      }
+    } finally {
+      first.proc.kill('SIGKILL');
+      await api('/v1/tasks/blip', { method: 'DELETE' });
     }
   });
 
