@@ -211,6 +211,18 @@ export class SrtRuntime {
     return listener;
   }
 
+  /**
+   * When a listener of ours on `port` is still closing (srt_close runs off the main
+   * thread), resolves once it has closed; undefined when nothing holds the port. A
+   * config change that replaces a listener on the same port waits for this before
+   * listening, or the new listen would find the port taken.
+   */
+  portReleased(port: number): Promise<void> | undefined {
+    if (port === 0) return undefined;
+    const closing = [...this.listeners.values()].filter((l) => l.port === port && l.closing !== undefined);
+    return closing.length === 0 ? undefined : Promise.all(closing.map((l) => l.closing)).then(() => undefined);
+  }
+
   private bindError(where: string): SrtError {
     const errno = this.lib.srt_getlasterror(null);
     const text = this.lib.srt_getlasterror_str();

@@ -45,6 +45,15 @@ export class SrtListenerOutput implements FlowOutput {
 
   start(): void {
     const { host, port } = parseListen(this.spec.listen);
+    // Replacing an output on the same port (a config change): the old one's listener
+    // closes off the main thread; listen once it has.
+    const released = this.runtime.portReleased(port);
+    if (released) void released.then(() => this.listen(host, port));
+    else this.listen(host, port);
+  }
+
+  private listen(host: string, port: number): void {
+    if (this.closed) return;
     try {
       this.listener = this.runtime.listen({
         host,

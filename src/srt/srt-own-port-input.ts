@@ -16,6 +16,7 @@ export class SrtOwnPortInput implements FlowPullInput {
   private listener: SrtListener | undefined;
   private lastError: string | undefined;
   private refused = 0;
+  private closed = false;
 
   constructor(
     private readonly spec: SrtListenerInputSpec & { listen: string },
@@ -30,6 +31,15 @@ export class SrtOwnPortInput implements FlowPullInput {
 
   start(): void {
     const { host, port } = parseListen(this.spec.listen);
+    // Replacing an input on the same port (a config change): the old one's listener
+    // closes off the main thread; listen once it has.
+    const released = this.runtime.portReleased(port);
+    if (released) void released.then(() => this.listen(host, port));
+    else this.listen(host, port);
+  }
+
+  private listen(host: string, port: number): void {
+    if (this.closed) return;
     try {
       this.listener = this.runtime.listen({
         host,
@@ -60,13 +70,14 @@ export class SrtOwnPortInput implements FlowPullInput {
   }
 
   close(): void {
+    this.closed = true;
     void this.listener?.close();
   }
 
   report(): ConnectionReport {
     const state = this.flow.inputs.get(this.spec.name);
     return {
-      status: this.listener === undefined ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
+      status: this.lastError !== undefined ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: (state?.publishes ?? 0) + this.refused,
       reconnects: Math.max(0, (state?.publishes ?? 0) - 1),

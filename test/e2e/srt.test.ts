@@ -201,6 +201,38 @@ describe('SRT', () => {
     }
   });
 
+  it('a changed srt-listener input and output listen again on the same ports after a reload', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      const [inPort, outPort] = [await freeUdpPort(), await freeUdpPort()];
+      const flowWith = (latencyMs: number, maxCallers: number) => `  - id: own
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: ${latencyMs} }]
+    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:${outPort}", maxCallers: ${maxCallers} }]
+`;
+      await reconfigure(daemon, flowWith(120, 2));
+      const flow = daemon.app.registry.get('own')!;
+      const edge = () => flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
+      await waitFor(() => edge().port === outPort, 'srt listener output bound');
+      const before = edge();
+      // Both change: each is closed and started again on its port while the old listener closes.
+      await reconfigure(daemon, flowWith(200, 3));
+      expect(edge()).not.toBe(before);
+      await waitFor(() => edge().port === outPort, 'the new srt listener output bound to the same port', 10_000);
+
+      const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 6);
+      await waitFor(() => flow.hub.live, 'own-port publisher live after the reload', 10_000);
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-reload-'));
+      const caller = await recordSrt(srtUrl(outPort, { mode: 'caller' }), join(dir, 'edge.ts'), 3).done;
+      expect(caller.code, caller.stderr).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'edge.ts')))).toBeGreaterThan(25);
+      expect(edge().report().lastError).toBeUndefined();
+      expect(flow.pullInputs.get('main')!.report().lastError).toBeUndefined();
+      await publisher.done;
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('srt-caller output to an ffmpeg SRT listener plays back', async () => {
     const daemon = await startInProcess('flows: []\n');
     try {
