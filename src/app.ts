@@ -380,10 +380,13 @@ export class App {
       this.logger.error({ issues: loaded.issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
       return { ok: false, issues: loaded.issues };
     }
-    const store = fileSecretStore(secretsFilePath(loaded.config.storage.dir));
-    const { config, generated } = await fillMissingSecrets(loaded.config, store);
+    this.warnAboutRestartOnlySettings(loaded.config);
+    // storage.dir waits for a restart like the listeners: the keys generated so far are in
+    // the running one, and reading another's would generate every key again.
+    const storage = { ...loaded.config.storage, dir: this.config.storage.dir };
+    const store = fileSecretStore(secretsFilePath(storage.dir));
+    const { config, generated } = await fillMissingSecrets({ ...loaded.config, storage }, store);
     const api = await resolveApiTokens(config, store, newTokenPair);
-    this.warnAboutRestartOnlySettings(config);
     this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && config.api && { ...config.api, listen: this.config.api.listen } };
     this.apiTokens = new TokenVerifier(api.tokens);
     this.pendingApiToken = api.generated;
@@ -479,7 +482,7 @@ export class App {
     return this.closing;
   }
 
-  private warnAboutRestartOnlySettings(next: ResolvedConfig): void {
+  private warnAboutRestartOnlySettings(next: Pick<ResolvedConfig, 'rtmp' | 'srt' | 'api' | 'storage'>): void {
     if (JSON.stringify(next.rtmp) !== JSON.stringify(this.config.rtmp)) {
       this.logger.warn('rtmp settings changed; they take effect at the next restart');
     }
@@ -488,6 +491,9 @@ export class App {
     }
     if (next.api?.listen !== this.config.api?.listen) {
       this.logger.warn('api.listen changed (or the api section was added or removed); it takes effect at the next restart');
+    }
+    if (next.storage.dir !== this.config.storage.dir) {
+      this.logger.warn('storage.dir changed; it takes effect at the next restart (move secrets.json and the recordings there first)');
     }
   }
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -114,6 +114,30 @@ flows:
   afterEach(() => {
     daemon?.proc.kill('SIGKILL');
     daemon = undefined;
+  });
+
+  it('a reload that changes storage.dir keeps the generated keys and the flows (it waits for a restart, with a warning)', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const body = 'flows:\n  - id: gen\n    inputs: [{ name: main, type: rtmp-push }]\n';
+    const local = await startInProcess(body, '', logs);
+    try {
+      const flow = local.app.registry.get('gen')!;
+      const key = flow.spec.inputs[0]!.type === 'rtmp-push' ? flow.spec.inputs[0]!.streamKey : undefined;
+      expect(key).toMatch(/.{16,}/);
+      const elsewhere = join(local.dir, 'elsewhere');
+      await writeFile(local.configFile, `storage: { dir: ${JSON.stringify(elsewhere)} }\nrtmp: { listen: "127.0.0.1:0" }\n${body}`);
+      const reloaded = await local.app.reload();
+      expect(reloaded).toMatchObject({ ok: true, changes: { added: [], removed: [], restarted: [], updated: [] } });
+      expect(local.app.registry.get('gen')).toBe(flow);
+      expect(flow.spec.inputs[0]).toMatchObject({ streamKey: key });
+      expect(logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('storage.dir changed; it takes effect at the next restart'))).toBe(true);
+      await expect(readFile(join(elsewhere, 'secrets.json'))).rejects.toThrow(/ENOENT/);
+      // The running daemon still publishes with the key it had.
+      const publisher = await publish(local.url(key!), { seconds: 1 }).done;
+      expect(publisher.code, publisher.stderr).toBe(0);
+    } finally {
+      await local.close();
+    }
   });
 
   it('SIGHUP with a broken file keeps flows streaming; a good file then adds and removes flows', async () => {
