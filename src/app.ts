@@ -53,6 +53,9 @@ export interface AppOptions {
   taskRetryDelayMs?: (intervalSeconds: number) => number;
 }
 
+/** Times an API edit is made again because the file changed while it was being made. */
+const EDIT_ATTEMPTS = 3;
+
 /** How long close() waits for files, ffmpeg processes and sockets to finish. */
 const SHUTDOWN_WAIT_MS = 10_000;
 
@@ -420,21 +423,32 @@ export class App {
   private async editNow(edit: ConfigEdit): Promise<EditOutcome> {
     const file = this.options.configFile;
     if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
-    let disk: string;
-    try {
-      disk = await readFile(file, 'utf8');
-    } catch (err) {
-      return { ok: false, code: 'conflict', message: `cannot read ${file}: ${(err as Error).message}` };
+    let edited: Extract<ReturnType<typeof applyEdit>, { ok: true }> | undefined;
+    // The edit is made on the text read here; a hand edit saved while it was being made
+    // would be lost by writing it. So the file is read again just before writing, and a
+    // file that changed meanwhile is edited again from its new text.
+    for (let attempt = 0; attempt < EDIT_ATTEMPTS && edited === undefined; attempt++) {
+      let disk: string;
+      try {
+        disk = await readFile(file, 'utf8');
+      } catch (err) {
+        return { ok: false, code: 'conflict', message: `cannot read ${file}: ${(err as Error).message}` };
+      }
+      if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
+        return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
+      }
+      const made = applyEdit(disk, keepStreamKeys(edit, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
+      if (!made.ok) return made;
+      const check = parseConfigText(made.text, file, this.options.env ?? process.env);
+      if (!check.ok) {
+        const issues = check.issues.map((i) => relativeIssue(i, made.target));
+        return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
+      }
+      const now = await readFile(file, 'utf8').catch(() => undefined);
+      if (now === disk) edited = made;
     }
-    if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
-      return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
-    }
-    const edited = applyEdit(disk, keepStreamKeys(edit, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
-    if (!edited.ok) return edited;
-    const check = parseConfigText(edited.text, file, this.options.env ?? process.env);
-    if (!check.ok) {
-      const issues = check.issues.map((i) => relativeIssue(i, edited.target));
-      return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
+    if (edited === undefined) {
+      return { ok: false, code: 'conflict', message: `${file} kept changing while the edit was being made; nothing was written, try again` };
     }
     try {
       // Through a symlink, the file it points to is replaced, not the link.

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -480,6 +481,48 @@ describe('API changes and the config file on disk', () => {
     } finally {
       await app.close('test done');
       await cfg.cleanup();
+    }
+  });
+});
+
+describe('an API change while the file is being edited by hand', () => {
+  it('a hand edit saved while an API change is being made is kept: the change is made again on the new text', async () => {
+    // The hand edit lands while the API change is validated: the config reads ${NOTE}
+    // then, and this environment saves the operator's edit at that moment, once.
+    let handEdit: (() => void) | undefined;
+    const env = new Proxy({ ...process.env, NOTE: 'note' } as Record<string, string | undefined>, {
+      get(target, name) {
+        if (name === 'NOTE' && handEdit) {
+          const save = handEdit;
+          handEdit = undefined;
+          save();
+        }
+        return target[name as string];
+      },
+    });
+    const daemon = await startInProcess(
+      `api:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n${flowYaml('api-side', { meta: { note: '${NOTE}' } })}${flowYaml('hand-side')}`,
+      '',
+      undefined,
+      { app: { env } },
+    );
+    try {
+      const original = await readFile(daemon.configFile, 'utf8');
+      handEdit = () => writeFileSync(daemon.configFile, original.replace('  - id: hand-side\n', '  - id: hand-side\n    name: Edited by hand\n'));
+      const res = await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/v1/flows/api-side`, {
+        method: 'PATCH',
+        body: JSON.stringify({ name: 'Changed through the API' }),
+        headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(handEdit).toBeUndefined();
+      const text = await readFile(daemon.configFile, 'utf8');
+      expect(text).toContain('name: Edited by hand');
+      expect(text).toContain('Changed through the API');
+      expect(daemon.app.registry.get('hand-side')!.spec.name).toBe('Edited by hand');
+      expect(daemon.app.registry.get('api-side')!.spec.name).toBe('Changed through the API');
+    } finally {
+      await daemon.close();
     }
   });
 });
