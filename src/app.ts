@@ -437,7 +437,7 @@ export class App {
       if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
         return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
       }
-      const made = applyEdit(disk, keepStreamKeys(edit, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
+      const made = applyEdit(disk, keepStreamKeys(edit, disk, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
       if (!made.ok) return made;
       const check = parseConfigText(made.text, file, this.options.env ?? process.env);
       if (!check.ok) {

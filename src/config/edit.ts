@@ -100,17 +100,22 @@ export function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIss
 }
 
 /**
- * A PATCH that sends a flow's inputs without their stream keys keeps the keys the
- * running inputs have (from the file or generated), rather than getting new ones:
- * publishers keep working unless a key is changed on purpose.
+ * A PATCH that sends a flow's inputs without their stream keys keeps the keys the inputs
+ * have, rather than getting new ones: publishers keep working unless a key is changed on
+ * purpose. A key in the file is copied as the file writes it (a `${ENV}` reference stays
+ * one: the secret never lands in the file); a generated one (not in the file) is written
+ * with the value the running input has, as keys the API creates are.
  */
-export function keepStreamKeys(edit: ConfigEdit, running: readonly { name: string; type: string; streamKey?: string | undefined }[]): ConfigEdit {
+export function keepStreamKeys(edit: ConfigEdit, fileText: string, running: readonly { name: string; type: string; streamKey?: string | undefined }[]): ConfigEdit {
   if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
+  const flow = objectIn(fileText, edit.id);
+  const written = typeof flow === 'object' && flow !== null && Array.isArray((flow as { inputs?: unknown }).inputs) ? ((flow as { inputs: unknown[] }).inputs as Record<string, unknown>[]) : [];
   const inputs = (edit.changes.inputs as unknown[]).map((input) => {
     if (typeof input !== 'object' || input === null) return input;
     const i = input as Record<string, unknown>;
     if (i.streamKey !== undefined || (i.type !== 'rtmp-push' && i.type !== 'srt-listener')) return i;
-    const key = running.find((r) => r.name === i.name && r.type === i.type)?.streamKey;
+    const asWritten = written.find((w) => typeof w === 'object' && w !== null && w.name === i.name && w.type === i.type)?.streamKey;
+    const key = typeof asWritten === 'string' ? asWritten : running.find((r) => r.name === i.name && r.type === i.type)?.streamKey;
     return key === undefined ? i : { ...i, streamKey: key };
   });
   return { ...edit, changes: { ...edit.changes, inputs } };

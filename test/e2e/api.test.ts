@@ -526,3 +526,38 @@ describe('an API change while the file is being edited by hand', () => {
     }
   });
 });
+
+describe('stream keys kept by an API change of the inputs', () => {
+  it('a ${ENV} key stays a reference in the file (the secret is not written), and a generated key keeps its value', async () => {
+    const secret = 'env-studio-key-0123456789';
+    const daemon = await startInProcess(
+      `api:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n  - id: envkey\n    inputs: [{ name: main, type: rtmp-push, streamKey: "\${STUDIO_KEY}" }]\n  - id: genkey\n    inputs: [{ name: main, type: rtmp-push }]\n`,
+      '',
+      undefined,
+      { app: { env: { ...process.env, STUDIO_KEY: secret } } },
+    );
+    try {
+      const keyOf = (id: string) => {
+        const input = daemon.app.registry.get(id)!.spec.inputs[0]!;
+        return input.type === 'rtmp-push' ? input.streamKey : undefined;
+      };
+      const generated = keyOf('genkey');
+      expect(keyOf('envkey')).toBe(secret);
+      for (const id of ['envkey', 'genkey']) {
+        const res = await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/v1/flows/${id}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ inputs: [{ name: 'main', type: 'rtmp-push' }] }),
+          headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+        });
+        expect(res.status, await res.clone().text()).toBe(200);
+      }
+      const text = await readFile(daemon.configFile, 'utf8');
+      expect(text).toMatch(/streamKey: "?\$\{STUDIO_KEY\}"?\n/);
+      expect(text).not.toContain(secret);
+      expect(keyOf('envkey')).toBe(secret);
+      expect(keyOf('genkey')).toBe(generated);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
