@@ -30,6 +30,9 @@ export interface SupervisedOutputSpec {
   maxBacklog: number;
 }
 
+/** Above maxBacklog without draining for this long: the destination has stopped reading. */
+export const STALL_MS = 15_000;
+
 /**
  * A push output of any protocol: connects when the flow's input goes live, keeps
  * reconnecting with backoff while it is, and disconnects `idleDisconnectMs` after the
@@ -122,16 +125,21 @@ export class SupervisedOutput implements FlowOutput {
   }
 
   private connect(handlers: { ready(): void; closed(error: Error | undefined): void }): { close(reason: string): void } {
+    let stalled: Error | undefined;
     const attempt = this.connector.connect({
       ready: (sink) => {
-        this.feed.attach(this.metered(sink));
+        this.feed.attach(this.metered(sink, () => {
+          stalled = new Error(`the destination stopped reading: more than maxBacklog queued for ${STALL_MS / 1000} s without draining; reconnecting`);
+          this.logger.warn({ err: stalled.message }, 'output stalled');
+          attempt.close('destination stalled');
+        }));
         handlers.ready();
       },
       closed: (error) => {
         this.feed.detachSink();
         this.bytesBefore += attempt.bytesSent();
         if (this.attempt === attempt) this.attempt = undefined;
-        handlers.closed(error);
+        handlers.closed(error ?? stalled);
         // Lost while the input is away: wait for the input instead of retrying an idle push.
         if (!this.inputLive && !this.closed) {
           this.cancelIdleTimer();
@@ -143,7 +151,15 @@ export class SupervisedOutput implements FlowOutput {
     return attempt;
   }
 
-  private metered(sink: OutputSink): OutputSink {
+  /**
+   * The sink as the feed sees it: sent bytes metered, and its backlog watched. The feed
+   * asks for the backlog before each message, and skips media while it is above
+   * maxBacklog; a destination that drains at all soon comes back below it. One that stays
+   * above it for STALL_MS has stopped reading (a hung ingest, a zero window) while its
+   * TCP connection stays up, and would otherwise stay "connected" sending nothing.
+   */
+  private metered(sink: OutputSink, onStall: () => void): OutputSink {
+    let behindSince: number | undefined;
     return {
       ...sink,
       sendMedia: (kind, timestamp, payload, flags) => {
@@ -152,7 +168,19 @@ export class SupervisedOutput implements FlowOutput {
       },
       sendMetadata: (timestamp, payload) => sink.sendMetadata(timestamp, payload),
       sendData: (timestamp, payload) => sink.sendData(timestamp, payload),
-      backlog: () => sink.backlog(),
+      backlog: () => {
+        const backlog = sink.backlog();
+        if (backlog <= this.spec.maxBacklog) behindSince = undefined;
+        else {
+          const now = this.clock.now();
+          behindSince ??= now;
+          if (now - behindSince >= STALL_MS) {
+            behindSince = undefined;
+            onStall();
+          }
+        }
+        return backlog;
+      },
     };
   }
 }

@@ -120,6 +120,30 @@ describe('rtmp outputs', () => {
     }
   });
 
+  it('a destination that stops reading while its connection stays up is reconnected, with the reason in lastError', async () => {
+    // The sink flow must not time its publisher out first (rtmp.idleTimeoutMs): the hung
+    // ingest keeps its connection open and says nothing.
+    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 120000');
+    // Forwards 256 KiB, then next to nothing: a hung ingest behind a live TCP connection.
+    const proxy = await throttlingProxy(daemon.port, 256 * 1024, 1);
+    try {
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('stuck', proxy.port, 'sink', { maxBacklog: '64Ki', reconnect: FAST_RETRY })] })}${flowYaml('sink')}`);
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 40, lossless: true });
+      try {
+        await waitFor(() => report(daemon, 'src', 'stuck').status === 'connected', 'the output connected', 15_000);
+        // STALL_MS (15 s) after it stops draining, the output drops the connection and reconnects.
+        await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
+        await waitFor(() => report(daemon, 'src', 'stuck').attempts >= 2, 'a new connection attempt', 10_000);
+        expect(report(daemon, 'src', 'stuck').skips).toBeGreaterThan(0);
+      } finally {
+        publisher.proc.kill('SIGKILL');
+      }
+    } finally {
+      await daemon.close();
+      await proxy.close();
+    }
+  });
+
   it('outputs added, changed and removed on reload take effect alone; a removed one disconnects within a second', async () => {
     const sinks = ['keep', 'drop', 'move', 'moved', 'new'];
     const sinkFlows = sinks.map((id) => flowYaml(id)).join('');
