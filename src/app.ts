@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
-import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
+import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
 import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue } from './config/load.js';
 import { writeFileAtomic } from './lib/atomic-write.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
@@ -437,7 +437,8 @@ export class App {
       if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
         return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
       }
-      const made = applyEdit(disk, keepStreamKeys(edit, disk, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
+      // Literal first: the keys kept from the file are copied as written, references and all.
+      const made = applyEdit(disk, keepStreamKeys(literalValues(edit), disk, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
       if (!made.ok) return made;
       const check = parseConfigText(made.text, file, this.options.env ?? process.env);
       if (!check.ok) {

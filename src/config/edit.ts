@@ -100,6 +100,19 @@ export function relativeIssue(issue: ConfigIssue, target: EditTarget): ConfigIss
 }
 
 /**
+ * Values sent through the API are literal: a `${NAME}` in them is written as `$${NAME}`,
+ * so it is not expanded from the daemon's environment on load. Otherwise a write token
+ * could copy any environment variable into a field that read tokens see.
+ */
+export function literalValues<T>(value: T): T {
+  // A function, not a string: in a replacement string `$$` itself means one `$`.
+  if (typeof value === 'string') return value.replaceAll('${', () => '$${') as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => literalValues(v)) as T;
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, literalValues(v)])) as T;
+  return value;
+}
+
+/**
  * A PATCH that sends a flow's inputs without their stream keys keeps the keys the inputs
  * have, rather than getting new ones: publishers keep working unless a key is changed on
  * purpose. A key in the file is copied as the file writes it (a `${ENV}` reference stays

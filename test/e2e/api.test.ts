@@ -561,3 +561,29 @@ describe('stream keys kept by an API change of the inputs', () => {
     }
   });
 });
+
+describe('values sent through the API', () => {
+  it('are literal: a ${NAME} in them is not expanded from the daemon environment', async () => {
+    const daemon = await startInProcess(
+      `api:\n  listen: "127.0.0.1:0"\n  tokens:\n    - { name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }\n    - { name: dashboard, scope: read, sha256: ${sha256(READ_TOKEN)} }\nflows:\n${flowYaml('lit')}`,
+      '',
+      undefined,
+      { app: { env: { ...process.env, DB_PASSWORD: 'hunter2-do-not-leak' } } },
+    );
+    try {
+      const base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+      const patched = await fetch(`${base}/v1/flows/lit`, {
+        method: 'PATCH',
+        body: JSON.stringify({ meta: { note: '${DB_PASSWORD}', price: '$5 and $${x}' } }),
+        headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      });
+      expect(patched.status, await patched.clone().text()).toBe(200);
+      const read = (await (await fetch(`${base}/v1/flows/lit`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as Envelope;
+      expect(read.result.meta).toEqual({ note: '${DB_PASSWORD}', price: '$5 and $${x}' });
+      expect(JSON.stringify(read)).not.toContain('hunter2');
+      expect(await readFile(daemon.configFile, 'utf8')).not.toContain('hunter2');
+    } finally {
+      await daemon.close();
+    }
+  });
+});
