@@ -32,7 +32,9 @@ export class CidrList {
 
 /** `10.0.0.0/8`, `2001:db8::/32`, or a single address (a /32 or /128). */
 export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address = '', prefixText] = entry.trim().split('/');
+  const parts = entry.trim().split('/');
+  if (parts.length > 2) throw new Error(`"${entry}" is not an IPv4 or IPv6 address or network (one "/" at most)`);
+  const [address = '', prefixText] = parts;
   const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
   if (!family) throw new Error(`"${entry}" is not an IPv4 or IPv6 address or network`);
   const max = family === 'ipv4' ? 32 : 128;
