@@ -442,7 +442,10 @@ export class App {
       if (!made.ok) return made;
       const check = parseConfigText(made.text, file, this.options.env ?? process.env);
       if (!check.ok) {
-        const issues = check.issues.map((i) => relativeIssue(i, made.target));
+        // A problem the file already had is named at its line in the file, not in the edited text.
+        const onDisk = parseConfigText(disk, file, this.options.env ?? process.env);
+        const diskLines = new Map(onDisk.ok ? [] : onDisk.issues.map((i) => [i.path, i.line]));
+        const issues = check.issues.map((i) => relativeIssue({ ...i, line: diskLines.get(i.path) ?? i.line }, made.target));
         return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
       }
       const now = await readFile(file, 'utf8').catch(() => undefined);

@@ -527,6 +527,31 @@ describe('an API change while the file is being edited by hand', () => {
   });
 });
 
+describe('an API change refused for a problem elsewhere in the file', () => {
+  it('names the problem at its line in the file, not in the edited text', async () => {
+    const daemon = await startInProcess(`api:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n${flowYaml('first')}${flowYaml('second')}`);
+    try {
+      const text = await readFile(daemon.configFile, 'utf8');
+      await writeFile(daemon.configFile, text.replace('  - id: second\n', '  - id: second\n    enabled: maybe\n'));
+      const reloaded = await daemon.app.reload();
+      expect(reloaded.ok).toBe(false);
+      const line = (await readFile(daemon.configFile, 'utf8')).split('\n').indexOf('    enabled: maybe') + 1;
+      // The change adds lines above the broken flow.
+      const res = await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/v1/flows/first`, {
+        method: 'PATCH',
+        body: JSON.stringify({ meta: { team: 'live', region: 'eu', shift: 'night' } }),
+        headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as Envelope;
+      expect(body.errors[0]?.message).toContain(`flows[1].enabled`);
+      expect(body.errors[0]?.message).toContain(`(elsewhere in the config file, line ${line})`);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
 describe('stream keys kept by an API change of the inputs', () => {
   it('a ${ENV} key stays a reference in the file (the secret is not written), and a generated key keeps its value', async () => {
     const secret = 'env-studio-key-0123456789';
