@@ -59,7 +59,7 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
         case 'rtmp-pull':
           return new SupervisedInput(spec, hub, rtmpPullConnector(spec, deps.rtmp, logger), deps.clock, logger);
         case 'srt-caller':
-          return new SupervisedInput(spec, hub, srtCallerInputConnector(spec, needSrt(deps, 'an srt-caller input')), deps.clock, logger);
+          return new SupervisedInput(spec, hub, srtCallerInputConnector(spec, needSrt(deps, 'an srt-caller input'), logger), deps.clock, logger);
         case 'pull':
           return new SupervisedInput(spec, hub, ffmpegPullConnector(spec, { ffmpegPath: deps.ffmpegPath, clock: deps.clock }), deps.clock, logger);
         case 'flow': {

@@ -27,6 +27,6 @@ export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputN
       }
     },
     data: (timestamp, payload) => source.pushData(timestamp, payload),
-  });
+  }, logger);
   connection.once('closed', (error) => source.detach(error?.message ?? 'srt publisher left'));
 }

@@ -291,6 +291,19 @@ describe('TsDemuxer: H.264 + AAC from ffmpeg', () => {
   });
 });
 
+describe('TsDemuxer: streams it does not take', () => {
+  it('reports MP2 audio and a second AAC track as unused, and still takes the video and the first AAC track', async () => {
+    const file = join(dir, 'extra-audio.ts');
+    await execFileAsync('ffmpeg', ['-nostdin', '-v', 'error', ...SOURCES, '-t', '1', ...X264, '-pix_fmt', 'yuv420p', '-map', '0:v', '-map', '1:a', '-map', '1:a', '-map', '1:a', '-c:a:0', 'aac', '-c:a:1', 'mp2', '-c:a:2', 'aac', '-f', 'mpegts', '-y', file]);
+    const reports: { pid: number; streamType: number }[][] = [];
+    const { tags } = demux(await readFile(file), undefined, { onUnusedStreams: (streams) => reports.push([...streams]) });
+    expect(reports.length).toBeGreaterThanOrEqual(1);
+    expect(reports[0]!.map((s) => s.streamType)).toEqual([0x03, 0x0f]);
+    expect(videoFramesOf(tags)).toHaveLength(25);
+    expect(tags.filter((t) => t.kind === 'audio').length).toBeGreaterThan(40);
+  });
+});
+
 describe('TsDemuxer: the source clock jumping', () => {
   // The same 4 s of ffmpeg's output twice, the first time an hour later on the clock:
   // the second part jumps back an hour (an encoder behind a gateway restarted).

@@ -23,6 +23,12 @@ import type { FlvTag } from './types.js';
 export interface TsDemuxerLimits {
   /** Largest PES payload (a video access unit) kept; larger ones are dropped. Default 8 MiB. */
   maxPesBytes?: number;
+  /**
+   * A program map lists elementary streams that are not taken (MP2 or AC-3 audio, a
+   * second audio track, subtitles): called with them each time the map changes, so the
+   * operator can be told why a track is missing.
+   */
+  onUnusedStreams?(streams: readonly { pid: number; streamType: number }[]): void;
 }
 
 export interface TsDemuxerCounters {
@@ -84,11 +90,13 @@ export class TsDemuxer {
   private lastPmt: Buffer | undefined;
   private video: VideoTrack | undefined;
   private audio: AudioTrack | undefined;
+  private readonly onUnusedStreams: TsDemuxerLimits['onUnusedStreams'];
 
   constructor(
     private readonly onTag: (tag: FlvTag) => void,
     limits: TsDemuxerLimits = {},
   ) {
+    this.onUnusedStreams = limits.onUnusedStreams;
     const max = limits.maxPesBytes ?? DEFAULT_MAX_PES_BYTES;
     if (!Number.isInteger(max) || max < 1 || max > MAX_PES_BYTES_LIMIT) {
       throw new RangeError(`maxPesBytes must be an integer in 1..${MAX_PES_BYTES_LIMIT}, got ${max}`);
@@ -162,6 +170,8 @@ export class TsDemuxer {
     const audio = streams.find((s) => usable(s) && s.streamType === STREAM_TYPE_AAC_ADTS && s.pid !== video?.pid);
     this.setVideo(video);
     this.setAudio(audio);
+    const unused = streams.filter((s) => usable(s) && s !== video && s !== audio);
+    if (unused.length > 0) this.onUnusedStreams?.(unused.map(({ pid, streamType }) => ({ pid, streamType })));
   }
 
   private setVideo(s: PmtStream | undefined): void {
