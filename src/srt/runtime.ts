@@ -212,15 +212,14 @@ export class SrtRuntime {
   }
 
   /**
-   * When a listener of ours on `port` is still closing (srt_close runs off the main
-   * thread), resolves once it has closed; undefined when nothing holds the port. A
-   * config change that replaces a listener on the same port waits for this before
-   * listening, or the new listen would find the port taken.
+   * Runs `listen` once no listener of ours on `port` is still closing (srt_close runs off
+   * the main thread): at once when none is. A config change that replaces a listener on
+   * the same port listens through this, or the new listen would find the port taken.
    */
-  portReleased(port: number): Promise<void> | undefined {
-    if (port === 0) return undefined;
-    const closing = [...this.listeners.values()].filter((l) => l.port === port && l.closing !== undefined);
-    return closing.length === 0 ? undefined : Promise.all(closing.map((l) => l.closing)).then(() => undefined);
+  onPortFree(port: number, listen: () => void): void {
+    const closing = port === 0 ? [] : [...this.listeners.values()].filter((l) => l.port === port && l.closing !== undefined);
+    if (closing.length === 0) listen();
+    else void Promise.all(closing.map((l) => l.closing)).then(listen);
   }
 
   private bindError(where: string): SrtError {

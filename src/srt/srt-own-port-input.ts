@@ -31,11 +31,8 @@ export class SrtOwnPortInput implements FlowPullInput {
 
   start(): void {
     const { host, port } = parseListen(this.spec.listen);
-    // Replacing an input on the same port (a config change): the old one's listener
-    // closes off the main thread; listen once it has.
-    const released = this.runtime.portReleased(port);
-    if (released) void released.then(() => this.listen(host, port));
-    else this.listen(host, port);
+    // Replacing an input on the same port (a config change): the old one's listener may still be closing.
+    this.runtime.onPortFree(port, () => this.listen(host, port));
   }
 
   private listen(host: string, port: number): void {
