@@ -21,8 +21,6 @@ export class PtsTimeline {
   private last = 0;
   private highest = 0;
   private base: number | undefined;
-  /** Times the source's clock jumped and the timeline continued past it. */
-  jumps = 0;
 
   /**
    * Raw 33-bit ticks to unwrapped ticks: the value nearest the last one seen. After a jump
@@ -45,7 +43,6 @@ export class PtsTimeline {
     if (Math.abs(delta) > JUMP_TICKS) {
       // From the highest value yet, not the last: the last packet may be of a track muxed
       // behind another, and no track may go back.
-      this.jumps += 1;
       this.last = this.highest;
       delta = 0;
     }

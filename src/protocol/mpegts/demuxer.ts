@@ -171,7 +171,7 @@ export class TsDemuxer {
     this.setVideo(video);
     this.setAudio(audio);
     const unused = streams.filter((s) => usable(s) && s !== video && s !== audio);
-    if (unused.length > 0) this.onUnusedStreams?.(unused.map(({ pid, streamType }) => ({ pid, streamType })));
+    if (unused.length > 0) this.onUnusedStreams?.(unused);
   }
 
   private setVideo(s: PmtStream | undefined): void {
