@@ -423,6 +423,7 @@ export class App {
   private async editNow(edit: ConfigEdit): Promise<EditOutcome> {
     const file = this.options.configFile;
     if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
+    const env = this.options.env ?? process.env;
     let edited: Extract<ReturnType<typeof applyEdit>, { ok: true }> | undefined;
     // The edit is made on the text read here; a hand edit saved while it was being made
     // would be lost by writing it. So the file is read again just before writing, and a
@@ -440,10 +441,10 @@ export class App {
       // Literal first: the keys kept from the file are copied as written, references and all.
       const made = applyEdit(disk, keepStreamKeys(literalValues(edit), disk, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
       if (!made.ok) return made;
-      const check = parseConfigText(made.text, file, this.options.env ?? process.env);
+      const check = parseConfigText(made.text, file, env);
       if (!check.ok) {
         // A problem the file already had is named at its line in the file, not in the edited text.
-        const onDisk = parseConfigText(disk, file, this.options.env ?? process.env);
+        const onDisk = parseConfigText(disk, file, env);
         const diskLines = new Map(onDisk.ok ? [] : onDisk.issues.map((i) => [i.path, i.line]));
         const issues = check.issues.map((i) => relativeIssue({ ...i, line: diskLines.get(i.path) ?? i.line }, made.target));
         return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };

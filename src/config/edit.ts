@@ -121,13 +121,13 @@ export function literalValues<T>(value: T): T {
  */
 export function keepStreamKeys(edit: ConfigEdit, fileText: string, running: readonly { name: string; type: string; streamKey?: string | undefined }[]): ConfigEdit {
   if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
-  const flow = objectIn(fileText, edit.id);
-  const written = typeof flow === 'object' && flow !== null && Array.isArray((flow as { inputs?: unknown }).inputs) ? ((flow as { inputs: unknown[] }).inputs as Record<string, unknown>[]) : [];
+  const inFile = (objectIn(fileText, edit.id) as { inputs?: unknown } | undefined)?.inputs;
+  const written = Array.isArray(inFile) ? (inFile as (Record<string, unknown> | null)[]) : [];
   const inputs = (edit.changes.inputs as unknown[]).map((input) => {
     if (typeof input !== 'object' || input === null) return input;
     const i = input as Record<string, unknown>;
     if (i.streamKey !== undefined || (i.type !== 'rtmp-push' && i.type !== 'srt-listener')) return i;
-    const asWritten = written.find((w) => typeof w === 'object' && w !== null && w.name === i.name && w.type === i.type)?.streamKey;
+    const asWritten = written.find((w) => w?.name === i.name && w?.type === i.type)?.streamKey;
     const key = typeof asWritten === 'string' ? asWritten : running.find((r) => r.name === i.name && r.type === i.type)?.streamKey;
     return key === undefined ? i : { ...i, streamKey: key };
   });
