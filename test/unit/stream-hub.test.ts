@@ -81,16 +81,20 @@ function attach(hub: StreamHub, owner: HubSourceOwner = new FakeOwner()): Source
   return handle;
 }
 
-/** Last delivered message whose payload is exactly `payload` (by identity). */
+/** A hub with a reader that was there before its source attached. */
+function liveHub(): { hub: StreamHub; reader: FakeReader; source: SourceHandle } {
+  const hub = new StreamHub();
+  const reader = new FakeReader();
+  hub.addReader(reader);
+  return { hub, reader, source: attach(hub) };
+}
+
 /**
  * A hub whose first source sent what `first` pushes and left (a publisher reconnecting):
  * the second source, and a reader that saw everything, cleared of the first's messages.
  */
 function secondSource(first: (source: SourceHandle) => void): { second: SourceHandle; reader: FakeReader } {
-  const hub = new StreamHub();
-  const reader = new FakeReader();
-  hub.addReader(reader);
-  const source = attach(hub);
+  const { hub, reader, source } = liveHub();
   first(source);
   source.detach('reconnecting');
   const second = attach(hub);
@@ -98,6 +102,7 @@ function secondSource(first: (source: SourceHandle) => void): { second: SourceHa
   return { second, reader };
 }
 
+/** Last delivered message whose payload is exactly `payload` (by identity). */
 function byPayload(reader: FakeReader, payload: Buffer): MediaMessage {
   const found = reader.delivered.find((m) => m.payload === payload);
   if (!found) throw new Error('payload not delivered');
@@ -173,10 +178,7 @@ describe('StreamHub sources', () => {
   });
 
   it("throws the FLV parser's ProtocolError for a malformed tag, and delivers nothing", () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { hub, reader, source } = liveHub();
     expect(() => source.push('video', 0, Buffer.from([0x17, 0x01]))).toThrow(expect.objectContaining({ name: 'ProtocolError', code: 'FLV_MALFORMED' }));
     expect(() => source.push('audio', 0, Buffer.from([0xaf]))).toThrow(expect.objectContaining({ code: 'FLV_MALFORMED' }));
     expect(reader.delivered).toEqual([]);
@@ -184,10 +186,7 @@ describe('StreamHub sources', () => {
   });
 
   it('ignores empty payloads and video command frames', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { hub, reader, source } = liveHub();
     source.push('video', 0, Buffer.alloc(0));
     source.push('audio', 0, Buffer.alloc(0));
     source.push('video', 0, Buffer.from([0x57, 0x00])); // frameType 5 (command), AVC
@@ -402,10 +401,7 @@ describe('StreamHub GOP cache cap', () => {
 
 describe('StreamHub audio-only streams', () => {
   it('marks every audio frame (not the sequence header) as a keyframe, and caches no GOP', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { hub, reader, source } = liveHub();
     source.push('audio', 0, AAC_SEQUENCE_HEADER);
     source.push('audio', 0, aacFrame(1));
     source.push('audio', 23, aacFrame(2));
@@ -421,19 +417,13 @@ describe('StreamHub audio-only streams', () => {
   });
 
   it('marks non-AAC audio frames (MP3) as keyframes too', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { reader, source } = liveHub();
     source.push('audio', 0, Buffer.from([0x2f, 0xff, 0xfb, 0x90]));
     expect(reader.delivered[0]).toMatchObject({ kind: 'audio', isKeyframe: true, isSequenceHeader: false });
   });
 
   it('stops marking audio frames as keyframes once video appears', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { reader, source } = liveHub();
     source.push('audio', 0, aacFrame(1));
     source.push('video', 10, AVC_SEQUENCE_HEADER);
     source.push('audio', 23, aacFrame(2));
@@ -455,10 +445,7 @@ describe('StreamHub audio-only streams', () => {
 
 describe('StreamHub timeline', () => {
   it('passes the first source timestamps through', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { reader, source } = liveHub();
     source.push('video', 5000, keyframe(1));
     source.push('audio', 5010, aacFrame(1));
     source.push('video', 5040, interframe(1));
@@ -558,10 +545,7 @@ describe('StreamHub timeline', () => {
   });
 
   it('never lets a track go backwards, but leaves the other track alone', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { reader, source } = liveHub();
     source.push('video', 100, keyframe(1));
     source.push('audio', 100, aacFrame(1));
     source.push('audio', 90, aacFrame(2)); // a step back on audio: clamped
@@ -577,10 +561,7 @@ describe('StreamHub timeline', () => {
   });
 
   it("continues past a source's clock going back (an encoder restart, ffmpeg's 2^31 ms wrap) instead of repeating the last time", () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { hub, reader, source } = liveHub();
     const WRAP = 0x7fff_ffff; // ffmpeg writes 31-bit timestamps: after 2^31 - 1 comes 0
     source.push('video', WRAP - 66, keyframe(1));
     source.push('audio', WRAP - 50, aacFrame(1));
@@ -604,10 +585,7 @@ describe('StreamHub timeline', () => {
   });
 
   it('re-anchors on a jump back of more than BACKWARD_JUMP_MS only; a smaller step back is clamped', () => {
-    const hub = new StreamHub();
-    const reader = new FakeReader();
-    hub.addReader(reader);
-    const source = attach(hub);
+    const { hub, reader, source } = liveHub();
     source.push('video', 20_000, keyframe(1));
     source.push('video', 20_000 - BACKWARD_JUMP_MS, interframe(1)); // exactly the threshold: clamped
     source.push('video', 20_040, interframe(2));
