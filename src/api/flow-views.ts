@@ -75,6 +75,7 @@ export function inputStatus(flow: Flow, input: InputSpec, now: number): Record<s
       bitrate: live ? pushed.rate.bitsPerSecond(now) : 0,
       publishes: pushed.publishes,
       refusedBusy: pushed.refusedBusy,
+      replacedSilent: pushed.replacedSilent,
       bitrateExceeded: pushed.bitrateExceeded,
       lastViolation: pushed.lastViolation ?? null,
       ...(live && pushed.transportStats && { transport: pushed.transportStats() }),

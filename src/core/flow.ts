@@ -11,6 +11,14 @@ import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOption
 import { FailoverSwitch, type FailoverSettings, type SourcePort } from './failover-switch.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 
+/**
+ * A publisher that has sent no media for this long is taken for a dead connection (an
+ * encoder that reconnected after a network drop leaves its old TCP connection half-open
+ * until the idle timeout): a new publisher with the input's key replaces it. A publisher
+ * that is sending is never replaced, so two encoders sharing a key do not take turns.
+ */
+export const SILENT_PUBLISHER_REPLACE_MS = 3_000;
+
 /** What the core needs to know about a flow; built from the config by the app. */
 export interface FlowSpec {
   id: string;
@@ -61,6 +69,10 @@ export interface InputState {
   connectedAt: Date | undefined;
   publishes: number;
   refusedBusy: number;
+  /** Publishers disconnected because a new one came while they sent nothing (SILENT_PUBLISHER_REPLACE_MS). */
+  replacedSilent: number;
+  /** When the current publisher last sent media (or connected); 0 without one. */
+  lastMediaAt: number;
   /** Transport statistics of the current publisher's connection, where it has any (SRT). */
   transportStats: (() => Record<string, number>) | undefined;
   /** Times a publisher went over limits.maxBitrate for longer than the grace period. */
@@ -96,8 +108,8 @@ export class Flow {
   readonly refusals: Record<string, number> = {};
   private readonly cidrs: CidrList;
   private closed = false;
-  /** The publisher attached to each push input, so a changed input can disconnect it. */
-  private readonly publishers = new Map<string, HubSourceOwner>();
+  /** The publisher attached to each push input, so a changed input or a newcomer can disconnect it. */
+  private readonly publishers = new Map<string, { owner: HubSourceOwner; detach(reason: string): void }>();
 
   constructor(
     public spec: FlowSpec,
@@ -177,6 +189,8 @@ export class Flow {
       connectedAt: undefined,
       publishes: 0,
       refusedBusy: 0,
+      replacedSilent: 0,
+      lastMediaAt: 0,
       transportStats: undefined,
       bitrateExceeded: 0,
       lastViolation: undefined,
@@ -201,7 +215,7 @@ export class Flow {
   }
 
   private stopInput(name: string, reason: string): void {
-    this.publishers.get(name)?.kick(reason);
+    this.publishers.get(name)?.owner.kick(reason);
     this.publishers.delete(name);
     this.inputs.delete(name);
     this.pullInputs.get(name)?.close(reason);
@@ -264,7 +278,7 @@ export class Flow {
     if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
     if (this.closed || !this.spec.enabled) return this.refuse('disabled', 'flow is disabled');
     if (!this.admitsAddress(remoteAddress)) return this.refuse('forbidden', 'publishing from this address is not allowed for this flow');
-    const source = this.portOf(inputName).attachSource(owner);
+    const source = this.makeRoomForPublisher(inputName) ? this.portOf(inputName).attachSource(owner) : undefined;
     if (!source) {
       state.refusedBusy += 1;
       return this.refuse('busy', 'stream key already in use by a live publisher');
@@ -274,15 +288,16 @@ export class Flow {
     state.connectedAt = new Date();
     state.publishes += 1;
     state.transportStats = transportStats;
+    state.lastMediaAt = this.now();
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
     this.events({ type: 'input.connected', flowId: this.id, input: inputName, remoteAddress });
-    this.publishers.set(inputName, owner);
     let detached = false;
     const detach = (reason: string): void => {
       if (detached) return;
       detached = true;
       source.detach(reason);
-      if (this.publishers.get(inputName) === owner) this.publishers.delete(inputName);
+      if (this.publishers.get(inputName)?.owner === owner) this.publishers.delete(inputName);
+      state.lastMediaAt = 0;
       state.status = nextPushStatus(state.status, 'publisher_left');
       state.remoteAddress = undefined;
       state.connectedAt = undefined;
@@ -290,10 +305,12 @@ export class Flow {
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
       this.events({ type: 'input.disconnected', flowId: this.id, input: inputName, reason });
     };
+    this.publishers.set(inputName, { owner, detach });
     const cap = this.bitrateCap();
     const push: SourceHandle['push'] = (kind, timestamp, payload) => {
       source.push(kind, timestamp, payload);
       const now = this.now();
+      state.lastMediaAt = now;
       state.bytes += payload.length;
       state.frames += 1;
       state.rate.add(payload.length, now);
@@ -301,6 +318,26 @@ export class Flow {
       if (verdict?.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
     };
     return { ok: true, source: { ...source, push, detach } };
+  }
+
+  /**
+   * Whether a new publisher may attach to the input: it has none, or its publisher sent no
+   * media for SILENT_PUBLISHER_REPLACE_MS and is disconnected now to make room. The caller
+   * has already checked the newcomer's key.
+   */
+  makeRoomForPublisher(inputName: string): boolean {
+    if (!this.inputLive(inputName)) return true;
+    const current = this.publishers.get(inputName);
+    const state = this.inputs.get(inputName);
+    if (!current || !state || state.lastMediaAt === 0) return false;
+    const silentMs = this.now() - state.lastMediaAt;
+    if (silentMs < SILENT_PUBLISHER_REPLACE_MS) return false;
+    const reason = `replaced by a new publisher after ${(silentMs / 1000).toFixed(1)} s without media`;
+    this.logger.warn({ code: 'publisher_replaced', inputName, remoteAddress: state.remoteAddress, silentMs }, 'silent publisher replaced by a new one');
+    state.replacedSilent += 1;
+    current.owner.kick(reason);
+    current.detach(reason);
+    return !this.inputLive(inputName);
   }
 
   private bitrateCap(): BitrateCap | undefined {

@@ -46,7 +46,7 @@ export class SrtOwnPortInput implements FlowPullInput {
           if (!this.flow.admitsAddress(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
           const refused = admitPublisher(keyOf(streamId), this.spec);
           if (refused && !refused.ok) return { accept: false, reason: refused.reason };
-          if (this.flow.inputLive(this.spec.name)) return { accept: false, reason: SrtReject.Conflict };
+          if (!this.flow.makeRoomForPublisher(this.spec.name)) return { accept: false, reason: SrtReject.Conflict };
           return publisherDecision(this.spec);
         },
         onConnection: (connection) => attachSrtPublisher(connection, this.flow, this.spec.name, this.logger),

@@ -51,6 +51,6 @@ export function routeSharedPort(streamId: string, peerAddress: string, registry:
   if (!flow.admitsAddress(peerAddress)) return { ok: false, reason: SrtReject.Forbidden, why: 'address not allowed for this flow' };
   const refused = admitPublisher(key, input);
   if (refused) return refused;
-  if (flow.inputLive(input.name)) return { ok: false, reason: SrtReject.Conflict, why: 'input already has a live publisher' };
+  if (!flow.makeRoomForPublisher(input.name)) return { ok: false, reason: SrtReject.Conflict, why: 'input already has a live publisher' };
   return { ok: true, route: { kind: 'publish', flow, input }, decision: publisherDecision(input) };
 }

@@ -41,6 +41,37 @@ describe('publisher loss', () => {
     }
   });
 
+  it('a frozen publisher (connection open, no media) is replaced by the next one with its key', async () => {
+    // idleTimeoutMs is long: without the replacement the key would stay busy for a minute.
+    const daemon = await startInProcess(`flows:\n${flowYaml('frozen')}`, ', idleTimeoutMs: 60000');
+    const first = publish(daemon.url(publishKey('frozen')), { seconds: 60 });
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-frozen-'));
+      const flow = daemon.app.registry.get('frozen')!;
+      const state = () => flow.inputs.get('main')!;
+      await waitFor(() => state().frames > 30, 'first publisher sending');
+      // SIGSTOP: the process stops, its TCP connection stays up, as after a network drop.
+      first.proc.kill('SIGSTOP');
+      // Retry once a second, as encoders do: attempts within the silent window are refused as busy.
+      let second = publish(daemon.url(publishKey('frozen')), { seconds: 6 });
+      for (let attempt = 1; attempt < 10 && (await Promise.race([second.done, delay(1_500)])); attempt += 1) {
+        await delay(1_000);
+        second = publish(daemon.url(publishKey('frozen')), { seconds: 6 });
+      }
+      await waitFor(() => state().replacedSilent === 1, 'frozen publisher replaced');
+      expect(state().refusedBusy).toBeGreaterThan(0);
+      // The player ends with the second publisher and gets its media.
+      const player = play(daemon.url(playKey('frozen')), join(dir, 'after.flv'));
+      expect((await second.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'after.flv')))).toBeGreaterThan(30);
+      expect(state()).toMatchObject({ publishes: 2, replacedSilent: 1 });
+    } finally {
+      first.proc.kill('SIGKILL');
+      await daemon.close();
+    }
+  });
+
   it('refuses a second publisher on a busy key with a clear status, without touching the first', async () => {
     const daemon = await startInProcess(`flows:\n${flowYaml('busy')}`, ', idleTimeoutMs: 3000');
     try {

@@ -6,6 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { FlowOutput } from '../../src/core/flow-parts.js';
+import { SILENT_PUBLISHER_REPLACE_MS } from '../../src/core/flow.js';
 import type { SrtListenerOutput } from '../../src/srt/srt-listener-output.js';
 import { playKey, publishKey, reconfigure, startInProcess } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
@@ -100,6 +101,32 @@ describe('SRT', () => {
       await waitFor(() => hub.live, 'correct caller publishing', 10_000);
       expect((await good.done).code).toBe(0);
     } finally {
+      await daemon.close();
+    }
+  });
+
+  it('a second SRT publisher is refused as busy (1409) while the first sends, and replaces it once the first is frozen', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n${srtFlow('taken')}`, '', logs);
+    const first = publishSrt(publishTo((await enableSrt(daemon)), 'taken'), 60);
+    try {
+      const srtPort = daemon.app.srtPort()!;
+      const flow = daemon.app.registry.get('taken')!;
+      const state = () => flow.inputs.get('main')!;
+      await waitFor(() => state().frames > 30, 'first publisher sending', 10_000);
+      expect((await publishSrt(publishTo(srtPort, 'taken'), 2).done).code).not.toBe(0);
+      expect(logs.filter((l) => l.msg === 'srt caller refused').map((l) => l.reason)).toContain(1409);
+
+      // Frozen: the process stops, the SRT connection lingers until libsrt's 5 s peer idle timeout.
+      first.proc.kill('SIGSTOP');
+      await waitFor(() => Date.now() - state().lastMediaAt >= SILENT_PUBLISHER_REPLACE_MS, 'first publisher silent');
+      const second = publishSrt(publishTo(srtPort, 'taken'), 3);
+      await waitFor(() => state().publishes === 2, 'second publisher attached', 10_000);
+      expect((await second.done).code).toBe(0);
+      expect(state().replacedSilent).toBe(1);
+      expect(logs.some((l) => l.code === 'publisher_replaced')).toBe(true);
+    } finally {
+      first.proc.kill('SIGKILL');
       await daemon.close();
     }
   });

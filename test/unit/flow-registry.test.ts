@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FlowRegistry } from '../../src/core/flow-registry.js';
-import { Flow, type FlowSpec, type PushInputSpec } from '../../src/core/flow.js';
+import { Flow, SILENT_PUBLISHER_REPLACE_MS, type FlowSpec, type PushInputSpec } from '../../src/core/flow.js';
 import type { ConnectionReport, FlowOutput, FlowPartsFactory, FlowPullInput } from '../../src/core/flow-parts.js';
 import type { OutputConfig } from '../../src/config/schema.js';
 import { nextPushStatus } from '../../src/core/input-status.js';
@@ -340,6 +340,52 @@ describe('Flow.publish', () => {
     expect(flow.inputs.get('main')!.status).toBe('connected');
     expect(flow.inputs.get('main')!.publishes).toBe(1);
     expect(flow.inputs.get('backup')!.status).toBe('connected');
+    flow.close('done');
+  });
+
+  it('replaces a publisher that sent no media for SILENT_PUBLISHER_REPLACE_MS, never one that is sending', () => {
+    let now = 10_000;
+    const flow = new Flow(spec('a'), logger, parts(), {}, () => now);
+    const reader = new RecordingReader();
+    flow.hub.addReader(reader);
+    const stale = new Owner();
+    const first = publishOk(flow, 'main', stale, '192.0.2.1');
+    first.push('video', 0, KEYFRAME);
+    // Sending within the window: a newcomer is refused as busy, the first is untouched.
+    now += SILENT_PUBLISHER_REPLACE_MS - 1;
+    first.push('video', 33, KEYFRAME);
+    now += SILENT_PUBLISHER_REPLACE_MS - 1;
+    expect(flow.publish('main', new Owner(), '192.0.2.2')).toMatchObject({ ok: false, reason: 'busy' });
+    expect(stale.kicks).toEqual([]);
+    // Silent for the whole window (a half-open connection): the newcomer takes the input.
+    now += 1;
+    const second = publishOk(flow, 'main', new Owner(), '192.0.2.3');
+    expect(stale.kicks).toEqual([expect.stringMatching(/^replaced by a new publisher after 3\.0 s without media/)]);
+    const state = flow.inputs.get('main')!;
+    expect(state).toMatchObject({ replacedSilent: 1, refusedBusy: 1, publishes: 2, remoteAddress: '192.0.2.3', status: 'reconnected' });
+    // The old handle no longer reaches the hub; the new one does.
+    first.push('video', 66, Buffer.from([0x17, 0x01, 0, 0, 0, 0xaa]));
+    second.push('video', 0, KEYFRAME);
+    expect(reader.delivered.map((m) => m.payload)).toEqual([KEYFRAME, KEYFRAME, KEYFRAME]);
+    // A publisher that connected and has not sent media yet is given the same window.
+    now += SILENT_PUBLISHER_REPLACE_MS - 1;
+    expect(flow.publish('main', new Owner(), '192.0.2.4')).toMatchObject({ ok: false, reason: 'busy' });
+    flow.close('done');
+  });
+
+  it('with failover, replaces a silent primary without touching the backup', () => {
+    let now = 10_000;
+    const flow = new Flow(spec('a', { inputs: [input('main', 'k1-0123456789'), input('backup', 'k2-0123456789')] }), logger, parts(), {}, () => now);
+    const primary = new Owner();
+    const backup = new Owner();
+    publishOk(flow, 'main', primary).push('video', 0, KEYFRAME);
+    publishOk(flow, 'backup', backup).push('video', 0, KEYFRAME);
+    now += SILENT_PUBLISHER_REPLACE_MS;
+    publishOk(flow, 'main', new Owner());
+    expect(primary.kicks).toHaveLength(1);
+    expect(backup.kicks).toEqual([]);
+    expect(flow.inputLive('main') && flow.inputLive('backup')).toBe(true);
+    expect(flow.inputs.get('backup')!).toMatchObject({ replacedSilent: 0, publishes: 1 });
     flow.close('done');
   });
 
