@@ -79,7 +79,9 @@ export class OutputFeed implements HubReader {
     // not the cached headers, which may be hours old.
     const firstMedia = snapshot.find((m) => m.kind !== 'data' && !m.isSequenceHeader);
     this.beginConnection(firstMedia?.timestamp ?? Math.max(this.hub.lastTimestamp, 0));
+    this.gate.beginBurst();
     for (const message of snapshot) this.deliver(message);
+    this.gate.endBurst(sink.backlog());
   }
 
   /** The connection went away: stop sending until the next attach. */

@@ -11,6 +11,11 @@ import type { MediaMessage } from './media.js';
  * always admitted (small, and a reader cannot decode without them).
  *
  * A new reader starts in the dropping state: its first media is a keyframe.
+ *
+ * A reader starts with a burst: the hub's cached GOP, written at once when it joins (or,
+ * for an output, connects). A large GOP (a high bitrate, long keyframe interval) can be
+ * above the limit by itself, and that is not the reader falling behind, so the burst's
+ * bytes are credited until they drain.
  */
 export class ReaderGate {
   /**
@@ -24,19 +29,45 @@ export class ReaderGate {
   droppedBytes = 0;
   /** Times the reader fell behind and had to skip to a keyframe. */
   skips = 0;
+  private inBurst = false;
+  /** Bytes of the startup burst that may still be queued (see `behind`). */
+  private burstCredit = 0;
 
   constructor(private readonly maxBacklogBytes: number) {}
 
+  /** Messages from here to `endBurst` are the startup burst, admitted whatever they add up to. */
+  beginBurst(): void {
+    this.inBurst = true;
+  }
+
+  endBurst(backlogBytes: number): void {
+    this.inBurst = false;
+    this.burstCredit = backlogBytes;
+  }
+
+  /**
+   * How far behind the reader is: its backlog less what may be left of its startup burst.
+   * The burst sits at the front of the queue, so no more of it than the whole backlog can
+   * still be queued: the credit shrinks to the smallest backlog seen, and is gone once the
+   * queue has drained below the live bytes written after it.
+   */
+  behind(backlogBytes: number): number {
+    if (this.inBurst) return 0;
+    this.burstCredit = Math.min(this.burstCredit, backlogBytes);
+    return backlogBytes - this.burstCredit;
+  }
+
   admit(message: MediaMessage, backlogBytes: number): boolean {
     if (message.isSequenceHeader || message.kind === 'data') return true;
+    const behind = this.behind(backlogBytes);
     if (this.dropping) {
-      if (message.isKeyframe && backlogBytes <= this.maxBacklogBytes / 2) {
+      if (message.isKeyframe && behind <= this.maxBacklogBytes / 2) {
         this.dropping = false;
         return true;
       }
       return this.drop(message);
     }
-    if (backlogBytes > this.maxBacklogBytes) {
+    if (behind > this.maxBacklogBytes) {
       this.dropping = 'behind';
       this.skips += 1;
       return this.drop(message);

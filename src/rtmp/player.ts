@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { MediaMessage } from '../core/media.js';
 import { ReaderGate } from '../core/reader-gate.js';
-import type { HubReader } from '../core/stream-hub.js';
+import type { HubReader, StreamHub } from '../core/stream-hub.js';
 import { streamBegin, streamEof } from '../protocol/rtmp/control.js';
 import { onStatus } from './replies.js';
 import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
@@ -36,12 +36,22 @@ export class RtmpPlayer implements HubReader {
     return { messages: this.gate.droppedMessages, bytes: this.gate.droppedBytes, skips: this.gate.skips };
   }
 
+  /** Joins the hub: its cached GOP is replayed at once, as the gate's startup burst. Returns the detach. */
+  join(hub: StreamHub): () => void {
+    this.gate.beginBurst();
+    try {
+      return hub.addReader(this);
+    } finally {
+      this.gate.endBurst(this.backlog());
+    }
+  }
+
   deliver(message: MediaMessage): void {
     if (this.socket.destroyed) return;
-    const backlog = this.socket.writableLength + (this.merger?.queued(this.socket) ?? 0);
+    const backlog = this.backlog();
     // Headers and data are admitted whatever the backlog; a player that stopped reading
     // altogether would still grow without this hard stop.
-    if (backlog > 2 * this.maxBacklogBytes) return this.owner.stuck();
+    if (this.gate.behind(backlog) > 2 * this.maxBacklogBytes) return this.owner.stuck();
     if (!this.gate.admit(message, backlog)) return;
     const bytes = this.wire.chunksFor(message);
     this.write(bytes);
@@ -64,6 +74,15 @@ export class RtmpPlayer implements HubReader {
   hubClosed(reason: string): void {
     this.write(onStatus(this.wire.chunkSize, PLAY_STREAM_ID, 'status', 'NetStream.Play.Stop', 'Stream stopped.'));
     this.owner.hubClosed(reason);
+  }
+
+  /** Bytes queued for the player beyond what is left of its startup burst. */
+  behind(): number {
+    return this.gate.behind(this.backlog());
+  }
+
+  private backlog(): number {
+    return this.socket.writableLength + (this.merger?.queued(this.socket) ?? 0);
   }
 
   /** Everything to the player goes the same way, so control messages keep their place among media. */

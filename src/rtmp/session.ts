@@ -342,9 +342,9 @@ export class RtmpSession implements HubSourceOwner {
     }, this.deps.merger);
     const role: Role & { kind: 'player' } = { kind: 'player', streamId, flowId: decision.flowId, player, detach: () => undefined };
     this.role = role;
-    // addReader replays the cached GOP at once, and a player that cannot take it is closed
-    // during the call (stuck): the role has ended by then, so detach here, not never.
-    const detach = decision.hub.addReader(player);
+    // Joining replays the cached GOP at once; should the player be closed during that call,
+    // the role has ended by then, so detach here, not never.
+    const detach = player.join(decision.hub);
     if (this.role === role) role.detach = detach;
     else detach();
     this.logger.info('player connected');
@@ -369,8 +369,10 @@ export class RtmpSession implements HubSourceOwner {
 
   private send(bytes: Buffer): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    // A peer that does not read our replies (ping floods) must not grow our memory.
-    if (this.socket.writableLength > CONTROL_BACKLOG_BYTES + 2 * this.options.playerMaxBacklogBytes) {
+    // A peer that does not read our replies (ping floods) must not grow our memory. A
+    // player's startup burst (the cached GOP) is not counted: it may be larger than that.
+    const queued = this.role.kind === 'player' ? this.role.player.behind() : this.socket.writableLength;
+    if (queued > CONTROL_BACKLOG_BYTES + 2 * this.options.playerMaxBacklogBytes) {
       this.fail('write_backlog', 'peer is not reading what we send');
       return;
     }

@@ -49,28 +49,53 @@ describe('a player that stops reading', () => {
     }
   });
 
-  it('a player closed while the cached GOP is replayed to it is removed from the flow', async () => {
+  it('a player joining a cached GOP far larger than maxPlayerBacklog gets all of it, and a live stream after it', async () => {
     const daemon = await startInProcess(`flows:\n${flowYaml('big')}`, ', maxPlayerBacklog: 64Ki');
     try {
       const hub = daemon.app.registry.get('big')!.hub;
       const publisher = await RawRtmp.open(daemon.port);
       await publisher.publish(publishKey('big'));
       await waitFor(() => hub.live, 'publisher live');
-      // A GOP whose keyframe alone is far past twice the players' backlog limit: the
-      // replay to a joining player stops at the next message, inside addReader.
+      // A keyframe alone 64 times the limit: the replay burst is not the player falling behind.
       const keyframe = Buffer.alloc(4 * 1024 * 1024, 0x11);
       keyframe.set([0x17, 0x01, 0, 0, 0]);
       publisher.media(9, 0, keyframe);
       publisher.media(9, 40, Buffer.from([0x27, 0x01, 0, 0, 0, 0x22]));
       await waitFor(() => hub.counters.videoFrames === 2, 'the GOP arrived');
 
-      for (let i = 0; i < 3; i++) {
+      const players = await Promise.all([0, 1].map(async () => {
         const player = await RawRtmp.open(daemon.port);
         await player.play(playKey('big'));
-        expect(await player.closedWithin(10_000), `player ${i} closed as stuck`).toBe(true);
-      }
-      await waitFor(() => hub.readerCount === 0, 'no reader left in the flow');
+        return player;
+      }));
+      await waitFor(() => players.every((p) => p.bytesReceived > keyframe.length), 'both players got the whole GOP');
+      // Live frames after the burst reach them too: the burst's credit is gone once it drained.
+      const before = players.map((p) => p.bytesReceived);
+      for (let t = 80; t <= 400; t += 40) publisher.media(9, t, Buffer.alloc(16 * 1024, 0x27));
+      await waitFor(() => players.every((p, i) => p.bytesReceived - before[i]! >= 9 * 16 * 1024), 'live frames after the burst');
+      expect(hub.readerCount).toBe(2);
+      for (const p of players) p.destroy();
       publisher.destroy();
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('ffmpeg joining mid-GOP with a GOP far above maxPlayerBacklog plays every frame from the keyframe', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('longgop')}`, ', maxPlayerBacklog: 64Ki');
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-longgop-'));
+      const flow = daemon.app.registry.get('longgop')!;
+      // One keyframe for the whole 8 s: a player that skipped would get nothing more.
+      // Lossless H.264: megabytes of GOP, more than the loopback buffers take at once.
+      const publisher = publish(daemon.url(publishKey('longgop')), { seconds: SECONDS, width: 1280, height: 720, lossless: true, gop: SECONDS * 25 });
+      await waitFor(() => flow.hub.counters.videoFrames >= 75, 'three seconds of the GOP cached');
+      const player = play(daemon.url(playKey('longgop')), join(dir, 'joined.flv'));
+      expect((await publisher.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      const packets = await probeVideoPackets(join(dir, 'joined.flv'));
+      expect(packets[0]?.flags).toMatch(/^K/);
+      expect(packets.length).toBeGreaterThanOrEqual(SECONDS * 25 - 2);
     } finally {
       await daemon.close();
     }

@@ -91,6 +91,30 @@ describe('OutputFeed', () => {
     expect(feed.dropped).toMatchObject({ frames: 3, skips: 1 });
   });
 
+  it('sends a cached GOP above maxBacklogBytes whole when a connection starts, then applies the limit to live media', () => {
+    const hub = new StreamHub();
+    const source = live(hub, 0);
+    for (let t = 80; t <= 400; t += 40) source.push('video', t, INTER);
+    const feed = new OutputFeed(hub, 1000, noEvents);
+    feed.start();
+    // Each message the sink takes queues 600 bytes: the GOP alone is far above 1000.
+    const sink = new RecordingSink();
+    const send = sink.sendMedia.bind(sink);
+    sink.sendMedia = (kind, timestamp, payload) => {
+      sink.pending += 600;
+      send(kind, timestamp, payload);
+    };
+    feed.attach(sink);
+    expect(sink.sent.filter((m) => m.kind === 'video').length).toBe(2 + 10);
+    expect(feed.dropped.skips).toBe(0);
+    source.push('video', 440, INTER);
+    source.push('video', 480, INTER);
+    expect(sink.sent.at(-1)).toMatchObject({ timestamp: 480 });
+    // Nothing drained, and more than the limit added after the burst: that is falling behind.
+    source.push('video', 520, INTER);
+    expect(feed.dropped).toMatchObject({ frames: 1, skips: 1 });
+  });
+
   it('tells its owner when the source goes live and away', () => {
     const hub = new StreamHub();
     const events: string[] = [];

@@ -756,6 +756,27 @@ describe('ReaderGate', () => {
     expect(gate.droppedBytes).toBe(1100);
   });
 
+  it('admits a startup burst above the limit, and credits it until it drains', () => {
+    const gate = new ReaderGate(1000);
+    gate.beginBurst();
+    expect(gate.admit(KEY, 0)).toBe(true);
+    for (let queued = 1000; queued <= 50_000; queued += 1000) expect(gate.admit(INTER, queued)).toBe(true);
+    expect(gate.behind(60_000)).toBe(0);
+    gate.endBurst(60_000);
+    // Live media after the burst: only what is queued beyond the burst counts.
+    expect(gate.admit(INTER, 60_900)).toBe(true);
+    // The queue drained to 30,000: at most that much of the burst can be left.
+    expect(gate.admit(INTER, 30_000)).toBe(true);
+    expect(gate.behind(31_000)).toBe(1000);
+    expect(gate.admit(INTER, 31_001)).toBe(false);
+    expect(gate.skips).toBe(1);
+    // Drained altogether: the credit is gone for good, and the limit applies as before.
+    expect(gate.admit(KEY, 0)).toBe(true);
+    expect(gate.behind(5000)).toBe(5000);
+    expect(gate.admit(INTER, 1001)).toBe(false);
+    expect(gate.skips).toBe(2);
+  });
+
   it('the initial keyframe must also come with a small backlog', () => {
     const gate = new ReaderGate(1000);
     expect(gate.admit(KEY, 600)).toBe(false);
