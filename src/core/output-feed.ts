@@ -50,6 +50,8 @@ export class OutputFeed implements HubReader {
   private readonly lastSentTrack = { audio: -1, video: -1, data: -1 };
   readonly counters: OutputFeedCounters = { framesSent: 0, framesDropped: 0, bytesDropped: 0, skips: 0 };
   private detach: (() => void) | undefined;
+  /** True inside start()'s addReader call (see start). */
+  private joining = false;
 
   constructor(
     private readonly hub: StreamHub,
@@ -60,7 +62,16 @@ export class OutputFeed implements HubReader {
   }
 
   start(): void {
-    this.detach ??= this.hub.addReader(this);
+    if (this.detach) return;
+    // On a live hub, addReader calls sourceStarted and then replays the cached GOP. An
+    // owner that attaches a sink from sourceLive (the recorder) has had that GOP from
+    // attach() already, so the replay is not delivered a second time.
+    this.joining = true;
+    try {
+      this.detach = this.hub.addReader(this);
+    } finally {
+      this.joining = false;
+    }
   }
 
   stop(): void {
@@ -80,7 +91,7 @@ export class OutputFeed implements HubReader {
     const firstMedia = snapshot.find((m) => m.kind !== 'data' && !m.isSequenceHeader);
     this.beginConnection(firstMedia?.timestamp ?? Math.max(this.hub.lastTimestamp, 0));
     this.gate.beginBurst();
-    for (const message of snapshot) this.deliver(message);
+    for (const message of snapshot) this.forward(message);
     this.gate.endBurst(sink.backlog());
   }
 
@@ -90,6 +101,10 @@ export class OutputFeed implements HubReader {
   }
 
   deliver(message: MediaMessage): void {
+    if (!this.joining) this.forward(message);
+  }
+
+  private forward(message: MediaMessage): void {
     const sink = this.sink;
     if (!sink || !this.gate.admit(message, sink.backlog())) return;
     const timestamp = this.toOutputTime(message);

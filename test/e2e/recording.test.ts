@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
-import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
+import { decodeAll, probeDuration, probeStreams, probeVideoPackets, publish, waitFor } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
 import { apiClient } from '../helpers/api-client.js';
 
@@ -43,7 +43,7 @@ describe('flow recording', () => {
   beforeAll(async () => {
     daemon = await startInProcess(
       `${API}flows:
-${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}`,
+${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}${flowYaml('rec-late')}`,
       '',
       undefined,
       { storageExtra: ', minFreeSpace: 0' },
@@ -133,6 +133,27 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
     });
     expect(on.result.recording).toMatchObject({ mode: 'automatic', format: 'flv', status: { state: 'idle', format: 'flv' } });
     expect(daemon.app.registry.get('rec-ts')).toBe(flow);
+  });
+
+  it('recording switched on while the flow is live starts at the cached keyframe, each frame once', async () => {
+    const flow = daemon.app.registry.get('rec-late')!;
+    const publisher = publish(daemon.url(publishKey('rec-late')), { seconds: 8, gop: 50 });
+    // 3 s in: the cached GOP is one second old.
+    await waitFor(() => flow.hub.counters.videoFrames >= 75, 'three seconds published');
+    const on = await api('/v1/flows/rec-late', { method: 'PATCH', json: { recording: { mode: 'automatic', format: 'mp4', timeoutSeconds: 0 } } });
+    expect(on.status).toBe(200);
+    expect((await publisher.done).code).toBe(0);
+    let list: Recording[] = [];
+    await waitFor(() => list.length === 1 && list[0]!.status === 'ready', 'recording ready', 15_000, async () => {
+      list = await recordingsOf('rec-late');
+    });
+    const packets = await probeVideoPackets(fileOf(list[0]!));
+    expect(packets[0]?.flags).toMatch(/^K/);
+    const dts = packets.map((p) => Number(p.dts_time));
+    expect(dts.filter((d, i) => i > 0 && d <= dts[i - 1]!)).toEqual([]);
+    // From the cached keyframe at 2 s to the end at 8 s: 150 frames, none twice.
+    expect(packets.length).toBeGreaterThanOrEqual(145);
+    expect(packets.length).toBeLessThanOrEqual(150);
   });
 
   it('a publisher back within timeoutSeconds continues the recording; after a longer gap a new one starts', async () => {

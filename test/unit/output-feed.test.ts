@@ -115,6 +115,18 @@ describe('OutputFeed', () => {
     expect(feed.dropped).toMatchObject({ frames: 1, skips: 1 });
   });
 
+  it('an owner attaching from sourceLive inside start() (a recorder switched on mid-stream) gets the cached GOP once', () => {
+    const hub = new StreamHub();
+    const source = live(hub, 1000);
+    source.push('video', 1080, INTER);
+    const sink = new RecordingSink();
+    const feed: OutputFeed = new OutputFeed(hub, 1 << 20, { ...noEvents, sourceLive: () => feed.attach(sink) });
+    feed.start();
+    expect(sink.sent.map((m) => `${m.kind}@${m.timestamp}`)).toEqual(['meta@0', 'video@0', 'audio@0', 'video@0', 'audio@10', 'video@40', 'video@80']);
+    source.push('video', 1120, INTER);
+    expect(sink.sent.at(-1)).toMatchObject({ kind: 'video', timestamp: 120 });
+  });
+
   it('tells its owner when the source goes live and away', () => {
     const hub = new StreamHub();
     const events: string[] = [];
