@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
-import { checkCommand } from './cli/check.js';
 import { HELP } from './cli/help.js';
-import { runCommand } from './cli/run.js';
-import { tokenCommand } from './cli/token.js';
 import { packageVersion } from './cli/version.js';
 
-/** argv -> command. Nothing else lives here. */
+/**
+ * argv -> command. Nothing else lives here. Commands are imported when chosen: `run`
+ * installs its signal handlers before it loads the daemon's modules, so a SIGHUP or
+ * SIGTERM sent right after start (systemd's reload) is held rather than fatal.
+ */
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -35,18 +36,23 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 64 : 0;
   }
   switch (command) {
-    case 'run':
+    case 'run': {
+      const { runCommand } = await import('./cli/run.js');
       return runCommand(values.config ?? rest[0] ?? 'config/flowrelay.yaml');
+    }
     case 'check': {
       const file = rest[0] ?? values.config;
       if (!file) {
         process.stderr.write('flowrelay check: missing FILE\n');
         return 64;
       }
+      const { checkCommand } = await import('./cli/check.js');
       return checkCommand(file, process.stdout, process.stderr);
     }
-    case 'token':
+    case 'token': {
+      const { tokenCommand } = await import('./cli/token.js');
       return tokenCommand(values.name, values.scope, process.stdout, process.stderr);
+    }
     default:
       process.stderr.write(`flowrelay: unknown command "${command}"\n\n${HELP}`);
       return 64;

@@ -1,5 +1,4 @@
-import { App, ConfigInvalidError } from '../app.js';
-import { formatIssue } from '../config/load.js';
+import type { App } from '../app.js';
 
 /** Hard limit on shutdown: whatever is still open after this is abandoned. */
 const SHUTDOWN_DEADLINE_MS = 4_500;
@@ -8,9 +7,9 @@ const SHUTDOWN_DEADLINE_MS = 4_500;
  * `flowrelay run -c FILE`: the foreground daemon. Signals: SIGHUP reloads, SIGTERM and
  * SIGINT stop within the deadline and exit 0.
  *
- * The signal handlers are installed first and never removed: a signal that arrives while
- * the daemon starts (its listeners already bound and logged) is held and acted on once
- * start-up is done. Swapping handlers instead could drop a signal libuv has caught but
+ * The signal handlers are installed first, before the daemon's modules are loaded (this
+ * file imports them when it runs), and never removed: a signal that arrives while the
+ * daemon starts is held and acted on once start-up is done. Swapping handlers instead could drop a signal libuv has caught but
  * not yet dispatched.
  */
 export async function runCommand(configFile: string): Promise<number> {
@@ -30,6 +29,7 @@ export async function runCommand(configFile: string): Promise<number> {
     else heldReload = true;
   });
 
+  const [{ App, ConfigInvalidError }, { formatIssue }] = await Promise.all([import('../app.js'), import('../config/load.js')]);
   let app: App;
   try {
     app = await App.load({ configFile });

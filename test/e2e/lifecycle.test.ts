@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +198,28 @@ flows:
     expect((await player.done).code).toBe(0);
     // The untouched flow streamed through both reloads without a gap.
     expect(videoFrames(await probeStreams(join(dir, 'keep.flv')))).toBeGreaterThanOrEqual(8 * 25 - 2);
+    await cfg.cleanup();
+  });
+
+  it('a SIGHUP sent as soon as the process catches it, while the daemon loads, is held until start-up is done and then reloads', async () => {
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('early')}`);
+    const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/flowrelay'), 'run', '-c', cfg.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    // The kernel's mask of caught signals: SIGHUP is bit 1 (signal 1), set once run.ts has its handler.
+    const catchesHup = async () => {
+      const status = await readFile(`/proc/${proc.pid}/status`, 'utf8').catch(() => '');
+      const mask = /^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1];
+      return mask !== undefined && (BigInt(`0x${mask}`) & 1n) === 1n;
+    };
+    for (let i = 0; i < 2_000 && !(await catchesHup()); i++) await delay(2);
+    proc.kill('SIGHUP');
+    await waitFor(() => output.includes('"msg":"flowrelay started"'), 'daemon started');
+    await waitFor(() => output.includes('"msg":"config reloaded"'), 'the held SIGHUP reloaded');
+    proc.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
     await cfg.cleanup();
   });
 
