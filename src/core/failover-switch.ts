@@ -63,7 +63,7 @@ export class FailoverSwitch {
     private readonly flowId: string,
     private readonly hub: StreamHub,
     names: readonly [string, string],
-    private readonly settings: FailoverSettings,
+    private settings: FailoverSettings,
     private readonly clock: Clock,
     private readonly events: (event: FlowEvent) => void,
     private readonly logger: Logger,
@@ -77,6 +77,11 @@ export class FailoverSwitch {
     const side = this.sides.find((s) => s.name === name);
     if (!side) throw new Error(`failover switch has no input named ${name}`);
     return { attachSource: (owner) => this.attach(side, owner) };
+  }
+
+  /** New timings take effect at the next check; the active input and its publishers stay. */
+  updateSettings(settings: FailoverSettings): void {
+    this.settings = settings;
   }
 
   isLive(name: string): boolean {

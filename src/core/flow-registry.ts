@@ -9,7 +9,7 @@ import type { StreamHubOptions } from './stream-hub.js';
 export interface ApplyResult {
   added: string[];
   removed: string[];
-  /** Restarted because enabled, limits, failover, the playback key or the inputs' names or order changed: their publishers and players were disconnected. */
+  /** Restarted because enabled, limits, the playback key or the inputs' names or order changed: their publishers and players were disconnected. */
   restarted: string[];
   /** Changed in place (name, inputs, outputs, recording): what did not change was not interrupted. */
   updated: string[];
@@ -73,13 +73,14 @@ export class FlowRegistry {
       } else if (isDeepStrictEqual(current.spec, spec)) {
         continue;
       } else if (
-        isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording }, spec) &&
+        isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording, failover: spec.failover }, spec) &&
         // Going from one input to two (or back), or reordering them, changes who is primary: a restart.
         isDeepStrictEqual(current.spec.inputs.map((i) => i.name), spec.inputs.map((i) => i.name))
       ) {
-        // Only the name, outputs, inputs or recording changed: each changes alone, the hub
-        // and its players stay, and what did not change is not interrupted.
+        // Only the name, outputs, inputs, recording or failover timings changed: each changes
+        // alone, the hub and its players stay, and what did not change is not interrupted.
         current.spec = { ...current.spec, name: spec.name };
+        current.updateFailover(spec.failover);
         current.updateRecording(spec.recording);
         if (!isDeepStrictEqual(current.spec.inputs, spec.inputs)) result.inputs[spec.id] = current.updateInputs(spec.inputs);
         result.outputs[spec.id] = current.updateOutputs(spec.outputs);

@@ -137,6 +137,12 @@ export class Flow {
     this.startRecorder();
   }
 
+  /** Applies changed failover timings in place: no input or reader is disturbed. */
+  updateFailover(failover: FailoverSettings): void {
+    this.spec = { ...this.spec, failover };
+    this.failover?.updateSettings(failover);
+  }
+
   /**
    * Applies a changed `recording` section: the running recorder completes its file and a
    * new one starts with the new settings (at once, if a source is live).

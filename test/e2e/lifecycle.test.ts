@@ -147,6 +147,36 @@ flows:
     daemon = undefined;
   });
 
+  it('a reload that changes only the failover timings keeps the live primary and its player streaming', async () => {
+    const failoverFlow = (revertAfterMs: number) => `flows:
+  - id: fo
+    inputs:
+      - { name: main, type: rtmp-push, streamKey: "${publishKey('fo')}" }
+      - { name: backup, type: rtmp-push, streamKey: "${publishKey('fo-backup')}" }
+    playback: { key: "${playKey('fo')}" }
+    failover: { afterMs: 1000, revert: true, revertAfterMs: ${revertAfterMs} }
+`;
+    const local = await startInProcess(failoverFlow(3000));
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-fo-reload-'));
+      const flow = local.app.registry.get('fo')!;
+      const player = play(local.url(playKey('fo')), join(dir, 'fo.flv'));
+      await waitFor(() => flow.hub.readerCount === 1, 'player attached');
+      const primary = publish(local.url(publishKey('fo')), { seconds: 6 });
+      await waitFor(() => flow.hub.counters.videoFrames > 25, 'primary live');
+      const text = await readFile(local.configFile, 'utf8');
+      await writeFile(local.configFile, text.replace('revertAfterMs: 3000', 'revertAfterMs: 5000'));
+      expect(await local.app.reload()).toMatchObject({ ok: true, changes: { updated: ['fo'], restarted: [] } });
+      expect(local.app.registry.get('fo')).toBe(flow);
+      expect(flow.spec.failover.revertAfterMs).toBe(5000);
+      expect((await primary.done).code).toBe(0);
+      expect((await player.done).code).toBe(0);
+      expect(videoFrames(await probeStreams(join(dir, 'fo.flv')))).toBeGreaterThanOrEqual(6 * 25 - 2);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('a reload that changes storage.dir keeps the generated keys and the flows (it waits for a restart, with a warning)', async () => {
     const logs: Record<string, unknown>[] = [];
     const body = 'flows:\n  - id: gen\n    inputs: [{ name: main, type: rtmp-push }]\n';

@@ -5,6 +5,7 @@ import { Flow, SILENT_PUBLISHER_REPLACE_MS, type FlowSpec, type PushInputSpec } 
 import type { ConnectionReport, FlowOutput, FlowPartsFactory, FlowPullInput } from '../../src/core/flow-parts.js';
 import type { OutputConfig } from '../../src/config/schema.js';
 import { nextPushStatus } from '../../src/core/input-status.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import type { HubReader, HubSourceOwner, SourceHandle } from '../../src/core/stream-hub.js';
 import type { MediaMessage } from '../../src/core/media.js';
 
@@ -217,6 +218,43 @@ describe('FlowRegistry.apply', () => {
     expect(registry.findPublishTarget('b-new-key-0123456789abcdef')).toMatchObject({ inputName: 'main' });
     expect(registry.findPublishTarget('b-publish-0123456789abcdef')).toBeUndefined();
     expect(registry.findPublishTarget('d-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
+  });
+
+  it('changes failover timings in place: the flow and its live publishers stay', () => {
+    const registry = new FlowRegistry(logger, parts());
+    const inputs = [input('main', 'f-main-0123456789abcdef'), input('backup', 'f-backup-0123456789abcdef')];
+    registry.apply([spec('f', { inputs })]);
+    const flow = registry.get('f')!;
+    const primary = new Owner();
+    publishOk(flow, 'main', primary).push('video', 0, KEYFRAME);
+    const failover = { afterMs: 60_000, revert: true, revertAfterMs: 5_000 };
+    expect(registry.apply([spec('f', { inputs, failover })])).toMatchObject({ updated: ['f'], restarted: [] });
+    expect(registry.get('f')).toBe(flow);
+    expect(flow.spec.failover).toEqual(failover);
+    expect(primary.kicks).toEqual([]);
+    flow.close('done');
+  });
+
+  it('new failover timings apply to the running switch', () => {
+    const clock = new FakeClock();
+    const inputs = [input('main', 'f-main-0123456789abcdef'), input('backup', 'f-backup-0123456789abcdef')];
+    const flow = new Flow(spec('f', { inputs }), logger, parts(), {}, () => clock.now(), undefined, clock);
+    publishOk(flow, 'main').push('video', 0, KEYFRAME);
+    const backup = publishOk(flow, 'backup');
+    flow.updateFailover({ afterMs: 60_000, revert: false, revertAfterMs: 10_000 });
+    // The primary goes silent while the backup sends: the old afterMs (1 s) would switch.
+    for (let t = 0; t < 5_000; t += 100) {
+      clock.advance(100);
+      backup.push('video', t, KEYFRAME);
+    }
+    expect(flow.failover!.report()).toMatchObject({ active: 'main', switches: 0 });
+    flow.updateFailover({ afterMs: 1_000, revert: false, revertAfterMs: 10_000 });
+    for (let t = 5_000; t < 7_000; t += 100) {
+      clock.advance(100);
+      backup.push('video', t, KEYFRAME);
+    }
+    expect(flow.failover!.report()).toMatchObject({ active: 'backup', switches: 1 });
+    flow.close('done');
   });
 
   it('a name change together with another change is a restart, not an update', () => {
