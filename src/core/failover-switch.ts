@@ -33,6 +33,12 @@ interface Side {
    * switch, at its first join point.
    */
   needsSplice: boolean;
+  /**
+   * Set when the side is spliced in at its keyframe: its audio stamped before that time is
+   * dropped. An MPEG-TS source (SRT) delivers audio up to a few hundred ms after the video
+   * of the same time; passed on, that audio would land behind what readers already have.
+   */
+  audioFrom: number | undefined;
 }
 
 export interface FailoverReport {
@@ -68,7 +74,7 @@ export class FailoverSwitch {
     private readonly events: (event: FlowEvent) => void,
     private readonly logger: Logger,
   ) {
-    const side = (name: string): Side => ({ name, owner: undefined, lastMediaAt: 0, healthySince: undefined, metadata: undefined, videoHeader: undefined, audioHeader: undefined, needsSplice: false });
+    const side = (name: string): Side => ({ name, owner: undefined, lastMediaAt: 0, healthySince: undefined, metadata: undefined, videoHeader: undefined, audioHeader: undefined, needsSplice: false, audioFrom: undefined });
     this.sides = [side(names[0]), side(names[1])];
     this.schedule();
   }
@@ -168,6 +174,10 @@ export class FailoverSwitch {
       return;
     }
     if (this.active === side) {
+      if (kind === 'audio' && !isHeader && side.audioFrom !== undefined) {
+        if (timestamp < side.audioFrom) return;
+        side.audioFrom = undefined;
+      }
       this.hubSource?.push(kind, timestamp, payload);
       return;
     }
@@ -195,6 +205,7 @@ export class FailoverSwitch {
     if (!source) return;
     source.splice();
     side.needsSplice = false;
+    side.audioFrom = at;
     if (side.metadata) source.pushMetadata(at, side.metadata);
     if (side.videoHeader) source.push('video', at, side.videoHeader);
     if (side.audioHeader) source.push('audio', at, side.audioHeader);

@@ -96,6 +96,33 @@ describe('failover switch', () => {
     expect(events).toEqual([{ type: 'input.failover', flowId: 'f', from: 'main', to: 'backup', reason: 'stalled' }]);
   });
 
+  it('drops the new input\'s audio stamped before the keyframe it is spliced in at (MPEG-TS delivers audio late), so audio keeps moving forward', () => {
+    const { clock, sw, reader } = setup();
+    const primarySource = sw.port('main').attachSource(owner())!;
+    const primary = encoder(primarySource, 1);
+    const backupSource = sw.port('backup').attachSource(owner())!;
+    backupSource.push('video', 0, tag.videoHeader(2));
+    backupSource.push('audio', 0, tag.audioHeader(2));
+    const aac = (enc: number) => Buffer.from([0xaf, 0x01, 0x21, enc]);
+    for (let i = 0; i < 10; i++) {
+      primary.frame();
+      primarySource.push('audio', 1000 + i * 40, aac(1));
+      clock.advance(40);
+    }
+    // The primary stalls; the backup sends video with its audio 200 ms behind, as an MPEG-TS muxer does.
+    for (let t = 0; t < 3000; t += 40) {
+      backupSource.push('video', t, t % 1000 === 0 ? tag.keyframe(2) : tag.frame(2));
+      if (t >= 200) backupSource.push('audio', t - 200, aac(2));
+      clock.advance(40);
+    }
+    expect(sw.report().active).toBe('backup');
+    const backupAudio = reader.got.filter((m) => m.kind === 'audio' && !m.isSequenceHeader && encoderOf(m) === 2);
+    expect(backupAudio.length).toBeGreaterThan(10);
+    const audioTimes = reader.got.filter((m) => m.kind === 'audio' && !m.isSequenceHeader).map((m) => m.timestamp);
+    // Every audio frame after the switch has a time of its own, later than the one before.
+    expect(audioTimes.every((t, i) => i === 0 || t > audioTimes[i - 1]!)).toBe(true);
+  });
+
   it('a primary that recovers before the backup\'s keyframe keeps its place', () => {
     const { clock, sw } = setup();
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
