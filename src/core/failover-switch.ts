@@ -62,6 +62,12 @@ export class FailoverSwitch {
   private active: Side | undefined;
   private pending: { side: Side; reason: 'stalled' | 'disconnected' | 'revert' } | undefined;
   private switches = 0;
+  /**
+   * Until when a primary that starts delivering is still taken over a backup that started
+   * first: encoders started together race, and the backup winning by a few milliseconds
+   * must not make it the active input for good (without `revert`).
+   */
+  private startUntil = 0;
   private timer: unknown;
   private closed = false;
 
@@ -181,6 +187,7 @@ export class FailoverSwitch {
       this.hubSource?.push(kind, timestamp, payload);
       return;
     }
+    if (side === this.sides[0] && !this.pending && now < this.startUntil) this.pending = { side, reason: 'revert' };
     if (this.pending?.side === side && joinPoint) {
       this.switchTo(side, this.pending.reason, timestamp);
       this.hubSource?.push(kind, timestamp, payload);
@@ -191,6 +198,7 @@ export class FailoverSwitch {
     this.hubSource ??= this.hub.attachSource({ kick: (reason) => this.kickAll(reason) });
     this.active = side;
     this.pending = undefined;
+    this.startUntil = side === this.sides[0] ? 0 : this.clock.now() + this.settings.afterMs;
   }
 
   /**

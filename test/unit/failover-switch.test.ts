@@ -123,6 +123,38 @@ describe('failover switch', () => {
     expect(audioTimes.every((t, i) => i === 0 || t > audioTimes[i - 1]!)).toBe(true);
   });
 
+  it('encoders started together: a backup that came first by a few ms gives way to the primary at its keyframe, without revert', () => {
+    const { clock, sw, reader, events } = setup(false);
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2);
+    backup.frame();
+    clock.advance(8);
+    const primary = encoder(sw.port('main').attachSource(owner())!, 1);
+    for (let i = 0; i < 10; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report()).toMatchObject({ active: 'main', switches: 1 });
+    expect(encoderOf(reader.got.at(-1)!)).toBe(1);
+    expect(events).toEqual([{ type: 'input.revert', flowId: 'f', from: 'backup', to: 'main', reason: 'revert' }]);
+  });
+
+  it('a primary that starts after the backup has run for afterMs does not take over without revert', () => {
+    const { clock, sw } = setup(false);
+    const backup = encoder(sw.port('backup').attachSource(owner())!, 2);
+    for (let i = 0; i < 30; i++) {
+      backup.frame();
+      clock.advance(40);
+    }
+    const primary = encoder(sw.port('main').attachSource(owner())!, 1);
+    for (let i = 0; i < 100; i++) {
+      primary.frame();
+      backup.frame();
+      clock.advance(40);
+    }
+    expect(sw.report()).toMatchObject({ active: 'backup', switches: 0 });
+  });
+
   it('a primary that recovers before the backup\'s keyframe keeps its place', () => {
     const { clock, sw } = setup();
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
