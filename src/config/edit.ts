@@ -149,6 +149,21 @@ function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
   return { ...flow, inputs: filled, playback: { ...playback, key: playback.key ?? generateKey() } };
 }
 
+/** A flow that cascades from `flowId` on this node (a `flow` input without `node`), if any. */
+function localReaderOf(flows: YAMLSeq, flowId: string): { flow: string; input: string } | undefined {
+  for (const flow of flows.toJSON() as unknown[]) {
+    if (typeof flow !== 'object' || flow === null) continue;
+    const { id, inputs } = flow as { id?: unknown; inputs?: unknown };
+    if (id === flowId || !Array.isArray(inputs)) continue;
+    const input = inputs.find((i: unknown) => {
+      const x = i as { type?: unknown; flow?: unknown; node?: unknown } | null;
+      return x?.type === 'flow' && x.flow === flowId && x.node === undefined;
+    }) as { name?: unknown } | undefined;
+    if (input) return { flow: String(id), input: String(input.name) };
+  }
+  return undefined;
+}
+
 export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   const doc = parse(text);
   if (doc.errors.length > 0) return { ok: false, code: 'validation_error', message: `the config file does not parse: ${doc.errors[0]!.message}` };
@@ -183,6 +198,8 @@ export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   const flow = flows!.items[flowIndex] as YAMLMap;
 
   if (edit.kind === 'flow.delete') {
+    const reader = localReaderOf(flows!, flowId);
+    if (reader) return { ok: false, code: 'conflict', message: `flow "${reader.flow}" reads this flow through its input "${reader.input}"; change or remove that input first` };
     flows!.delete(flowIndex);
     return out({ flowIndex });
   }

@@ -48,6 +48,20 @@ describe('config edits through the API', () => {
     expect(applyEdit(FILE, { kind: 'flow.update', id: 'studio', changes: { id: 'renamed' } })).toMatchObject({ ok: false, code: 'validation_error' });
   });
 
+  it('refuses to delete a flow another flow on this node reads, naming that flow and input; a remote reader does not count', () => {
+    const text = `flows:
+  - id: up
+    inputs: [{ name: main, type: rtmp-push, streamKey: "k-0123456789abcdef" }]
+  - id: elsewhere
+    inputs: [{ name: far, type: flow, flow: up, node: edge, playbackKey: "p-0123456789abcdef" }]
+  - id: down
+    inputs: [{ name: feed, type: flow, flow: up }]
+`;
+    expect(applyEdit(text, { kind: 'flow.delete', id: 'up' })).toEqual({ ok: false, code: 'conflict', message: 'flow "down" reads this flow through its input "feed"; change or remove that input first' });
+    const withoutLocal = text.replace('type: flow, flow: up }', 'type: rtmp-push, streamKey: "d-0123456789abcdef" }');
+    expect(applyEdit(withoutLocal, { kind: 'flow.delete', id: 'up' })).toMatchObject({ ok: true });
+  });
+
   it('patches only the keys sent; null removes a key; outputs are added, changed and removed in place', () => {
     let text = edited(applyEdit(FILE, { kind: 'flow.update', id: 'studio', changes: { name: 'Studio A', enabled: false } }));
     expect(text).toContain('  - id: studio\n    inputs: [{ name: main, type: rtmp-push, streamKey: "${STUDIO_KEY}" }]\n');
