@@ -65,9 +65,29 @@ function dropWritten(buffers: Buffer[], written: number): Buffer[] {
   return rest;
 }
 
+/**
+ * mkdir -p that reports why it failed: Node's recursive mkdir says ENOENT when the file
+ * system refuses (read-only, no permission), which sends the operator looking for a
+ * missing directory. Made again one level at a time, the refusal gives the real reason.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const missing: string[] = [];
+    for (let d = dir; ; d = dirname(d)) {
+      if ((await stat(d).catch(() => undefined)) !== undefined || dirname(d) === d) break;
+      missing.unshift(d);
+    }
+    for (const d of missing) await mkdir(d);
+    throw err;
+  }
+}
+
 export const nodeRecordingFs: RecordingFileSystem = {
   async create(path) {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectory(dirname(path));
     return new NodeRecordingFile(await open(path, 'wx', 0o644));
   },
   async remove(path) {

@@ -297,5 +297,6 @@ export function describeWriteError(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC') return 'disk full (ENOSPC): no space left on the recordings file system';
   if (code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
-  return code ? `${code}: ${err.message}` : err.message;
+  // Node's own messages already start with the code ("EACCES: permission denied, ...").
+  return code && !err.message.startsWith(`${code}:`) ? `${code}: ${err.message}` : err.message;
 }

@@ -1,9 +1,11 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flowStatus } from '../../src/api/flow-views.js';
 import { nodeRecordingFs, type RecordingFileSystem } from '../../src/recording/recording-fs.js';
-import { flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
+import { REPO_ROOT, flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, play, probeDuration, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 import { webhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -125,3 +127,22 @@ async function readIndex(daemon: InProcessDaemon): Promise<Record<string, unknow
   const text = await readFile(join(daemon.dir, 'data', 'recordings', 'index.json'), 'utf8');
   return (JSON.parse(text) as { recordings: Record<string, unknown>[] }).recordings;
 }
+
+/** A user and mount namespace of our own lets a test mount a read-only file system. */
+const canUnshare = spawnSync('unshare', ['-rm', 'true']).status === 0;
+
+describe.skipIf(!canUnshare)('recording on a read-only file system', () => {
+  it('names the real reason (EROFS), not "no such file or directory"', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-rofs-'));
+    const script = join(dir, 'create.mjs');
+    await writeFile(script, `import { nodeRecordingFs } from ${JSON.stringify(join(REPO_ROOT, 'dist/recording/recording-fs.js'))};
+import { describeWriteError } from ${JSON.stringify(join(REPO_ROOT, 'dist/recording/recording-session.js'))};
+await nodeRecordingFs.create('/mnt/readonly/flow/2026/a.flv').then(() => console.log('created'), (err) => console.log(describeWriteError(err)));
+`);
+    const mountAndRun = `mkdir -p /mnt/readonly && mount -t tmpfs -o ro tmpfs /mnt/readonly && exec "$0" "$1"`;
+    const run = spawnSync('unshare', ['-rm', 'sh', '-c', mountAndRun, process.execPath, script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe("EROFS: read-only file system, mkdir '/mnt/readonly/flow'");
+    await rm(dir, { recursive: true });
+  });
+});

@@ -233,6 +233,7 @@ describe('describeWriteError', () => {
     [Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'disk full (ENOSPC): no space left on the recordings file system'],
     [Object.assign(new Error('quota'), { code: 'EDQUOT' }), 'disk quota exceeded (EDQUOT)'],
     [Object.assign(new Error('i/o error'), { code: 'EIO' }), 'EIO: i/o error'],
+    [Object.assign(new Error("EROFS: read-only file system, mkdir '/r/a'"), { code: 'EROFS' }), "EROFS: read-only file system, mkdir '/r/a'"],
     [new Error('something else'), 'something else'],
   ])('%s', (err, text) => {
     expect(describeWriteError(err)).toBe(text);
