@@ -86,9 +86,34 @@ export class FailoverSwitch {
   }
 
   port(name: string): SourcePort {
+    const side = this.side(name);
+    return { attachSource: (owner) => this.attach(side, owner) };
+  }
+
+  /**
+   * Takes over a publisher already live on the hub (a backup input was added to a flow
+   * that had one): its hub source becomes the switch's, unbroken, and the publisher pushes
+   * into its side from now on through the handle returned. `cached` is what the hub holds
+   * of its metadata and headers, for a later switch back to it.
+   */
+  adopt(name: string, owner: HubSourceOwner, hubSource: SourceHandle, cached: { metadata?: Buffer; videoHeader?: Buffer; audioHeader?: Buffer }): SourceHandle | undefined {
+    const side = this.side(name);
+    if (this.hubSource || this.closed) return undefined;
+    const handle = this.attach(side, owner);
+    if (!handle) return undefined;
+    this.hubSource = hubSource;
+    this.active = side;
+    side.metadata = cached.metadata;
+    side.videoHeader = cached.videoHeader;
+    side.audioHeader = cached.audioHeader;
+    side.lastMediaAt = side.healthySince = this.clock.now();
+    return handle;
+  }
+
+  private side(name: string): Side {
     const side = this.sides.find((s) => s.name === name);
     if (!side) throw new Error(`failover switch has no input named ${name}`);
-    return { attachSource: (owner) => this.attach(side, owner) };
+    return side;
   }
 
   /** New timings take effect at the next check; the active input and its publishers stay. */

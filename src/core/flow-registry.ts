@@ -3,13 +3,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowPartsFactory } from './flow-parts.js';
-import { Flow, type FlowSpec, type InputChanges, type OutputChanges } from './flow.js';
+import { Flow, type FlowSpec, type InputChanges, type InputSpec, type OutputChanges } from './flow.js';
 import type { StreamHubOptions } from './stream-hub.js';
 
 export interface ApplyResult {
   added: string[];
   removed: string[];
-  /** Restarted because enabled, limits, the playback key or the inputs' names or order changed: their publishers and players were disconnected. */
+  /** Restarted because enabled, limits, the playback key or the primary and backup inputs changed: their publishers and players were disconnected. */
   restarted: string[];
   /** Changed in place (name, inputs, outputs, recording): what did not change was not interrupted. */
   updated: string[];
@@ -74,8 +74,7 @@ export class FlowRegistry {
         continue;
       } else if (
         isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording, failover: spec.failover }, spec) &&
-        // Going from one input to two (or back), or reordering them, changes who is primary: a restart.
-        isDeepStrictEqual(current.spec.inputs.map((i) => i.name), spec.inputs.map((i) => i.name))
+        inputsChangeInPlace(current.spec.inputs, spec.inputs)
       ) {
         // Only the name, outputs, inputs, recording or failover timings changed: each changes
         // alone, the hub and its players stay, and what did not change is not interrupted.
@@ -143,4 +142,15 @@ export class FlowRegistry {
     const given = Buffer.from(candidate);
     return given.length === entry.key.length && timingSafeEqual(given, entry.key) ? entry : undefined;
   }
+}
+
+/**
+ * Inputs change in place when their names and order stay, or when a backup is added after
+ * the one input (it goes live behind a failover switch). Removing the backup or reordering
+ * them changes who is primary: a restart.
+ */
+function inputsChangeInPlace(before: readonly InputSpec[], after: readonly InputSpec[]): boolean {
+  const names = (inputs: readonly InputSpec[]) => inputs.map((i) => i.name);
+  if (isDeepStrictEqual(names(before), names(after))) return true;
+  return before.length === 1 && after.length === 2 && after[0]!.name === before[0]!.name;
 }

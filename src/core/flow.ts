@@ -103,13 +103,17 @@ export class Flow {
   /** Present while recording.mode is automatic. */
   recorder: FlowRecorder | undefined;
   /** Present for a flow with a primary and a backup input. */
-  readonly failover: FailoverSwitch | undefined;
+  failover: FailoverSwitch | undefined;
   /** Publishers refused, per reason (forbidden address, busy input, ...). */
   readonly refusals: Record<string, number> = {};
   private readonly cidrs: CidrList;
   private closed = false;
-  /** The publisher attached to each push input, so a changed input or a newcomer can disconnect it. */
-  private readonly publishers = new Map<string, { owner: HubSourceOwner; detach(reason: string): void }>();
+  /**
+   * The publisher attached to each push input, so a changed input or a newcomer can
+   * disconnect it, and an added backup can move it behind a failover switch (`target` is
+   * where its pushes go, `rebind` points them elsewhere).
+   */
+  private readonly publishers = new Map<string, { owner: HubSourceOwner; detach(reason: string): void; target(): SourceHandle; rebind(next: SourceHandle): void }>();
 
   constructor(
     public spec: FlowSpec,
@@ -118,15 +122,18 @@ export class Flow {
     hubOptions: Partial<StreamHubOptions> = {},
     private readonly now: () => number = Date.now,
     private readonly events: FlowEventSink = ignoreEvents,
-    clock: Clock = systemClock,
+    private readonly clock: Clock = systemClock,
   ) {
     this.hub = new StreamHub(hubOptions);
-    const [primary, backup] = spec.inputs;
-    if (primary && backup) {
-      this.failover = new FailoverSwitch(spec.id, this.hub, [primary.name, backup.name], spec.failover, clock, events, logger.child({ component: 'failover' }));
-    }
+    this.failover = this.createFailover(spec.inputs);
     this.cidrs = CidrList.parse(spec.limits.cidrs);
     for (const input of spec.inputs) this.addInputState(input);
+  }
+
+  private createFailover(inputs: readonly InputSpec[]): FailoverSwitch | undefined {
+    const [primary, backup] = inputs;
+    if (!primary || !backup) return undefined;
+    return new FailoverSwitch(this.spec.id, this.hub, [primary.name, backup.name], this.spec.failover, this.clock, this.events, this.logger.child({ component: 'failover' }));
   }
 
   /** Starts what connects out: pull inputs and outputs (not for a disabled flow). */
@@ -170,7 +177,9 @@ export class Flow {
     const changes: InputChanges = { added: [], removed: [], restarted: [] };
     const before = new Map(this.spec.inputs.map((i) => [i.name, i]));
     const after = new Map(inputs.map((i) => [i.name, i]));
+    const backupAdded = !this.failover && inputs.length === 2;
     this.spec = { ...this.spec, inputs };
+    if (backupAdded) this.putPrimaryBehindSwitch(inputs, changes);
     for (const [name, old] of before) {
       const next = after.get(name);
       if (next && isDeepStrictEqual(old, next)) continue;
@@ -185,6 +194,30 @@ export class Flow {
       (old ? changes.restarted : changes.added).push(name);
     }
     return changes;
+  }
+
+  /**
+   * A backup was added to a one-input flow: a failover switch now stands between the
+   * inputs and the hub. A live publisher on the primary is moved behind it without a
+   * break: players and outputs see no end. A primary that connects out (a pull) is
+   * restarted on its side of the switch.
+   */
+  private putPrimaryBehindSwitch(inputs: readonly InputSpec[], changes: InputChanges): void {
+    this.failover = this.createFailover(inputs);
+    const primary = inputs[0]!;
+    const publisher = this.publishers.get(primary.name);
+    if (publisher && this.failover) {
+      // The hub source the publisher pushed into becomes the switch's; its pushes go to its side.
+      const side = this.failover.adopt(primary.name, publisher.owner, publisher.target(), this.hub.startupPayloads());
+      if (side) publisher.rebind(side);
+      return;
+    }
+    if (this.pullInputs.has(primary.name)) {
+      this.stopInput(primary.name, 'a backup input was added');
+      this.addInputState(primary);
+      if (this.spec.enabled && !this.closed) this.startInput(primary);
+      changes.restarted.push(primary.name);
+    }
   }
 
   private addInputState(input: InputSpec): void {
@@ -284,8 +317,8 @@ export class Flow {
     if (!state) return { ok: false, reason: 'unknown_input', message: `flow has no input named ${inputName}` };
     if (this.closed || !this.spec.enabled) return this.refuse('disabled', 'flow is disabled');
     if (!this.admitsAddress(remoteAddress)) return this.refuse('forbidden', 'publishing from this address is not allowed for this flow');
-    const source = this.makeRoomForPublisher(inputName) ? this.portOf(inputName).attachSource(owner) : undefined;
-    if (!source) {
+    const attached = this.makeRoomForPublisher(inputName) ? this.portOf(inputName).attachSource(owner) : undefined;
+    if (!attached) {
       state.refusedBusy += 1;
       return this.refuse('busy', 'stream key already in use by a live publisher');
     }
@@ -297,11 +330,13 @@ export class Flow {
     state.lastMediaAt = this.now();
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
     this.events({ type: 'input.connected', flowId: this.id, input: inputName, remoteAddress });
+    // Where the pushes go: the hub or a failover side; moved when a backup is added.
+    let target: SourceHandle = attached;
     let detached = false;
     const detach = (reason: string): void => {
       if (detached) return;
       detached = true;
-      source.detach(reason);
+      target.detach(reason);
       if (this.publishers.get(inputName)?.owner === owner) this.publishers.delete(inputName);
       state.lastMediaAt = 0;
       state.status = nextPushStatus(state.status, 'publisher_left');
@@ -311,10 +346,10 @@ export class Flow {
       this.logger.info({ inputName, reason, status: state.status }, 'publisher disconnected');
       this.events({ type: 'input.disconnected', flowId: this.id, input: inputName, reason });
     };
-    this.publishers.set(inputName, { owner, detach });
+    this.publishers.set(inputName, { owner, detach, target: () => target, rebind: (next) => (target = next) });
     const cap = this.bitrateCap();
     const push: SourceHandle['push'] = (kind, timestamp, payload) => {
-      source.push(kind, timestamp, payload);
+      target.push(kind, timestamp, payload);
       const now = this.now();
       state.lastMediaAt = now;
       state.bytes += payload.length;
@@ -323,7 +358,14 @@ export class Flow {
       const verdict = cap?.add(payload.length, now);
       if (verdict?.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
     };
-    return { ok: true, source: { ...source, push, detach } };
+    const source: SourceHandle = {
+      push,
+      detach,
+      pushMetadata: (timestamp, payload) => target.pushMetadata(timestamp, payload),
+      pushData: (timestamp, payload) => target.pushData(timestamp, payload),
+      splice: () => target.splice(),
+    };
+    return { ok: true, source };
   }
 
   /**

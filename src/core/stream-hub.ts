@@ -166,6 +166,11 @@ export class StreamHub {
    * What a reader attaching now would be replayed: metadata, codec headers and the GOP
    * from its keyframe (empty when no source is live). Outputs use it on every (re)connect.
    */
+  /** The current source's cached metadata and codec headers (what a switch needs to re-send them). */
+  startupPayloads(): { metadata?: Buffer; videoHeader?: Buffer; audioHeader?: Buffer } {
+    return { metadata: this.metadata?.payload, videoHeader: this.videoHeader?.payload, audioHeader: this.audioHeader?.payload };
+  }
+
   snapshot(): MediaMessage[] {
     if (!this.source) return [];
     const startup = [this.metadata, this.videoHeader, this.audioHeader].filter((m): m is MediaMessage => m !== undefined);

@@ -177,6 +177,43 @@ flows:
     }
   });
 
+  it('a backup added by reload to a live one-input flow: no break for the player, and the flow fails over to it', async () => {
+    const flowWith = (backup: boolean) => `flows:
+  - id: grow
+    inputs:
+      - { name: main, type: rtmp-push, streamKey: "${publishKey('grow')}" }
+${backup ? `      - { name: backup, type: rtmp-push, streamKey: "${publishKey('grow-backup')}" }\n` : ''}    playback: { key: "${playKey('grow')}" }
+    failover: { afterMs: 1000 }
+`;
+    const local = await startInProcess(flowWith(false));
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-grow-'));
+      const flow = local.app.registry.get('grow')!;
+      const player = play(local.url(playKey('grow')), join(dir, 'grow.flv'));
+      await waitFor(() => flow.hub.readerCount === 1, 'player attached');
+      const primary = publish(local.url(publishKey('grow')), { seconds: 30, width: 320, height: 240 });
+      await waitFor(() => flow.hub.counters.videoFrames > 25, 'primary live');
+      await writeFile(local.configFile, (await readFile(local.configFile, 'utf8')).replace(flowWith(false), flowWith(true)));
+      expect(await local.app.reload()).toMatchObject({ ok: true, changes: { updated: ['grow'], restarted: [] } });
+      expect(local.app.registry.get('grow')).toBe(flow);
+      const backup = publish(local.url(publishKey('grow-backup')), { seconds: 6, width: 480, height: 270 });
+      await waitFor(() => flow.inputLive('backup'), 'backup live');
+      await delay(1_000);
+      primary.proc.kill('SIGKILL');
+      await waitFor(() => flow.failover?.report().active === 'backup', 'failed over to the backup');
+      expect((await backup.done).code).toBe(0);
+      // One stream for the player from start to end: the primary's frames, then the backup's.
+      expect((await player.done).code).toBe(0);
+      const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=width', '-of', 'csv=p=0', join(dir, 'grow.flv')], { maxBuffer: 16 * 1024 * 1024 });
+      const widths = stdout.split('\n').map((l) => Number.parseInt(l, 10)).filter((w) => Number.isFinite(w));
+      expect(widths.filter((w, i) => i === 0 || w !== widths[i - 1])).toEqual([320, 480]);
+      expect(widths.filter((w) => w === 320).length).toBeGreaterThan(50);
+      expect(widths.filter((w) => w === 480).length).toBeGreaterThan(50);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('a reload that changes storage.dir keeps the generated keys and the flows (it waits for a restart, with a warning)', async () => {
     const logs: Record<string, unknown>[] = [];
     const body = 'flows:\n  - id: gen\n    inputs: [{ name: main, type: rtmp-push }]\n';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FlowRegistry } from '../../src/core/flow-registry.js';
-import { Flow, SILENT_PUBLISHER_REPLACE_MS, type FlowSpec, type PushInputSpec } from '../../src/core/flow.js';
+import { Flow, SILENT_PUBLISHER_REPLACE_MS, type FlowSpec, type InputSpec, type PushInputSpec } from '../../src/core/flow.js';
 import type { ConnectionReport, FlowOutput, FlowPartsFactory, FlowPullInput } from '../../src/core/flow-parts.js';
 import type { OutputConfig } from '../../src/config/schema.js';
 import { nextPushStatus } from '../../src/core/input-status.js';
@@ -195,7 +195,7 @@ describe('FlowRegistry.apply', () => {
     expect(hub.live).toBe(true);
   });
 
-  it('changes an input in place; restarts on a playback key change, an enabled change or a second (backup) input', () => {
+  it('changes an input in place, and adds a backup in place; restarts on a playback key change or an enabled change', () => {
     const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a'), spec('b'), spec('c'), spec('d')]);
     const before = ['a', 'b', 'c', 'd'].map((id) => registry.get(id)!);
@@ -205,19 +205,61 @@ describe('FlowRegistry.apply', () => {
       spec('c', { enabled: false }),
       spec('d', { inputs: [input('main', 'd-publish-0123456789abcdef'), input('backup', 'd-backup-0123456789abcdef')] }),
     ]);
-    expect(result.restarted).toEqual(['a', 'c', 'd']);
-    expect(result.updated).toEqual(['b']);
+    expect(result.restarted).toEqual(['a', 'c']);
+    expect(result.updated).toEqual(['b', 'd']);
     expect(result.inputs.b).toEqual({ added: [], removed: [], restarted: ['main'] });
+    expect(result.inputs.d).toEqual({ added: ['backup'], removed: [], restarted: [] });
     expect(registry.get('a')).not.toBe(before[0]);
     expect(registry.get('b')).toBe(before[1]);
     expect(registry.get('c')).not.toBe(before[2]);
-    expect(registry.get('d')).not.toBe(before[3]);
+    expect(registry.get('d')).toBe(before[3]);
     expect(registry.get('d')!.failover).toBeDefined();
     expect(registry.findPlayTarget('a-play-0123456789abcdef')).toBeUndefined();
     expect(registry.findPlayTarget('a-other-play-key-000000000')?.id).toBe('a');
     expect(registry.findPublishTarget('b-new-key-0123456789abcdef')).toMatchObject({ inputName: 'main' });
     expect(registry.findPublishTarget('b-publish-0123456789abcdef')).toBeUndefined();
     expect(registry.findPublishTarget('d-backup-0123456789abcdef')).toMatchObject({ inputName: 'backup' });
+  });
+
+  it('a backup added to a live one-input flow: the primary goes behind the switch without a break, and fails over to the backup', () => {
+    const clock = new FakeClock();
+    const main = input('main', 'g-main-0123456789abcdef');
+    const flow = new Flow(spec('g', { inputs: [main] }), logger, parts(), {}, () => clock.now(), undefined, clock);
+    const reader = new RecordingReader();
+    flow.hub.addReader(reader);
+    const primaryOwner = new Owner();
+    const primary = publishOk(flow, 'main', primaryOwner);
+    primary.push('video', 0, KEYFRAME);
+    expect(flow.updateInputs([main, input('backup', 'g-backup-0123456789abcdef')])).toEqual({ added: ['backup'], removed: [], restarted: [] });
+    expect(flow.failover!.report()).toMatchObject({ active: 'main', inputs: [{ name: 'main', live: true }, { name: 'backup', live: false }] });
+    primary.push('video', 40, KEYFRAME);
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([0, 40]);
+    expect(reader.ended).toBe(0);
+    expect(primaryOwner.kicks).toEqual([]);
+    // The backup publishes; the primary falls silent: the flow fails over to the backup.
+    const backup = publishOk(flow, 'backup');
+    for (let t = 0; t < 3_000; t += 100) {
+      clock.advance(100);
+      backup.push('video', t, KEYFRAME);
+    }
+    expect(flow.failover!.report()).toMatchObject({ active: 'backup', switches: 1 });
+    expect(reader.ended).toBe(0);
+    // The primary's publisher leaving is seen by the switch, not as the end of the flow.
+    primary.detach('gone');
+    expect(flow.inputLive('main')).toBe(false);
+    expect(reader.ended).toBe(0);
+    flow.close('done');
+  });
+
+  it('a backup added to a flow whose one input pulls restarts that pull on its side of the switch', () => {
+    const pull = { name: 'main', type: 'rtmp-pull', url: 'rtmp://127.0.0.1:1/live/x' } as unknown as InputSpec;
+    const recorded = parts();
+    const flow = new Flow(spec('p', { inputs: [pull] }), logger, recorded);
+    flow.start();
+    expect(flow.updateInputs([pull, input('backup', 'p-backup-0123456789abcdef')])).toEqual({ added: ['backup'], removed: [], restarted: ['main'] });
+    expect(recorded.events).toEqual(['start pull main', 'close pull main', 'start pull main']);
+    expect(flow.failover).toBeDefined();
+    flow.close('done');
   });
 
   it('changes failover timings in place: the flow and its live publishers stay', () => {
