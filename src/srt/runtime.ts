@@ -112,6 +112,8 @@ export class SrtRuntime {
   private slabOffset = 0;
   private closing: Promise<void> | undefined;
   private readonly perf = Buffer.alloc(PERFMON_SIZE);
+  /** Per address family, a bound idle socket whose UDP port every caller shares (see callerPort). */
+  private readonly callerAnchors = new Map<4 | 6, { socket: number; port: number }>();
   private readonly host: SrtConnectionHost = {
     send: (conn, chunk) => this.send(conn, chunk),
     close: (conn, error) => this.closeConnection(conn, error),
@@ -411,12 +413,46 @@ export class SrtRuntime {
       this.configure(sock, options);
       if (conn.streamId !== '') this.setString(sock, SRTO.STREAMID, conn.streamId, 'SRTO_STREAMID');
       this.setInt(sock, SRTO.CONNTIMEO, Math.round(options.connectTimeoutMs), 'SRTO_CONNTIMEO');
+      this.bindToCallerPort(sock, family);
       if (lib.srt_epoll_add_usock(this.eid, sock, new Int32Array([SRT_EPOLL_OUT | SRT_EPOLL_ERR])) < 0) throw lastError(lib, 'srt_epoll_add_usock');
       conn.watched = true;
       if (lib.srt_connect(sock, name, name.length) < 0) throw lastError(lib, `SRT connect to ${formatHostPort(address, options.port)}`);
       this.arm();
     } catch (err) {
       this.closeConnection(conn, err instanceof SrtError ? err : new SrtError('SRT_EINVPARAM', (err as Error).message, SRT_EINVPARAM));
+    }
+  }
+
+  /**
+   * Binds a caller to the UDP port all callers of its address family share. A caller left
+   * unbound gets a port of its own, and with it a libsrt multiplexer and two threads; when
+   * it closes, libsrt's collector joins those threads holding the library's global lock,
+   * and every libsrt call on the main thread waits: with 20 outputs retrying dead
+   * destinations, the event loop stalled 100-150 ms every second or two. Sharing one port
+   * (and multiplexer) creates those threads once; an idle bound socket keeps them for the
+   * runtime's life. Should the shared bind fail, the caller goes on unbound, as before.
+   */
+  private bindToCallerPort(sock: number, family: 4 | 6): void {
+    const wildcard = family === 6 ? '::' : '0.0.0.0';
+    let anchor = this.callerAnchors.get(family);
+    if (!anchor) {
+      const socket = this.lib.srt_create_socket();
+      if (socket < 0) return;
+      const name = encodeSockaddr(wildcard, 0);
+      try {
+        this.configure(socket, { latencyMs: 120 });
+        if (this.lib.srt_bind(socket, name, name.length) < 0) throw lastError(this.lib, 'srt_bind');
+        anchor = { socket, port: this.boundPort(socket) };
+      } catch (err) {
+        this.lib.srt_close(socket);
+        this.log.debug({ err: (err as Error).message }, 'no shared SRT caller port; callers bind ports of their own');
+        return;
+      }
+      this.callerAnchors.set(family, anchor);
+    }
+    const name = encodeSockaddr(wildcard, anchor.port);
+    if (this.lib.srt_bind(sock, name, name.length) < 0) {
+      this.log.debug({ err: lastError(this.lib, 'srt_bind').message, port: anchor.port }, 'SRT caller could not share the caller port; it binds one of its own');
     }
   }
 
@@ -642,6 +678,8 @@ export class SrtRuntime {
     }
     const listenersClosed = [...this.listeners.values()].map((l) => this.closeListener(l));
     for (const conn of [...this.connections]) this.closeConnection(conn, undefined);
+    for (const { socket } of this.callerAnchors.values()) this.lib.srt_close(socket);
+    this.callerAnchors.clear();
     await Promise.all(listenersClosed);
     await this.inflight;
     this.lib.srt_epoll_release(this.eid);

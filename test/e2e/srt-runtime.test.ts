@@ -376,8 +376,20 @@ describe('SRT runtime against ffmpeg and srt-live-transmit', () => {
     expect(accepted('b').stats().rcvLatencyMs).toBe(200);
     expect(a.stats().peerLatencyMs).toBe(333);
     expect(a.stats()).toMatchObject({ sendDrops: 0 });
+    // Callers share one local UDP port (one libsrt multiplexer, whose threads are not
+    // created and joined per connection attempt), also after every caller has closed.
+    const sharedPort = accepted('a').peer.port;
+    expect(accepted('b').peer.port).toBe(sharedPort);
     a.close();
     b.close();
+    const c = runtime.call({ host: '127.0.0.1', port: l.port, streamId: 'c', latencyMs: 120, connectTimeoutMs: 3000 });
+    await new Promise<void>((resolve, reject) => {
+      c.once('connected', resolve);
+      c.once('closed', (e) => reject(e ?? new Error('closed')));
+    });
+    await waitFor('third accepted', () => got.conns.length === 3);
+    expect(got.conns[2]!.peer.port).toBe(sharedPort);
+    c.close();
   });
 
   it('(f) the event loop stays responsive while ffmpeg sends ~10 Mbit/s', async () => {
