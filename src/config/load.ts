@@ -177,8 +177,17 @@ function resolvePaths(config: Config, baseDir: string): Config {
     storage: { ...config.storage, dir: resolve(baseDir, config.storage.dir) },
     flows: config.flows.map((flow) => ({
       ...flow,
-      inputs: flow.inputs.map((input) => (input.type === 'rtmp-pull' ? withCa(input) : input)),
+      inputs: flow.inputs.map((input) => {
+        if (input.type === 'rtmp-pull') return withCa(input);
+        return input.type === 'pull' ? { ...input, url: filePath(input.url) } : input;
+      }),
       outputs: flow.outputs.map((output) => (output.type === 'rtmp' ? withCa(output) : output)),
     })),
+    // ffmpeg would read a relative file against its working directory, or (in a files
+    // task's concat list) against the list's own directory: neither is the config's.
+    tasks: config.tasks.map((task) => (task.source.type === 'files' ? { ...task, source: { ...task.source, urls: task.source.urls.map(filePath) } } : task)),
   };
+  function filePath(url: string): string {
+    return /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : resolve(baseDir, url);
+  }
 }

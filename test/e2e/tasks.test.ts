@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -91,6 +91,35 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
     const packets = await probeVideoPackets(out);
     const dts = packets.map((p) => Number(p.dts_time));
     for (let i = 1; i < dts.length; i++) expect(dts[i]!, `packet ${i}`).toBeGreaterThan(dts[i - 1]!);
+  });
+
+  it('a files task with a relative path reads it from the config file\'s directory', async () => {
+    const destination = `rtmp://127.0.0.1:${nginx.port}/live/relative`;
+    const out = join(dir, 'relative-recorded.flv');
+    const player = play(destination, out, ['-rw_timeout', '5000000']);
+    const cfg = await tempConfig('');
+    await mkdir(join(cfg.dir, 'media'));
+    await copyFile(join(dir, 'a.mp4'), join(cfg.dir, 'media', 'a.mp4'));
+    await writeFile(
+      cfg.file,
+      `${apiSection()}storage: { dir: ${JSON.stringify(join(cfg.dir, 'data'))}, minFreeSpace: 0 }\nrtmp: { listen: "127.0.0.1:0" }\nflows: []\ntasks:\n  - id: relative\n    source: { type: files, urls: [media/a.mp4] }\n    destination: "${destination}"\n    startTime: "${inSeconds(0.5)}"\n    endTime: "${inSeconds(60)}"\n`,
+    );
+    const app = await App.load({ configFile: cfg.file, logger: pino({ level: 'silent' }), announce: () => undefined });
+    await app.start();
+    try {
+      const api = apiOf(app);
+      expect((await api('/v1/tasks/relative')).result.destination).toBe(destination);
+      let gone = false;
+      await waitFor(() => gone, 'the task to play its file and be removed', 30_000, async () => {
+        gone = (await api('/v1/tasks/relative')).status === 404;
+      });
+      await player.done;
+      const { videoSpan } = await probeDuration(out);
+      expect(videoSpan).toBeGreaterThan(3.5);
+    } finally {
+      await app.close('test done');
+      await cfg.cleanup();
+    }
   });
 
   it('a task starts on time, stops at its end, and is gone from the API and the file; a daemon restart in the middle carries it on', async () => {

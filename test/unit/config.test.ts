@@ -671,6 +671,29 @@ describe('files and paths', () => {
     expect(r.ok && r.file).toBe('/opt/flowrelay/etc/flowrelay.yaml');
   });
 
+  it('resolves relative media files of pull inputs and files tasks against the config file directory; URLs stay', () => {
+    const r = parseConfigText(
+      `flows:
+  - id: looped
+    inputs: [{ name: main, type: pull, url: media/loop.mp4 }]
+  - id: remote
+    inputs: [{ name: main, type: pull, url: "https://cdn.example.com/live.m3u8" }]
+tasks:
+  - id: t
+    source: { type: files, urls: [media/a.mp4, /abs/b.mp4, "file:c.mp4"] }
+    destination: rtmp://127.0.0.1/live/x
+    startTime: "2026-01-01T00:00:00Z"
+    endTime: "2026-01-01T01:00:00Z"
+`,
+      '/opt/flowrelay/etc/flowrelay.yaml',
+      {},
+    );
+    expect(r.ok, JSON.stringify(!r.ok && r.issues)).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.flows.map((f) => (f.inputs[0] as { url: string }).url)).toEqual(['/opt/flowrelay/etc/media/loop.mp4', 'https://cdn.example.com/live.m3u8']);
+    expect((r.config.tasks[0]!.source as { urls: string[] }).urls).toEqual(['/opt/flowrelay/etc/media/a.mp4', '/abs/b.mp4', 'file:c.mp4']);
+  });
+
   it('resolves against the working directory when the file name is relative', () => {
     const r = parseConfigText('', 'etc/flowrelay.yaml', {});
     expect(r.ok && r.config.storage.dir).toBe(resolve('etc/data'));
