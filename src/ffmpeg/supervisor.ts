@@ -24,8 +24,11 @@ const ALLOWED: Record<FfmpegState, readonly FfmpegState[]> = {
 
 export interface FfmpegSupervisorOptions {
   path(): string;
-  /** The arguments of the next run (a files task computes where to resume). */
-  args(): Promise<readonly string[]>;
+  /**
+   * The arguments of the next run (a files task computes where to resume), or undefined
+   * when nothing is left to run (a playlist whose schedule is over): the supervisor finishes.
+   */
+  args(): Promise<readonly string[] | undefined>;
   /** URLs whose keys and tokens are hidden in what ffmpeg says (its log lines, errors). */
   secrets: readonly string[];
   clock: Clock;
@@ -135,7 +138,7 @@ export class FfmpegSupervisor {
 
   private async spawn(): Promise<void> {
     this.setState('starting');
-    let args: readonly string[];
+    let args: readonly string[] | undefined;
     try {
       args = await this.options.args();
     } catch (err) {
@@ -144,6 +147,10 @@ export class FfmpegSupervisor {
     }
     if (this.desired !== 'running') {
       this.setState('stopped');
+      return;
+    }
+    if (args === undefined) {
+      this.setState('finished');
       return;
     }
     this.attempts += 1;

@@ -107,6 +107,8 @@ export class TaskRunner {
    */
   close(reason: string): Promise<void> {
     if (!this.closed) {
+      // A task still due to run or running ends here, and says so (a finished one keeps its status).
+      if (this.status === 'scheduled' || this.status === 'running' || this.status === 'retrying') this.transition('stopped', null);
       this.closed = true;
       this.deps.clock.clearTimeout(this.timer);
       this.supervisor?.stop();
@@ -172,7 +174,8 @@ export class TaskRunner {
     });
   }
 
-  private async args(): Promise<readonly string[]> {
+  /** ffmpeg's arguments for the next run; undefined when the playlist's schedule is over (the task completes). */
+  private async args(): Promise<readonly string[] | undefined> {
     const { source, destination } = this.config;
     if (source.type === 'live') return liveTaskArgs(source.url, destination);
     const durations = await Promise.all(source.urls.map((url) => probeDurationSeconds(this.deps.ffprobePath(), url)));
@@ -182,7 +185,7 @@ export class TaskRunner {
     // Resuming (a daemon restart, a retry): continue where the schedule says the playlist is.
     const skip = Math.max(0, (now - Date.parse(this.config.startTime)) / 1000);
     const order = playOrder(source, known, until, skip);
-    if (order.length === 0) throw new Error('the playlist has nothing left to play before endTime');
+    if (order.length === 0) return undefined;
     await mkdir(this.deps.workDir, { recursive: true });
     const list = join(this.deps.workDir, `${this.id}.ffconcat`);
     await writeFile(list, concatScript(order));
@@ -193,7 +196,7 @@ export class TaskRunner {
     if (this.closed || this.status === 'completed') return;
     if (state === 'running') this.transition('running', null);
     // Each attempt is a step callbacks see: running, then retrying if it fails.
-    else if (state === 'starting' && (this.status === 'scheduled' || this.status === 'retrying')) this.transition('running', null);
+    else if (state === 'starting' && (this.status === 'scheduled' || this.status === 'retrying')) this.transition('running', null, 1);
     else if (state === 'backoff') this.transition('retrying', error ?? null);
     else if (state === 'failed') this.transition('failed', error ?? null);
     else if (state === 'finished') this.finish('completed', null);
@@ -210,7 +213,8 @@ export class TaskRunner {
     this.deps.ended(this.id);
   }
 
-  private transition(next: TaskStatus, error: string | null): void {
+  /** `ahead` is 1 when the attempt the status is about has not been counted yet (it is starting). */
+  private transition(next: TaskStatus, error: string | null, ahead = 0): void {
     const previous = this.status;
     if (next === previous && error === this.error) return;
     if (next !== previous && !ALLOWED[previous].includes(next)) {
@@ -221,6 +225,6 @@ export class TaskRunner {
     this.error = error;
     if (next === 'failed') this.deps.slotFreed();
     this.deps.logger.info({ taskId: this.id, status: next, previous, error }, 'task status');
-    this.deps.events({ type: 'task.status', taskId: this.id, status: next, previous, error, attempt: this.supervisor?.report().attempts ?? 0 });
+    this.deps.events({ type: 'task.status', taskId: this.id, status: next, previous, error, attempt: (this.supervisor?.report().attempts ?? 0) + ahead });
   }
 }

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { taskSchema, type TaskConfig } from '../../src/config/schema-tasks.js';
@@ -10,6 +12,7 @@ import { TaskScheduler } from '../../src/tasks/task-scheduler.js';
 import { waitFor } from '../helpers/ffmpeg.js';
 import { deadPort } from '../helpers/webhook-receiver.js';
 
+const execFileAsync = promisify(execFile);
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
 /** A live task whose source refuses connections: ffmpeg fails at once and the task keeps retrying. */
@@ -85,5 +88,31 @@ describe('task scheduler', () => {
     scheduler.apply([over]);
     expect(deleted).toEqual(['over']);
     expect(events.filter((e) => e.taskId === 'over').map((e) => e.type === 'task.status' && e.status)).toEqual(['completed']);
+  });
+
+  it('a running task that is removed says stopped; attempt numbers in task.status match task.exit', async () => {
+    const { scheduler, events } = await make(5);
+    const a = await failingTask('a');
+    scheduler.apply([a]);
+    await waitFor(() => scheduler.get('a')?.report.status === 'retrying', 'task a to fail once', 15_000);
+    scheduler.apply([]);
+    const steps = events.filter((e) => e.taskId === 'a').map((e) => (e.type === 'task.status' ? `${e.status}#${e.attempt}` : `exit#${e.attempt}`));
+    expect(steps).toEqual(['running#1', 'exit#1', 'retrying#1', 'stopped#1']);
+  });
+
+  it('a files task whose playlist was over before its end time completes and is deleted, without an ffmpeg run', async () => {
+    const { scheduler, events, deleted } = await make(5);
+    const file = join(dir!, 'two-seconds.mp4');
+    await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', file]);
+    const late = taskSchema.parse({
+      id: 'late',
+      source: { type: 'files', urls: [file] },
+      destination: `rtmp://127.0.0.1:${await deadPort()}/live/late`,
+      startTime: inSeconds(-60),
+      endTime: inSeconds(3600),
+    });
+    scheduler.apply([late]);
+    await waitFor(() => deleted.includes('late'), 'the task to complete and be deleted', 15_000);
+    expect(events.filter((e) => e.taskId === 'late').map((e) => (e.type === 'task.status' ? e.status : e.type))).toEqual(['running', 'completed']);
   });
 });
