@@ -12,31 +12,57 @@ type FilesSource = Extract<TaskConfig['source'], { type: 'files' }>;
 
 /** Passes of the list when repeat is -1 and the durations are not known: a day of one-second files. */
 const UNKNOWN_LENGTH_PASSES = 86_400;
-/** Entries in one play order at most (the concat list is written to disk and read by ffmpeg). */
+/**
+ * Entries in one play order at most (the concat list is written to disk and read by
+ * ffmpeg). A list repeating until the end time may need more; the task starts the next
+ * run from the schedule when this one ends.
+ */
 const MAX_ENTRIES = 200_000;
 
 /**
  * The order a files task plays: from fileIndex at offsetSeconds to the end of the list,
  * then the whole list `repeat` more times (-1: until `untilSeconds` of media, when the
  * durations are known). `skipSeconds` resumes a task that was already playing (a daemon
- * restart): that much of the order is skipped, so the destination continues where it was.
- * Pure.
+ * restart, a retry): that much of the schedule is passed over, whole passes of the list
+ * by arithmetic, so the destination continues where it was however long the task has
+ * run. An empty order: the playlist is over. Pure.
  */
-export function playOrder(source: FilesSource, durations: readonly number[] | undefined, untilSeconds: number, skipSeconds = 0): PlayEntry[] {
+export function playOrder(source: FilesSource, durations: readonly number[] | undefined, untilSeconds: number, skipSeconds = 0, maxEntries = MAX_ENTRIES): PlayEntry[] {
   const { urls, fileIndex, offsetSeconds, repeat } = source;
   const known = durations !== undefined && durations.length === urls.length && durations.every((d) => d > 0);
+  const pass = urls.map((url) => ({ url, inpointSeconds: 0 }));
+  let current: PlayEntry[] = urls.slice(fileIndex).map((url, i) => ({ url, inpointSeconds: i === 0 ? offsetSeconds : 0 }));
+  // Whole passes of the list still to come after `current`; -1: as many as the time left needs.
+  let passesAfter = repeat;
+  if (known && skipSeconds > 0) {
+    const lengthOf = (entries: readonly PlayEntry[]) => entries.reduce((sum, e) => sum + durations[urls.indexOf(e.url)]! - e.inpointSeconds, 0);
+    const total = lengthOf(pass);
+    let skip = skipSeconds;
+    const first = lengthOf(current);
+    if (skip >= first) {
+      skip -= first;
+      const passesDone = Math.floor(skip / total);
+      skip -= passesDone * total;
+      if (repeat >= 0 && passesDone >= repeat) return [];
+      current = pass;
+      if (repeat >= 0) passesAfter = repeat - passesDone - 1;
+    }
+    current = startingAt(current, skip, (e) => durations[urls.indexOf(e.url)]!);
+  }
   const total = known ? durations.reduce((a, b) => a + b, 0) : 0;
-  let passes = repeat;
-  if (repeat < 0) passes = known ? Math.ceil((untilSeconds + skipSeconds) / total) + 1 : UNKNOWN_LENGTH_PASSES;
-  const order: PlayEntry[] = urls.slice(fileIndex).map((url, i) => ({ url, inpointSeconds: i === 0 ? offsetSeconds : 0 }));
-  for (let p = 0; p < passes && order.length < MAX_ENTRIES; p++) for (const url of urls) order.push({ url, inpointSeconds: 0 });
-  if (!known || skipSeconds <= 0) return order;
-  // Walk the order by duration to the entry playing `skipSeconds` in.
-  let left = skipSeconds;
-  for (let i = 0; i < order.length; i++) {
-    const entry = order[i]!;
-    const length = durations[urls.indexOf(entry.url)]! - entry.inpointSeconds;
-    if (left < length) return [{ url: entry.url, inpointSeconds: entry.inpointSeconds + left }, ...order.slice(i + 1)];
+  const passes = passesAfter >= 0 ? passesAfter : known ? Math.ceil(untilSeconds / total) + 1 : UNKNOWN_LENGTH_PASSES;
+  const order = [...current];
+  for (let p = 0; p < passes && order.length < maxEntries; p++) order.push(...pass);
+  return order;
+}
+
+/** `entries` from `seconds` in (less than their length). */
+function startingAt(entries: readonly PlayEntry[], seconds: number, durationOf: (e: PlayEntry) => number): PlayEntry[] {
+  let left = seconds;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const length = durationOf(entry) - entry.inpointSeconds;
+    if (left < length) return [{ url: entry.url, inpointSeconds: entry.inpointSeconds + left }, ...entries.slice(i + 1)];
     left -= length;
   }
   return [];

@@ -18,6 +18,8 @@ const ALLOWED: Record<TaskStatus, readonly TaskStatus[]> = {
   stopped: [],
 };
 
+/** A files task repeating until its end time starts its next run this long after one ends. */
+const NEXT_RUN_DELAY_MS = 1_000;
 /** Tasks run this long without progress are killed and retried. */
 const STALE_MS = 30_000;
 /**
@@ -47,6 +49,8 @@ export interface TaskRunnerDeps {
   slotFreed(): void;
   /** Shortens the retry interval in tests; identity in the daemon. */
   retryDelayMs?(intervalSeconds: number): number;
+  /** Caps a files task's list shorter in tests (the daemon's cap holds days of short files). */
+  maxPlaylistEntries?: number;
 }
 
 export interface TaskReport {
@@ -68,6 +72,9 @@ export class TaskRunner {
   private timer: unknown;
   private startedAt: number | undefined;
   private closed = false;
+  /** The schedule has played the whole playlist: the task completes. */
+  private playlistOver = false;
+  private nextRun: unknown;
   /** Set while waiting for a free running slot. */
   waitingForSlot = false;
 
@@ -111,6 +118,7 @@ export class TaskRunner {
       if (this.status === 'scheduled' || this.status === 'running' || this.status === 'retrying') this.transition('stopped', null);
       this.closed = true;
       this.deps.clock.clearTimeout(this.timer);
+      this.deps.clock.clearTimeout(this.nextRun);
       this.supervisor?.stop();
       this.deps.logger.info({ taskId: this.id, reason }, 'task closed');
     }
@@ -184,8 +192,11 @@ export class TaskRunner {
     const until = (Date.parse(this.config.endTime) - now) / 1000;
     // Resuming (a daemon restart, a retry): continue where the schedule says the playlist is.
     const skip = Math.max(0, (now - Date.parse(this.config.startTime)) / 1000);
-    const order = playOrder(source, known, until, skip);
-    if (order.length === 0) return undefined;
+    const order = playOrder(source, known, until, skip, this.deps.maxPlaylistEntries);
+    if (order.length === 0) {
+      this.playlistOver = true;
+      return undefined;
+    }
     await mkdir(this.deps.workDir, { recursive: true });
     const list = join(this.deps.workDir, `${this.id}.ffconcat`);
     await writeFile(list, concatScript(order));
@@ -199,7 +210,25 @@ export class TaskRunner {
     else if (state === 'starting' && (this.status === 'scheduled' || this.status === 'retrying')) this.transition('running', null, 1);
     else if (state === 'backoff') this.transition('retrying', error ?? null);
     else if (state === 'failed') this.transition('failed', error ?? null);
-    else if (state === 'finished') this.finish('completed', null);
+    else if (state === 'finished') this.onRunFinished();
+  }
+
+  /**
+   * ffmpeg played its whole list. A list that repeats until endTime is written for a
+   * bounded stretch (MAX_ENTRIES): while the window lasts and the playlist is not over,
+   * the next run goes on from where the schedule says (a second later, so that a list
+   * ffmpeg rejects at once cannot spin).
+   */
+  private onRunFinished(): void {
+    const source = this.config.source;
+    if (source.type === 'files' && source.repeat < 0 && !this.playlistOver && this.deps.clock.now() < Date.parse(this.config.endTime)) {
+      this.deps.clock.clearTimeout(this.nextRun);
+      this.nextRun = this.deps.clock.setTimeout(() => {
+        if (!this.closed) this.supervisor?.start();
+      }, NEXT_RUN_DELAY_MS);
+      return;
+    }
+    this.finish('completed', null);
   }
 
   private onExit(exit: FfmpegExit, attempt: number): void {
@@ -210,6 +239,7 @@ export class TaskRunner {
     // A task that failed stays failed (and says why) when its time is over.
     if (this.status !== 'failed') this.transition(status, error);
     this.deps.clock.clearTimeout(this.timer);
+    this.deps.clock.clearTimeout(this.nextRun);
     this.deps.ended(this.id);
   }
 

@@ -9,6 +9,7 @@ import { taskSchema, type TaskConfig } from '../../src/config/schema-tasks.js';
 import type { TaskEvent } from '../../src/core/flow-events.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { TaskScheduler } from '../../src/tasks/task-scheduler.js';
+import { flowYaml, publishKey, startInProcess } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/ffmpeg.js';
 import { deadPort } from '../helpers/webhook-receiver.js';
 
@@ -36,7 +37,7 @@ describe('task scheduler', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const make = async (maxRunning: number) => {
+  const make = async (maxRunning: number, extra: { maxPlaylistEntries?: number } = {}) => {
     dir = await mkdtemp(join(tmpdir(), 'flowrelay-sched-'));
     const events: TaskEvent[] = [];
     const deleted: string[] = [];
@@ -51,6 +52,7 @@ describe('task scheduler', () => {
       deleteTask: async (id) => void deleted.push(id),
       // Retries far apart: a failed task holds its slot while it waits to retry.
       retryDelayMs: () => 3_600_000,
+      ...extra,
     });
     return { scheduler, events, deleted };
   };
@@ -114,5 +116,32 @@ describe('task scheduler', () => {
     scheduler.apply([late]);
     await waitFor(() => deleted.includes('late'), 'the task to complete and be deleted', 15_000);
     expect(events.filter((e) => e.taskId === 'late').map((e) => (e.type === 'task.status' ? e.status : e.type))).toEqual(['running', 'completed']);
+  });
+
+  it('a files task repeating until its end time runs list after list when one list is not enough', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('looped')}`);
+    try {
+      // Lists of two entries: each run plays two seconds, and the task goes on with the next.
+      const { scheduler, events, deleted } = await make(5, { maxPlaylistEntries: 2 });
+      const file = join(dir!, 'one-second.mp4');
+      await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '1', '-c:v', 'libx264', '-g', '25', '-pix_fmt', 'yuv420p', file]);
+      scheduler.apply([
+        taskSchema.parse({
+          id: 'loop',
+          source: { type: 'files', urls: [file], repeat: -1 },
+          destination: daemon.url(publishKey('looped')),
+          startTime: inSeconds(0),
+          endTime: inSeconds(9),
+        }),
+      ]);
+      await waitFor(() => deleted.includes('loop'), 'the task to reach its end time', 20_000);
+      const mine = events.filter((e) => e.taskId === 'loop');
+      const exits = mine.filter((e) => e.type === 'task.exit');
+      expect(exits.filter((e) => e.type === 'task.exit' && e.code === 0 && !e.stopped).length).toBeGreaterThanOrEqual(2);
+      expect(mine.filter((e) => e.type === 'task.status').map((e) => e.type === 'task.status' && e.status)).toEqual(['running', 'completed']);
+      expect(daemon.app.registry.get('looped')!.inputs.get('main')!.publishes).toBeGreaterThanOrEqual(3);
+    } finally {
+      await daemon.close();
+    }
   });
 });
