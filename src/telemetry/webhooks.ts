@@ -49,7 +49,7 @@ class WebhookEndpoint {
   readonly counters: WebhookCounters = { delivered: 0, failed: 0, dropped: 0, retries: 0 };
 
   constructor(
-    readonly config: WebhookConfig,
+    public config: WebhookConfig,
     private readonly logger: Logger,
   ) {}
 
@@ -149,12 +149,23 @@ class WebhookEndpoint {
 export class Webhooks {
   private endpoints: WebhookEndpoint[] = [];
   private seq = 0;
+  private readonly deliveries = new WeakMap<FlowEvent, WebhookDelivery>();
 
   constructor(private readonly logger: Logger) {}
 
-  /** Applies the config: unchanged endpoints keep their queues, others are replaced. */
+  /**
+   * Applies the config. An endpoint whose URL stays keeps its queue and counters, with its
+   * new settings (events, timeouts, secret) from the next request on: a reload that tunes
+   * a receiver that is down loses none of what waits for it. Others are replaced.
+   */
   configure(configs: readonly WebhookConfig[]): void {
-    const next = configs.map((c) => this.endpoints.find((e) => isDeepStrictEqual(e.config, c)) ?? new WebhookEndpoint(c, this.logger));
+    const unchanged = configs.map((c) => this.endpoints.find((e) => isDeepStrictEqual(e.config, c)));
+    const next = configs.map((c, i) => {
+      const kept = unchanged[i] ?? this.endpoints.find((e) => e.config.url === c.url && !unchanged.includes(e));
+      if (!kept) return new WebhookEndpoint(c, this.logger);
+      kept.config = c;
+      return kept;
+    });
     for (const e of this.endpoints) if (!next.includes(e)) e.close();
     this.endpoints = next;
   }
@@ -174,8 +185,14 @@ export class Webhooks {
     return { send: (event) => endpoint.enqueue(this.delivery(event)), close: () => endpoint.close() };
   }
 
+  /** One delivery per event, whoever it goes to (webhooks and a task's callback share its id and seq). */
   private delivery(event: FlowEvent): WebhookDelivery {
-    return { id: randomUUID(), seq: ++this.seq, type: event.type, createdAt: new Date().toISOString(), data: event };
+    let delivery = this.deliveries.get(event);
+    if (!delivery) {
+      delivery = { id: randomUUID(), seq: ++this.seq, type: event.type, createdAt: new Date().toISOString(), data: event };
+      this.deliveries.set(event, delivery);
+    }
+    return delivery;
   }
 
   /** Per endpoint URL: counters and queue length, for metrics. */

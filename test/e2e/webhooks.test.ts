@@ -85,4 +85,51 @@ describe('webhook queue', () => {
       await new Promise((r) => hung.close(r));
     }
   });
+
+  it('a reload that changes a receiver\'s settings keeps its queue; the new settings apply', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const hung = createTcpServer((socket) => void sockets.push(socket));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/`;
+    const hooks = new Webhooks(pino({ level: 'silent' }));
+    const settings = { url, secret: SECRET, events: ['*'] as const, maxQueue: 10, timeoutMs: 60_000, maxAttempts: 1, retryDelayMs: 10 };
+    hooks.configure([{ ...settings, events: ['*'] }]);
+    try {
+      for (let i = 0; i < 5; i++) hooks.emit({ type: 'flow.created', flowId: `f${i}` });
+      await delay(50);
+      expect(hooks.stats()[0]).toMatchObject({ queued: 4 });
+      hooks.configure([{ ...settings, events: ['*'], timeoutMs: 30_000, maxQueue: 2 }]);
+      // Same receiver, same queue; the smaller maxQueue applies to what comes next.
+      expect(hooks.stats()).toEqual([{ url, queued: 4, counters: { delivered: 0, failed: 0, dropped: 0, retries: 0 } }]);
+      hooks.emit({ type: 'flow.created', flowId: 'f5' });
+      expect(hooks.stats()[0]).toMatchObject({ queued: 4, counters: { dropped: 1 } });
+    } finally {
+      hooks.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+  });
+
+  it('an event sent to the webhooks and to a task\'s callback is one delivery: the same id and seq, and seq rises by one per event', async () => {
+    const receiver = await webhookReceiver(SECRET);
+    const callback = await webhookReceiver(SECRET, '/callback');
+    const hooks = new Webhooks(pino({ level: 'silent' }));
+    hooks.configure([{ url: receiver.url, secret: SECRET, events: ['*'], maxQueue: 10, timeoutMs: 5_000, maxAttempts: 3, retryDelayMs: 10 }]);
+    const notifier = hooks.notifier(callback.url, SECRET);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const event = { type: 'task.status', taskId: 't', status: 'running', previous: 'scheduled', error: null, attempt: i } as const;
+        hooks.emit(event);
+        notifier.send(event);
+      }
+      await waitFor(() => receiver.received.length === 3 && callback.received.length === 3, 'both receivers got three events');
+      expect(receiver.received.map((r) => r.delivery.seq)).toEqual([1, 2, 3]);
+      expect(callback.received.map((r) => [r.delivery.seq, r.delivery.id])).toEqual(receiver.received.map((r) => [r.delivery.seq, r.delivery.id]));
+    } finally {
+      notifier.close();
+      hooks.close();
+      await receiver.close();
+      await callback.close();
+    }
+  });
 });
