@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TaskConfig } from '../config/schema-tasks.js';
+import { destinationKey, type TaskConfig } from '../config/schema-tasks.js';
 import { redactSourceUrl } from '../ffmpeg/args.js';
 import { RequestRateLimiter } from '../policy/request-rate.js';
 import { isRecord } from '../lib/is-record.js';
@@ -34,8 +34,8 @@ function refusal(task: Record<string, unknown>, others: readonly TaskConfig[], n
   const end = typeof task.endTime === 'string' ? Date.parse(task.endTime) : NaN;
   if (Number.isFinite(start) && Number.isFinite(end) && end <= start) return { code: 'illegal_duration', message: 'endTime: must be after startTime' };
   if (Number.isFinite(end) && end <= now) return { code: 'illegal_duration', message: 'endTime: must be in the future' };
-  const destination = typeof task.destination === 'string' ? task.destination.trim() : undefined;
-  const clash = destination === undefined ? undefined : others.find((t) => t.id !== task.id && t.destination.trim() === destination);
+  const destination = typeof task.destination === 'string' ? destinationKey(task.destination) : undefined;
+  const clash = destination === undefined ? undefined : others.find((t) => t.id !== task.id && destinationKey(t.destination) === destination);
   if (clash) return { code: 'already_exists', message: `destination: task "${clash.id}" already pushes to this destination` };
   return undefined;
 }

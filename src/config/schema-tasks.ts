@@ -80,6 +80,22 @@ export const taskSchema = z
 
 export type TaskConfig = z.output<typeof taskSchema>;
 
+/**
+ * What makes two destinations the same stream: the scheme and host in any case, the
+ * port written or left to its default; the path (app and stream key) as written.
+ */
+export function destinationKey(url: string): string {
+  const text = url.trim();
+  try {
+    const u = new URL(text);
+    const port = u.port || (u.protocol === 'rtmps:' ? '443' : '1935');
+    // rtmp: is not a scheme URL knows, so it leaves the host as written.
+    return `${u.protocol}//${u.hostname.toLowerCase()}:${port}${u.pathname}${u.search}`;
+  } catch {
+    return text;
+  }
+}
+
 /** Task ids and destinations are unique; issues land on the later duplicate. */
 export function checkTasks(tasks: unknown, ctx: { addIssue(i: { code: 'custom'; path: (string | number)[]; message: string }): void }): void {
   if (!Array.isArray(tasks)) return;
@@ -93,7 +109,7 @@ export function checkTasks(tasks: unknown, ctx: { addIssue(i: { code: 'custom'; 
       else ids.set(id, i);
     }
     if (typeof destination === 'string') {
-      const key = destination.trim();
+      const key = destinationKey(destination);
       const first = destinations.get(key);
       if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'destination'], message: `already_exists: task "${first}" already pushes to this destination` });
       else destinations.set(key, typeof id === 'string' ? id : `tasks[${i}]`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { taskSchema } from '../../src/config/schema-tasks.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { destinationKey, taskSchema } from '../../src/config/schema-tasks.js';
 import { playOrder } from '../../src/ffmpeg/task-args.js';
 
 type Files = Extract<ReturnType<typeof taskSchema.parse>['source'], { type: 'files' }>;
@@ -43,5 +44,23 @@ describe('playOrder', () => {
 
   it('without known durations, the list plays from the start (it cannot be resumed)', () => {
     expect(show(playOrder(files(['a', 'b'], { repeat: 1 }), undefined, 1000, 500))).toEqual(['a', 'b', 'a', 'b']);
+  });
+});
+
+describe('destinationKey', () => {
+  it('takes scheme and host in any case and the default port as the same destination; the path stays exact', () => {
+    const key = destinationKey('rtmp://relay.example.com/live/Key');
+    expect(destinationKey('RTMP://RELAY.example.com:1935/live/Key')).toBe(key);
+    expect(destinationKey('  rtmp://relay.example.com/live/Key ')).toBe(key);
+    expect(destinationKey('rtmp://relay.example.com/live/key')).not.toBe(key);
+    expect(destinationKey('rtmp://relay.example.com:1936/live/Key')).not.toBe(key);
+    expect(destinationKey('rtmps://relay.example.com/live/Key')).toBe(destinationKey('rtmps://relay.example.com:443/live/Key'));
+  });
+
+  it('two tasks to one destination spelled differently are refused in the config', () => {
+    const task = (id: string, destination: string) => ({ id, source: { type: 'live', protocol: 'rtmp', url: 'rtmp://127.0.0.1/live/src' }, destination, startTime: '2026-01-01T00:00:00Z', endTime: '2026-01-01T01:00:00Z' });
+    const r = parseConfigText(JSON.stringify({ tasks: [task('a', 'rtmp://relay.example.com/live/k'), task('b', 'rtmp://RELAY.example.com:1935/live/k')] }), '/etc/flowrelay.yaml', {});
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.issues.map((i) => `${i.path}: ${i.message}`)).toEqual(['tasks[1].destination: already_exists: task "a" already pushes to this destination']);
   });
 });
