@@ -389,10 +389,16 @@ export class App {
     const storage = { ...loaded.config.storage, dir: this.config.storage.dir };
     const store = fileSecretStore(secretsFilePath(storage.dir));
     const { config, generated } = await fillMissingSecrets({ ...loaded.config, storage }, store);
-    const api = await resolveApiTokens(config, store, newTokenPair);
-    this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && config.api && { ...config.api, listen: this.config.api.listen } };
-    this.apiTokens = new TokenVerifier(api.tokens);
-    this.pendingApiToken = api.generated;
+    // The API's section applies to the running server, which keeps its address. Removed, it
+    // waits for the restart as a whole: the server runs on, and dropping its tokens and
+    // address lists now would open /healthz and /metrics to addresses they kept out.
+    const apiRemoved = this.config.api !== undefined && config.api === undefined;
+    const api = apiRemoved ? undefined : await resolveApiTokens(config, store, newTokenPair);
+    this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && (config.api ? { ...config.api, listen: this.config.api.listen } : this.config.api) };
+    if (api) {
+      this.apiTokens = new TokenVerifier(api.tokens);
+      this.pendingApiToken = api.generated;
+    }
     this.webhooks.configure(config.webhooks);
     this.recordingService?.configure(recordingOptions(config), retentionPolicy(config));
     this.recordJobs?.configure(config.recordJobs);
@@ -508,8 +514,10 @@ export class App {
     if (JSON.stringify(next.srt) !== JSON.stringify(this.config.srt)) {
       this.logger.warn('srt settings changed; they take effect at the next restart');
     }
-    if (next.api?.listen !== this.config.api?.listen) {
-      this.logger.warn('api.listen changed (or the api section was added or removed); it takes effect at the next restart');
+    if (this.config.api && !next.api) {
+      this.logger.warn('the api section was removed; the API runs on with its settings (tokens, address lists) until the next restart');
+    } else if (next.api?.listen !== this.config.api?.listen) {
+      this.logger.warn('api.listen changed (or the api section was added); it takes effect at the next restart');
     }
     if (next.storage.dir !== this.config.storage.dir) {
       this.logger.warn('storage.dir changed; it takes effect at the next restart (move secrets.json and the recordings there first)');

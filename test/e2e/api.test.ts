@@ -430,6 +430,25 @@ describe('API access settings', () => {
         expect(res.status).toBe(403);
         expect(((await res.json()) as Envelope).errors[0]).toMatchObject({ code: 'forbidden', message: expect.stringContaining('api.allow / api.deny') });
       }
+
+      // The api section removed: the running API keeps its settings until the restart.
+      await writeFile(daemon.configFile, `flows:\n${flowYaml('acl')}`);
+      expect((await daemon.app.reload()).ok).toBe(true);
+      for (const path of ['/healthz', '/metrics', '/v1/flows']) expect((await fetch(`${base}${path}`)).status, path).toBe(403);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('with the api section removed by reload, the running API keeps its tokens', async () => {
+    const daemon = await startInProcess(`api:\n  listen: "127.0.0.1:0"\n  metricsAuth: true\n  tokens: [{ name: r, scope: read, sha256: ${sha256(READ_TOKEN)} }]\nflows:\n${flowYaml('kept')}`);
+    try {
+      const base = `http://127.0.0.1:${daemon.app.apiPort()}`;
+      await writeFile(daemon.configFile, `flows:\n${flowYaml('kept')}`);
+      expect((await daemon.app.reload()).ok).toBe(true);
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      const flows = await fetch(`${base}/v1/flows`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+      expect(flows.status).toBe(200);
     } finally {
       await daemon.close();
     }
