@@ -116,7 +116,11 @@ export class StreamHub {
       },
       pushMetadata: (timestamp, payload) => {
         if (this.source?.handle !== handle) return;
-        this.metadata = this.ingest('data', timestamp, payload, false, true, false);
+        const live = this.ingest('data', timestamp, payload, false, true, false);
+        // Kept for readers that join later at time 0, as nginx-rtmp sends it: FFmpeg's FLV
+        // reader takes an onMetaData at any other time for a data stream of its own, a
+        // phantom "subtitle" stream that makes `-map 0` fail or never end.
+        this.metadata = { ...live, timestamp: 0 };
       },
       pushData: (timestamp, payload) => {
         if (this.source?.handle === handle) this.ingest('data', timestamp, payload, false, false, false);
@@ -162,15 +166,15 @@ export class StreamHub {
     };
   }
 
-  /**
-   * What a reader attaching now would be replayed: metadata, codec headers and the GOP
-   * from its keyframe (empty when no source is live). Outputs use it on every (re)connect.
-   */
   /** The current source's cached metadata and codec headers (what a switch needs to re-send them). */
   startupPayloads(): { metadata?: Buffer; videoHeader?: Buffer; audioHeader?: Buffer } {
     return { metadata: this.metadata?.payload, videoHeader: this.videoHeader?.payload, audioHeader: this.audioHeader?.payload };
   }
 
+  /**
+   * What a reader attaching now would be replayed: metadata, codec headers and the GOP
+   * from its keyframe (empty when no source is live). Outputs use it on every (re)connect.
+   */
   snapshot(): MediaMessage[] {
     if (!this.source) return [];
     const startup = [this.metadata, this.videoHeader, this.audioHeader].filter((m): m is MediaMessage => m !== undefined);

@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { audioFrames, delay, play, probeLivePackets, probeStreams, probeVideoPackets, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 
+const execFileAsync = promisify(execFile);
 const SECONDS = 6;
 const FPS = 25;
 
@@ -111,6 +114,17 @@ describe('RTMP publish and play with the real ffmpeg', () => {
     } finally {
       await merged.close();
     }
+  });
+
+  it('a player joining after the publisher reconnected sees only the video and audio streams (no phantom data stream)', async () => {
+    const hub = daemon.app.registry.get('studio')!.hub;
+    expect((await publish(daemon.url(publishKey('studio')), { seconds: 2 }).done).code).toBe(0);
+    await waitFor(() => !hub.live, 'first publish over');
+    const again = publish(daemon.url(publishKey('studio')), { seconds: 6 });
+    await waitFor(() => hub.counters.videoFrames > 100, 'second publish under way');
+    const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', daemon.url(playKey('studio'))]);
+    expect(stdout.trim().split('\n').sort()).toEqual(['audio', 'video']);
+    expect((await again.done).code).toBe(0);
   });
 
   it('refuses a wrong key without disturbing a live flow, then accepts the right key', async () => {

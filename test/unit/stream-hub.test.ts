@@ -211,6 +211,26 @@ describe('StreamHub fan-out and join', () => {
     expect(a.delivered[0]).toMatchObject({ kind: 'video', timestamp: 0, isKeyframe: true, isSequenceHeader: false });
   });
 
+  it('a reader joining after the source changed gets the metadata at time 0 (FFmpeg takes any other time for a data stream)', () => {
+    const hub = new StreamHub();
+    const first = attach(hub);
+    first.pushMetadata(0, METADATA);
+    first.push('video', 0, AVC_SEQUENCE_HEADER);
+    for (let t = 0; t <= 4000; t += 40) first.push('video', t, t % 2000 === 0 ? keyframe(t) : interframe(t));
+    first.detach('publisher left');
+    const second = attach(hub);
+    second.pushMetadata(0, METADATA);
+    second.push('video', 0, AVC_SEQUENCE_HEADER);
+    second.push('video', 0, keyframe(9));
+    const late = new FakeReader();
+    hub.addReader(late);
+    const [metadata, header, key] = late.delivered;
+    expect(metadata).toMatchObject({ kind: 'data', payload: METADATA, timestamp: 0 });
+    expect(header!.timestamp).toBeGreaterThan(4000);
+    expect(key!.timestamp).toBe(header!.timestamp);
+    expect(hub.snapshot()[0]).toBe(metadata);
+  });
+
   it('a reader joining mid-GOP gets metadata, video header, audio header, then the GOP from its keyframe, in order and by identity', () => {
     const hub = new StreamHub();
     const early = new FakeReader();
@@ -241,9 +261,9 @@ describe('StreamHub fan-out and join', () => {
     expect(late.callbacks).toEqual(['sourceStarted']);
     const replay = late.delivered;
     expect(replay.map((m) => m.payload)).toEqual([METADATA, AVC_SEQUENCE_HEADER, AAC_SEQUENCE_HEADER, k2, a2, p2, a3]);
-    // The very objects the early reader got.
-    for (const m of replay) expect(early.delivered).toContain(m);
-    expect(replay[0]).toBe(byPayload(early, METADATA));
+    // The very objects the early reader got (the metadata as a copy at time 0, see below).
+    for (const m of replay.slice(1)) expect(early.delivered).toContain(m);
+    expect(replay[0]).toEqual({ ...byPayload(early, METADATA), timestamp: 0 });
     expect(replay[3]).toBe(byPayload(early, k2));
     expect(replay[0]).toMatchObject({ kind: 'data', isSequenceHeader: true, isKeyframe: false });
     expect(replay[1]).toMatchObject({ kind: 'video', isSequenceHeader: true, isKeyframe: false });
