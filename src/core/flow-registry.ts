@@ -17,6 +17,8 @@ export interface ApplyResult {
   outputs: Record<string, OutputChanges>;
   /** Per flow changed in place: which inputs were added, removed or restarted. */
   inputs: Record<string, InputChanges>;
+  /** Flows whose parts could not be built (a bug, or a setting the schema let through): stopped, the others applied. */
+  failed: { id: string; error: string }[];
 }
 
 interface KeyEntry {
@@ -56,7 +58,7 @@ export class FlowRegistry {
 
   /** Brings the running flows in line with the specs: add, remove, restart or update in place. */
   apply(specs: readonly FlowSpec[]): ApplyResult {
-    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [], outputs: {}, inputs: {} };
+    const result: ApplyResult = { added: [], removed: [], restarted: [], updated: [], outputs: {}, inputs: {}, failed: [] };
     const wanted = new Map(specs.map((s) => [s.id, s]));
     for (const [id, flow] of this.flows) {
       if (!wanted.has(id)) {
@@ -66,28 +68,16 @@ export class FlowRegistry {
       }
     }
     for (const spec of specs) {
-      const current = this.flows.get(spec.id);
-      if (!current) {
-        this.startFlow(spec);
-        result.added.push(spec.id);
-      } else if (isDeepStrictEqual(current.spec, spec)) {
-        continue;
-      } else if (
-        isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording, failover: spec.failover }, spec) &&
-        inputsChangeInPlace(current.spec.inputs, spec.inputs)
-      ) {
-        // Only the name, outputs, inputs, recording or failover timings changed: each changes
-        // alone, the hub and its players stay, and what did not change is not interrupted.
-        current.spec = { ...current.spec, name: spec.name };
-        current.updateFailover(spec.failover);
-        current.updateRecording(spec.recording);
-        if (!isDeepStrictEqual(current.spec.inputs, spec.inputs)) result.inputs[spec.id] = current.updateInputs(spec.inputs);
-        result.outputs[spec.id] = current.updateOutputs(spec.outputs);
-        result.updated.push(spec.id);
-      } else {
-        current.close('flow configuration changed');
-        this.startFlow(spec);
-        result.restarted.push(spec.id);
+      try {
+        this.applyOne(spec, result);
+      } catch (err) {
+        // One flow that cannot be built must not leave the rest of the config half-applied.
+        const error = (err as Error).message;
+        this.logger.error({ flowId: spec.id, err: error }, 'flow could not be started; it stays stopped (the next reload tries again)');
+        this.flows.get(spec.id)?.close('flow could not be started');
+        this.flows.delete(spec.id);
+        for (const list of [result.added, result.restarted, result.updated]) if (list.includes(spec.id)) list.splice(list.indexOf(spec.id), 1);
+        result.failed.push({ id: spec.id, error });
       }
     }
     this.rebuildKeyIndexes();
@@ -95,6 +85,32 @@ export class FlowRegistry {
     for (const flowId of [...result.restarted, ...result.updated]) this.events({ type: 'flow.updated', flowId });
     for (const flowId of result.removed) this.events({ type: 'flow.deleted', flowId });
     return result;
+  }
+
+  private applyOne(spec: FlowSpec, result: ApplyResult): void {
+    const current = this.flows.get(spec.id);
+    if (!current) {
+      this.startFlow(spec);
+      result.added.push(spec.id);
+    } else if (isDeepStrictEqual(current.spec, spec)) {
+      return;
+    } else if (
+      isDeepStrictEqual({ ...current.spec, name: spec.name, outputs: spec.outputs, inputs: spec.inputs, recording: spec.recording, failover: spec.failover }, spec) &&
+      inputsChangeInPlace(current.spec.inputs, spec.inputs)
+    ) {
+      // Only the name, outputs, inputs, recording or failover timings changed: each changes
+      // alone, the hub and its players stay, and what did not change is not interrupted.
+      current.spec = { ...current.spec, name: spec.name };
+      current.updateFailover(spec.failover);
+      current.updateRecording(spec.recording);
+      if (!isDeepStrictEqual(current.spec.inputs, spec.inputs)) result.inputs[spec.id] = current.updateInputs(spec.inputs);
+      result.outputs[spec.id] = current.updateOutputs(spec.outputs);
+      result.updated.push(spec.id);
+    } else {
+      current.close('flow configuration changed');
+      this.startFlow(spec);
+      result.restarted.push(spec.id);
+    }
   }
 
   /** The flow and input a stream key publishes to, if any. */

@@ -299,6 +299,28 @@ describe('FlowRegistry.apply', () => {
     flow.close('done');
   });
 
+  it('a flow whose parts cannot be built stays stopped and is reported; the other flows are applied', () => {
+    class BrokenOutputs extends RecordingParts {
+      override createOutput(o: OutputConfig): FlowOutput {
+        if (o.name === 'broken') throw new Error('cannot build output broken');
+        return super.createOutput(o);
+      }
+    }
+    const registry = new FlowRegistry(logger, new BrokenOutputs());
+    registry.apply([spec('a')]);
+    const a = registry.get('a')!;
+    const result = registry.apply([spec('a', { outputs: [output('broken')] }), spec('b'), spec('c', { outputs: [output('broken')] })]);
+    expect(result).toMatchObject({ added: ['b'], updated: [], failed: [{ id: 'a', error: 'cannot build output broken' }, { id: 'c', error: 'cannot build output broken' }] });
+    expect(registry.get('a')).toBeUndefined();
+    expect(a.hub.readerCount).toBe(0);
+    expect(registry.get('c')).toBeUndefined();
+    expect(registry.get('b')).toBeDefined();
+    expect(registry.findPublishTarget('b-publish-0123456789abcdef')).toBeDefined();
+    expect(registry.findPublishTarget('a-publish-0123456789abcdef')).toBeUndefined();
+    // Fixed, the next apply starts it.
+    expect(registry.apply([spec('a'), spec('b'), spec('c')])).toMatchObject({ added: ['a', 'c'], failed: [] });
+  });
+
   it('a name change together with another change is a restart, not an update', () => {
     const registry = new FlowRegistry(logger, parts());
     registry.apply([spec('a')]);
