@@ -79,7 +79,8 @@ export class TaskRunner {
   waitingForSlot = false;
 
   constructor(
-    readonly config: TaskConfig,
+    /** Replaced in place when only its name or callback changes (see TaskScheduler.apply). */
+    public config: TaskConfig,
     private readonly deps: TaskRunnerDeps,
   ) {}
 

@@ -32,16 +32,20 @@ export class TaskScheduler {
     const wanted = new Map(tasks.map((t) => [t.id, t]));
     for (const [id, runner] of this.runners) {
       const next = wanted.get(id);
-      if (next && isDeepStrictEqual(next, runner.config)) continue;
+      if (next && isDeepStrictEqual(runSettings(next), runSettings(runner.config))) {
+        // A new name or callback does not touch the running push.
+        runner.config = next;
+        continue;
+      }
       void runner.close(next ? 'task changed' : 'task removed');
       this.runners.delete(id);
     }
     for (const task of tasks) {
       if (this.runners.has(task.id)) continue;
-      const runner = new TaskRunner(task, {
+      const runner: TaskRunner = new TaskRunner(task, {
         ...this.deps,
         logger: this.deps.logger.child({ taskId: task.id }),
-        events: (event) => this.deps.events(event, task),
+        events: (event) => this.deps.events(event, runner.config),
         mayRun: (id) => this.runningCount(id) < this.deps.maxRunning(),
         // After the failing runner has finished its own transition.
         slotFreed: () => queueMicrotask(() => this.startWaiting()),
@@ -86,4 +90,10 @@ export class TaskScheduler {
     if (this.closed) return;
     this.deps.deleteTask(id).catch((err: Error) => this.deps.logger.error({ taskId: id, err: err.message }, 'cannot remove an ended task from the config file'));
   }
+}
+
+/** What a task's run depends on: all of it but its name and where its events go. */
+function runSettings(task: TaskConfig): Omit<TaskConfig, 'name' | 'callbackUrl' | 'callbackSecret'> {
+  const { name: _name, callbackUrl: _url, callbackSecret: _secret, ...run } = task;
+  return run;
 }

@@ -84,6 +84,9 @@ describe('task scheduler', () => {
     await waitFor(() => scheduler.get('a')?.report.status === 'retrying', 'task a to run', 15_000);
     scheduler.apply([{ ...a }]);
     expect(scheduler.get('a')?.report.attempts).toBe(1);
+    // A new name or callback is taken in place: the run goes on.
+    scheduler.apply([{ ...a, name: 'Renamed', callbackUrl: 'http://127.0.0.1:1/cb', callbackSecret: 'callback-secret-0123456789' }]);
+    expect(scheduler.get('a')).toMatchObject({ config: { name: 'Renamed' }, report: { status: 'retrying', attempts: 1 } });
     scheduler.apply([{ ...a, retry: { intervalSeconds: 61, count: 10 } }]);
     expect(scheduler.get('a')?.report.status).toBe('scheduled');
     const over = await failingTask('over', { startTime: inSeconds(-7200), endTime: inSeconds(-3600) });
