@@ -22,6 +22,9 @@ const ALLOWED: Record<ConnectionStatus, readonly ConnectionStatus[]> = {
   idle: ['connected', 'reconnected', 'failed_to_connect', 'failed_to_reconnect'],
 };
 
+/** The statuses in which the connection is up. */
+export const CONNECTED_STATUSES: ReadonlySet<ConnectionStatus> = new Set(['connected', 'reconnected']);
+
 export function canTransition(from: ConnectionStatus, to: ConnectionStatus): boolean {
   return from === to || ALLOWED[from].includes(to);
 }

@@ -328,6 +328,7 @@ export class Flow {
     state.publishes += 1;
     state.transportStats = transportStats;
     state.lastMediaAt = this.now();
+    state.rate.reset();
     this.logger.info({ inputName, remoteAddress, status: state.status }, 'publisher connected');
     this.events({ type: 'input.connected', flowId: this.id, input: inputName, remoteAddress });
     // Where the pushes go: the hub or a failover side; moved when a backup is added.

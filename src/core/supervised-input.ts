@@ -3,6 +3,7 @@ import type { StatusListener } from './flow-events.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import type { ConnectionReport, FlowPullInput, TransportStats } from './flow-parts.js';
+import { CONNECTED_STATUSES } from './connection-status.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
 import type { SourceHandle } from './stream-hub.js';
 import type { SourcePort } from './failover-switch.js';
@@ -93,7 +94,8 @@ export class SupervisedInput implements FlowPullInput {
       status: this.supervisor.status,
       target: this.connector.target,
       bytes: this.bytesBefore + (this.attempt?.bytesReceived() ?? 0),
-      bitrate: this.meter.bitsPerSecond(this.clock.now()),
+      // Nothing is received without a connection, whatever the last seconds measured.
+      bitrate: this.attempt && CONNECTED_STATUSES.has(this.supervisor.status) ? this.meter.bitsPerSecond(this.clock.now()) : 0,
       frames: this.frames,
       framesDropped: 0,
       bytesDropped: 0,
@@ -120,6 +122,7 @@ export class SupervisedInput implements FlowPullInput {
   private connect(handlers: { ready(): void; closed(error: Error | undefined): void }): { close(reason: string): void } {
     const attempt = this.connector.connect({
       ready: () => {
+        this.meter.reset();
         this.lastMediaAt = this.clock.now();
         this.startWatchdog(attempt);
         handlers.ready();

@@ -3,6 +3,7 @@ import type { StatusListener } from './flow-events.js';
 import type { Clock } from '../lib/clock.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import type { ConnectionReport, FlowOutput, TransportStats } from './flow-parts.js';
+import { CONNECTED_STATUSES } from './connection-status.js';
 import { OutputFeed, type OutputSink } from './output-feed.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
 import type { StreamHub } from './stream-hub.js';
@@ -94,7 +95,8 @@ export class SupervisedOutput implements FlowOutput {
       status: this.supervisor.status,
       target: this.connector.target,
       bytes: this.bytesBefore + (this.attempt?.bytesSent() ?? 0),
-      bitrate: this.meter.bitsPerSecond(this.clock.now()),
+      // Nothing is sent without a connection, whatever the last seconds measured.
+      bitrate: this.attempt && CONNECTED_STATUSES.has(this.supervisor.status) ? this.meter.bitsPerSecond(this.clock.now()) : 0,
       frames: this.feed.counters.framesSent,
       framesDropped: dropped.frames,
       bytesDropped: dropped.bytes,
@@ -128,6 +130,7 @@ export class SupervisedOutput implements FlowOutput {
     let stalled: Error | undefined;
     const attempt = this.connector.connect({
       ready: (sink) => {
+        this.meter.reset();
         this.feed.attach(this.metered(sink, () => {
           stalled = new Error(`the destination stopped reading: more than maxBacklog queued for ${STALL_MS / 1000} s without draining; reconnecting`);
           this.logger.warn({ err: stalled.message }, 'output stalled');

@@ -6,6 +6,8 @@
 export class RateMeter {
   private readonly buckets: number[];
   private readonly stamps: number[];
+  /** The second of the first sample since the start or reset: a young meter averages over the seconds it has. */
+  private firstSecond: number | undefined;
 
   constructor(private readonly windowSeconds = 5) {
     // One bucket more than the window: the current, still filling second has its own.
@@ -15,6 +17,7 @@ export class RateMeter {
 
   add(bytes: number, nowMs: number): void {
     const second = Math.floor(nowMs / 1000);
+    this.firstSecond ??= second;
     const i = second % this.buckets.length;
     if (this.stamps[i] !== second) {
       this.stamps[i] = second;
@@ -23,7 +26,11 @@ export class RateMeter {
     this.buckets[i]! += bytes;
   }
 
-  /** Average bits per second over the completed seconds of the window. */
+  /**
+   * Average bits per second over the completed seconds of the window, or of the seconds
+   * since the first sample when that is shorter (a connection that just started is not
+   * averaged with seconds before it existed).
+   */
   bitsPerSecond(nowMs: number): number {
     const current = Math.floor(nowMs / 1000);
     let bytes = 0;
@@ -31,6 +38,14 @@ export class RateMeter {
       const stamp = this.stamps[i]!;
       if (stamp < current && stamp >= current - this.windowSeconds) bytes += this.buckets[i]!;
     }
-    return Math.round((bytes * 8) / this.windowSeconds);
+    const seconds = this.firstSecond === undefined ? this.windowSeconds : Math.min(this.windowSeconds, Math.max(1, current - this.firstSecond));
+    return Math.round((bytes * 8) / seconds);
+  }
+
+  /** Forgets every sample: a new connection starts its own measure. */
+  reset(): void {
+    this.buckets.fill(0);
+    this.stamps.fill(-1);
+    this.firstSecond = undefined;
   }
 }

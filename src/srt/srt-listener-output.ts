@@ -7,6 +7,7 @@ import type { StreamHub } from '../core/stream-hub.js';
 import type { SrtConnection } from './connection.js';
 import type { SrtRuntime } from './runtime.js';
 import { CidrList } from '../policy/cidr.js';
+import { RateMeter } from '../policy/rate-meter.js';
 import { srtTransportStats } from './srt-stats.js';
 import { serveTsToCaller } from './ts-to-caller.js';
 import { SrtReject, type SrtListener } from './types.js';
@@ -20,8 +21,14 @@ const CALLER_BACKLOG_BYTES = 8 * 1024 * 1024;
  */
 export class SrtListenerOutput implements FlowOutput {
   private listener: SrtListener | undefined;
-  private readonly callers = new Map<SrtConnection, OutputFeed>();
+  private readonly callers = new Map<SrtConnection, { feed: OutputFeed; connectedAt: Date }>();
   private accepted = 0;
+  /** Callers that came after every earlier caller had left. */
+  private reconnects = 0;
+  /** Bytes sent per second to all callers, sampled once a second while any is connected. */
+  private readonly meter = new RateMeter();
+  private sampler: NodeJS.Timeout | undefined;
+  private sampledBytes = 0;
   private rejected = 0;
   private lastError: string | undefined;
   private lastErrorAt: Date | undefined;
@@ -81,9 +88,17 @@ export class SrtListenerOutput implements FlowOutput {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sampler);
     void this.listener?.close();
     for (const connection of [...this.callers.keys()]) connection.close();
     this.logger.info({ reason }, 'output closed');
+  }
+
+  /** Bytes sent to every caller so far, those gone included. */
+  private bytesSent(): number {
+    let bytes = this.bytesBefore;
+    for (const connection of this.callers.keys()) bytes += connection.counters.bytesSent;
+    return bytes;
   }
 
   report(): ConnectionReport {
@@ -92,7 +107,7 @@ export class SrtListenerOutput implements FlowOutput {
     let framesDropped = 0;
     let bytesDropped = 0;
     let skips = 0;
-    for (const [connection, feed] of this.callers) {
+    for (const [connection, { feed }] of this.callers) {
       bytes += connection.counters.bytesSent;
       frames += feed.counters.framesSent;
       framesDropped += feed.dropped.frames;
@@ -103,14 +118,15 @@ export class SrtListenerOutput implements FlowOutput {
       status: this.listener === undefined ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: this.accepted + this.rejected,
-      reconnects: Math.max(0, this.accepted - 1),
+      reconnects: this.reconnects,
       consecutiveFailures: 0,
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
-      connectedAt: undefined,
+      // Since when callers have been served without a break: the longest-connected one's time.
+      connectedAt: [...this.callers.values()].reduce<Date | undefined>((first, c) => (first === undefined || c.connectedAt < first ? c.connectedAt : first), undefined),
       nextAttemptAt: undefined,
       bytes,
-      bitrate: 0,
+      bitrate: this.callers.size > 0 ? this.meter.bitsPerSecond(Date.now()) : 0,
       frames,
       framesDropped,
       bytesDropped,
@@ -121,15 +137,33 @@ export class SrtListenerOutput implements FlowOutput {
 
   private onCaller(connection: SrtConnection): void {
     if (this.closed) return connection.close();
+    if (this.callers.size === 0) {
+      if (this.accepted > 0) this.reconnects += 1;
+      this.startSampling();
+    }
     this.accepted += 1;
     const feed = serveTsToCaller(connection, this.hub, CALLER_BACKLOG_BYTES);
-    this.callers.set(connection, feed);
+    this.callers.set(connection, { feed, connectedAt: new Date() });
     this.logger.info({ peer: connection.peer.address, callers: this.callers.size }, 'srt caller connected');
     connection.once('closed', (error) => {
       this.callers.delete(connection);
       this.bytesBefore += connection.counters.bytesSent;
       this.framesBefore += feed.counters.framesSent;
+      if (this.callers.size === 0) clearInterval(this.sampler);
       this.logger.info({ peer: connection.peer.address, err: error?.message }, 'srt caller left');
     });
+  }
+
+  /** The sends happen in the MPEG-TS sink; the rate is read from the byte counters once a second. */
+  private startSampling(): void {
+    clearInterval(this.sampler);
+    this.meter.reset();
+    this.sampledBytes = this.bytesSent();
+    this.sampler = setInterval(() => {
+      const total = this.bytesSent();
+      this.meter.add(total - this.sampledBytes, Date.now());
+      this.sampledBytes = total;
+    }, 1_000);
+    this.sampler.unref();
   }
 }

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Flow } from '../core/flow.js';
 import type { ConnectionReport, TransportStats } from '../core/flow-parts.js';
+import { CONNECTED_STATUSES } from '../core/connection-status.js';
 import type { ListenerReport } from '../policy/connection-admission.js';
 
 /** What the metrics read at scrape time; nothing is counted twice on the media path. */
@@ -21,7 +22,6 @@ export interface MetricsSource {
 type Labels = Record<string, string>;
 type Sample = [Labels, number];
 
-const CONNECTED = new Set(['connected', 'reconnected']);
 
 /**
  * Prometheus metrics for flows, inputs and outputs, plus Node's process metrics. Every
@@ -107,7 +107,7 @@ export function createMetrics(source: MetricsSource): Registry {
       return value === undefined ? [] : [[{ flow: flow.id, input: input.name, type: input.type }, value]];
     });
   const inputLabels = ['flow', 'input', 'type'];
-  gauge('flowrelay_input_connected', '1 while an input has a publisher or its connection is up', inputLabels, inputSample(({ push, pull }) => (push ? (push.remoteAddress !== undefined ? 1 : 0) : pull ? (CONNECTED.has(pull.status) ? 1 : 0) : undefined)));
+  gauge('flowrelay_input_connected', '1 while an input has a publisher or its connection is up', inputLabels, inputSample(({ push, pull }) => (push ? (push.remoteAddress !== undefined ? 1 : 0) : pull ? (CONNECTED_STATUSES.has(pull.status) ? 1 : 0) : undefined)));
   counter('flowrelay_input_received_bytes_total', 'Bytes an input received', inputLabels, inputSample(({ push, pull }) => push?.bytes ?? pull?.bytes));
   gauge('flowrelay_input_bitrate_bits', 'Bits per second an input receives now', inputLabels, inputSample(({ push, pull }) => (push ? (push.remoteAddress !== undefined ? push.rate.bitsPerSecond(source.now()) : 0) : pull?.bitrate)));
   counter('flowrelay_input_reconnects_total', 'Reconnects of an input (publishes after the first, for inputs others publish to)', inputLabels, inputSample(({ push, pull }) => (push ? Math.max(0, push.publishes - 1) : pull?.reconnects)));
@@ -116,7 +116,7 @@ export function createMetrics(source: MetricsSource): Registry {
   const outputs = () => source.flows().flatMap((flow) => [...flow.outputs.entries()].map(([name, { spec, output }]) => ({ flow, name, type: spec.type, report: output.report() })));
   const outputSample = (pick: (r: ConnectionReport) => number) => () => outputs().map((o): Sample => [{ flow: o.flow.id, output: o.name, type: o.type }, pick(o.report)]);
   const outputLabels = ['flow', 'output', 'type'];
-  gauge('flowrelay_output_connected', '1 while an output is connected', outputLabels, outputSample((r) => (CONNECTED.has(r.status) ? 1 : 0)));
+  gauge('flowrelay_output_connected', '1 while an output is connected', outputLabels, outputSample((r) => (CONNECTED_STATUSES.has(r.status) ? 1 : 0)));
   counter('flowrelay_output_sent_bytes_total', 'Bytes an output sent', outputLabels, outputSample((r) => r.bytes));
   gauge('flowrelay_output_bitrate_bits', 'Bits per second an output sends now', outputLabels, outputSample((r) => r.bitrate));
   counter('flowrelay_output_reconnects_total', 'Reconnects of an output', outputLabels, outputSample((r) => r.reconnects));
@@ -132,10 +132,14 @@ export function createMetrics(source: MetricsSource): Registry {
     }
     for (const o of outputs()) {
       if (o.report.transport?.[key] !== undefined) out.push([{ flow: o.flow.id, kind: 'output', name: o.name }, o.report.transport[key]]);
+      // An srt-listener output's callers, one series each.
+      for (const p of o.report.peers ?? []) {
+        if (p.transport[key] !== undefined) out.push([{ flow: o.flow.id, kind: 'output', name: o.name, peer: `${p.address}:${p.port}` }, p.transport[key]]);
+      }
     }
     return out;
   };
-  const srtLabels = ['flow', 'kind', 'name'];
+  const srtLabels = ['flow', 'kind', 'name', 'peer'];
   gauge('flowrelay_srt_rtt_ms', 'SRT round-trip time', srtLabels, srt('rttMs'));
   counter('flowrelay_srt_lost_received_packets_total', 'SRT packets lost on receive', srtLabels, srt('packetsLostReceiving'));
   counter('flowrelay_srt_lost_sent_packets_total', 'SRT packets lost on send', srtLabels, srt('packetsLostSending'));

@@ -144,6 +144,25 @@ describe('rtmp outputs', () => {
     }
   });
 
+  it('an output\'s bitrate is measured from its connection on, and is 0 once the destination is gone', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`);
+    try {
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('out', daemon.port, 'sink', { reconnect: FAST_RETRY })] })}${flowYaml('sink')}`);
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 30 });
+      try {
+        await waitFor(() => report(daemon, 'src', 'out').bitrate > 0, 'the output\'s rate measured', 15_000);
+        // The sink flow is removed: the destination refuses; nothing is sent from then on.
+        await reconfigure(daemon, flowYaml('src', { outputs: [outputTo('out', daemon.port, 'sink', { reconnect: FAST_RETRY })] }));
+        await waitFor(() => !['connected', 'reconnected'].includes(report(daemon, 'src', 'out').status), 'the output to lose its destination');
+        expect(report(daemon, 'src', 'out').bitrate).toBe(0);
+      } finally {
+        publisher.proc.kill('SIGKILL');
+      }
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('outputs added, changed and removed on reload take effect alone; a removed one disconnects within a second', async () => {
     const sinks = ['keep', 'drop', 'move', 'moved', 'new'];
     const sinkFlows = sinks.map((id) => flowYaml(id)).join('');

@@ -197,7 +197,7 @@ describe('SRT', () => {
   });
 
   it('an srt-listener input on a port of its own, and an srt-listener output serving two callers at once', async () => {
-    const daemon = await startInProcess('flows: []\n');
+    const daemon = await startInProcess('api: { listen: "127.0.0.1:0" }\nflows: []\n');
     try {
       const inPort = await freeUdpPort();
       await reconfigure(daemon, `  - id: own
@@ -215,6 +215,13 @@ describe('SRT', () => {
       await waitFor(() => (output.report().peers ?? []).length === 2, 'two callers served');
       const third = await recordSrt(srtUrl(output.port!, { mode: 'caller' }), join(dir, 'c.ts'), 2).done;
       expect(third.code).not.toBe(0);
+      // Two callers at once are not a reconnect; the output reports when it began serving and what it sends.
+      await waitFor(() => output.report().bitrate > 0, 'the output\'s bitrate measured');
+      const report = output.report();
+      expect(report).toMatchObject({ status: 'connected', reconnects: 0 });
+      expect(report.connectedAt).toBeInstanceOf(Date);
+      const metrics = await (await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/metrics`)).text();
+      expect(metrics).toMatch(/flowrelay_srt_rtt_ms\{flow="own",kind="output",name="edge",peer="127\.0\.0\.1:\d+"\}/);
       for (const [i, name] of ['a', 'b'].entries()) {
         expect((await callers[i]!.done).code).toBe(0);
         const streams = await probeStreams(join(dir, `${name}.ts`));

@@ -38,6 +38,20 @@ describe('RateMeter', () => {
   });
 });
 
+describe('RateMeter start', () => {
+  it('a young meter averages over the seconds since its first sample; reset starts afresh', () => {
+    const m = new RateMeter(5);
+    m.add(125_000, 100_200); // 1 Mbit in second 100
+    m.add(125_000, 101_200);
+    expect(m.bitsPerSecond(101_500)).toBe(1_000_000);
+    expect(m.bitsPerSecond(102_500)).toBe(1_000_000);
+    m.reset();
+    expect(m.bitsPerSecond(102_500)).toBe(0);
+    m.add(250_000, 102_600);
+    expect(m.bitsPerSecond(103_100)).toBe(2_000_000);
+  });
+});
+
 describe('RateMeter window', () => {
   it('keeps every complete second of the window while the current one fills', () => {
     const m = new RateMeter(2);
