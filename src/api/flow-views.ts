@@ -138,7 +138,9 @@ function recordingStatus(flow: Flow): Record<string, unknown> {
 /** A running output's report, or why it is not running. */
 function outputStatus(flow: Flow, name: string): Record<string, unknown> {
   const entry = flow.outputs.get(name);
-  return entry ? connectionView(entry.output.report()) : notRunning(flow);
+  if (entry) return connectionView(entry.output.report());
+  // Switched off is not waiting for the input (idle).
+  return flow.spec.outputs.find((o) => o.name === name)?.enabled === false ? { status: 'disabled' } : notRunning(flow);
 }
 
 /** An input or output without a running connection (disabled, or not started yet). */

@@ -354,6 +354,11 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       expect(kept.body.result.inputs[0].ingest.rtmp.streamKey).toBe('show-new-key-0123456789');
       expect(await readFile(daemon.configFile, 'utf8')).toContain('show-new-key-0123456789');
 
+      // An output switched off says so, rather than idle (waiting for the input).
+      const off = await call('/v1/flows/show/outputs/b', { method: 'PATCH', json: { enabled: false } });
+      expect(off.status).toBe(200);
+      expect((await call('/v1/flows/show/outputs/b')).body.result).toMatchObject({ enabled: false, status: { status: 'disabled' } });
+
       // Delete an output, then the flow.
       expect((await call('/v1/flows/show/outputs/b', { method: 'DELETE' })).status).toBe(200);
       await until('dest-c to lose its publisher', async () => (await inputOf('dest-c')).status !== 'connected');
