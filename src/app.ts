@@ -222,6 +222,12 @@ export class App {
       );
       this.srtIngest.start();
     }
+    const admission = new ConnectionAdmission({
+      maxConnections: rtmp.maxConnections,
+      maxConnectionsPerAddress: rtmp.maxConnectionsPerAddress,
+      allow: CidrList.parse(rtmp.allow),
+      deny: CidrList.parse(rtmp.deny),
+    });
     this.rtmp = new RtmpServer(
       listeners,
       {
@@ -233,18 +239,13 @@ export class App {
         playerMaxBacklogBytes: rtmp.maxPlayerBacklog,
       },
       {
-        router: registryRouter(this.registry),
+        router: registryRouter(this.registry, (reason) => admission.countRefusal(reason)),
         wire: new WireCache(rtmp.chunkSize),
         logger: this.logger.child({ component: 'rtmp' }),
         now: Date.now,
         ...(rtmp.mergeWritesMs > 0 && { merger: new WriteMerger(rtmp.mergeWritesMs) }),
       },
-      new ConnectionAdmission({
-        maxConnections: rtmp.maxConnections,
-        maxConnectionsPerAddress: rtmp.maxConnectionsPerAddress,
-        allow: CidrList.parse(rtmp.allow),
-        deny: CidrList.parse(rtmp.deny),
-      }),
+      admission,
     );
     await this.rtmp.start();
     // After the listeners: tasks and jobs may push into or pull from this daemon's own flows.
