@@ -359,8 +359,14 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       expect(off.status).toBe(200);
       expect((await call('/v1/flows/show/outputs/b')).body.result).toMatchObject({ enabled: false, status: { status: 'disabled' } });
 
+      // A body that is not JSON is refused; a JSON content type with no body (curl -X DELETE -H ...) is no body.
+      const garbled = await fetch(`${base}/v1/flows/show/outputs/b`, { method: 'PATCH', body: '{"enabled": fal', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+      expect(garbled.status).toBe(400);
+      expect(((await garbled.json()) as Envelope).errors[0]?.code).toBe('validation_error');
+
       // Delete an output, then the flow.
-      expect((await call('/v1/flows/show/outputs/b', { method: 'DELETE' })).status).toBe(200);
+      const emptyJson = await fetch(`${base}/v1/flows/show/outputs/b`, { method: 'DELETE', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+      expect(emptyJson.status).toBe(200);
       await until('dest-c to lose its publisher', async () => (await inputOf('dest-c')).status !== 'connected');
       expect((await call('/v1/flows/show', { method: 'DELETE' })).body).toMatchObject({ success: true, result: { id: 'show' } });
       expect((await call('/v1/flows/show')).status).toBe(404);
