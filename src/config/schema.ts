@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatPath } from './path.js';
 import { isRecord } from '../lib/is-record.js';
-import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, quantity, secretKey } from './schema-parts.js';
+import { cidrList, intRange, isHostName, listen, listenerAccess, nonEmpty, objectName, parseListen, quantity, secretKey } from './schema-parts.js';
 import { MAX_OUTPUTS_PER_FLOW_CEILING, rtmpOutputSchema, rtmpPullInputSchema } from './schema-restream.js';
 import { apiSectionSchema } from './schema-api.js';
 import { webhooksSchema } from './schema-webhooks.js';
@@ -197,6 +197,7 @@ export const configSchema = z
     (config, ctx) => {
       checkUniqueness(config, ctx);
       checkOutputs(config, ctx);
+      checkSrtPorts(config, ctx);
       checkFlowCount(config, ctx);
       checkCascades(config, (issue) => ctx.addIssue(issue));
       if (isRecord(config)) {
@@ -272,6 +273,42 @@ function checkFlowCount(config: unknown, ctx: { addIssue(i: { code: 'custom' } &
 }
 
 /** Output names are unique in their flow, and a flow has at most limits.maxOutputsPerFlow outputs. */
+/**
+ * Every SRT port the daemon binds (the shared `srt.listen`, `srt-listener` inputs and
+ * outputs with a port of their own) is bound once: a second user of a port would fail
+ * to listen when it starts, after `check` and the API had said yes. Port 0 (any free
+ * port) is never a clash.
+ */
+function checkSrtPorts(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
+  if (!isRecord(config)) return;
+  const taken = new Map<number, string>();
+  const claim = (listen: unknown, path: (string | number)[]) => {
+    if (typeof listen !== 'string') return;
+    let port: number;
+    try {
+      port = parseListen(listen).port;
+    } catch {
+      return; // Reported by the field's own check.
+    }
+    if (port === 0) return;
+    const first = taken.get(port);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path, message: `SRT port ${port} is already used by ${first}` });
+    else taken.set(port, formatPath(path));
+  };
+  if (isRecord(config.srt)) claim(config.srt.listen, ['srt', 'listen']);
+  if (!Array.isArray(config.flows)) return;
+  (config.flows as unknown[]).forEach((flow, i) => {
+    if (!isRecord(flow)) return;
+    for (const key of ['inputs', 'outputs'] as const) {
+      const parts = flow[key];
+      if (!Array.isArray(parts)) continue;
+      (parts as unknown[]).forEach((part, j) => {
+        if (isRecord(part) && part.type === 'srt-listener') claim(part.listen, ['flows', i, key, j, 'listen']);
+      });
+    }
+  });
+}
+
 function checkOutputs(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
   if (!isRecord(config) || !Array.isArray(config.flows)) return;
   const limit = isRecord(config.limits) && typeof config.limits.maxOutputsPerFlow === 'number' ? config.limits.maxOutputsPerFlow : 50;

@@ -455,6 +455,26 @@ describe('uniqueness', () => {
     expect(summary(parseBad(text))).toEqual([[8, 'flows[2].id', 'duplicate flow id "a" (already used at flows[0].id)']]);
   });
 
+  it('reports an SRT port bound twice (shared port, own-port inputs, listener outputs); port 0 never clashes', () => {
+    const issues = parseBad(`srt: { listen: "0.0.0.0:9000" }
+flows:
+  - id: a
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:9000", passphrase: "a-long-passphrase-1" }]
+    outputs:
+      - { name: edge, type: srt-listener, listen: "0.0.0.0:9100" }
+      - { name: any, type: srt-listener, listen: "0.0.0.0:0" }
+  - id: b
+    inputs: [{ name: main, type: rtmp-push }]
+    outputs:
+      - { name: edge, type: srt-listener, listen: "[::]:9100" }
+      - { name: any, type: srt-listener, listen: "0.0.0.0:0" }
+`);
+    expect(summary(issues)).toEqual([
+      [4, 'flows[0].inputs[0].listen', 'SRT port 9000 is already used by srt.listen'],
+      [11, 'flows[1].outputs[0].listen', 'SRT port 9100 is already used by flows[0].outputs[0].listen'],
+    ]);
+  });
+
   it('reports a duplicate input name at the duplicate', () => {
     const issues = parseBad(`flows:
   - id: demo
