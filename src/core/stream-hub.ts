@@ -213,7 +213,8 @@ export class StreamHub {
       const codedFrame = info.packetType === 1 || info.packetType === 3;
       const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader, codedFrame);
       if (info.isSequenceHeader) this.videoHeader = message;
-      else {
+      else if (codedFrame) {
+        // Frames as a player counts them: not the end-of-sequence or metadata packets.
         this.counters.videoFrames += 1;
         if (info.isKeyframe) this.counters.keyframes += 1;
       }
@@ -225,7 +226,7 @@ export class StreamHub {
     const codedFrame = info.packetType === undefined || info.packetType === 1;
     const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader, codedFrame);
     if (info.isSequenceHeader) this.audioHeader = message;
-    else this.counters.audioFrames += 1;
+    else if (codedFrame) this.counters.audioFrames += 1;
   }
 
   private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean, codedFrame: boolean): MediaMessage {

@@ -342,9 +342,12 @@ describe('StreamHub fan-out and join', () => {
     source.push('video', 40, interframe(1, 12));
     source.push('audio', 10, aacFrame(1, 8));
     source.pushMetadata(0, METADATA);
+    // The end of sequence an encoder sends last is relayed, but it is no frame.
+    const endOfSequence = Buffer.from([0x17, 0x02, 0x00, 0x00, 0x00]);
+    source.push('video', 80, endOfSequence);
     expect(hub.counters).toEqual({
-      bytesIn: AVC_SEQUENCE_HEADER.length + AAC_SEQUENCE_HEADER.length + 20 + 12 + 8 + METADATA.length,
-      messagesIn: 6,
+      bytesIn: AVC_SEQUENCE_HEADER.length + AAC_SEQUENCE_HEADER.length + 20 + 12 + 8 + METADATA.length + endOfSequence.length,
+      messagesIn: 7,
       videoFrames: 2,
       audioFrames: 1,
       keyframes: 1,
