@@ -25,11 +25,10 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   // `curl -X DELETE -H 'content-type: application/json'` sends no body: that is no body,
   // not a malformed one (fastify's own parser answers 400).
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body: string, done) => {
+    if (body.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text) as unknown);
+      done(null, JSON.parse(body) as unknown);
     } catch (err) {
       (err as Error & { statusCode?: number }).statusCode = 400;
       done(err as Error, undefined);

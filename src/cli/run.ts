@@ -9,8 +9,8 @@ const SHUTDOWN_DEADLINE_MS = 4_500;
  *
  * The signal handlers are installed first, before the daemon's modules are loaded (this
  * file imports them when it runs), and never removed: a signal that arrives while the
- * daemon starts is held and acted on once start-up is done. Swapping handlers instead could drop a signal libuv has caught but
- * not yet dispatched.
+ * daemon starts is held and acted on once start-up is done. Swapping handlers instead
+ * could drop a signal libuv has caught but not yet dispatched.
  */
 export async function runCommand(configFile: string): Promise<number> {
   let stop: ((signal: string) => void) | undefined;

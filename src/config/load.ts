@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { expandEnvInDocument } from './env.js';
 import { formatPath, type ConfigPath } from './path.js';
 import { configSchema, type Config } from './schema.js';
+import { hasScheme } from './schema-pull.js';
 
 export interface ConfigIssue {
   file: string;
@@ -188,6 +189,6 @@ function resolvePaths(config: Config, baseDir: string): Config {
     tasks: config.tasks.map((task) => (task.source.type === 'files' ? { ...task, source: { ...task.source, urls: task.source.urls.map(filePath) } } : task)),
   };
   function filePath(url: string): string {
-    return /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : resolve(baseDir, url);
+    return hasScheme(url) ? url : resolve(baseDir, url);
   }
 }

@@ -36,7 +36,12 @@ export const pullInputSchema = z
 
 export type PullInputConfig = z.output<typeof pullInputSchema>;
 
+/** Whether a source names its scheme (`https:`, `rtmp:`, `file:`): a bare path has none. */
+export function hasScheme(url: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(url);
+}
+
 /** Whether a source is a local file (no scheme, or file:). */
 export function isFileSource(url: string): boolean {
-  return !/^[a-z][a-z0-9+.-]*:/i.test(url) || url.toLowerCase().startsWith('file:');
+  return !hasScheme(url) || url.toLowerCase().startsWith('file:');
 }

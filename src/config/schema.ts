@@ -272,7 +272,6 @@ function checkFlowCount(config: unknown, ctx: { addIssue(i: { code: 'custom' } &
   }
 }
 
-/** Output names are unique in their flow, and a flow has at most limits.maxOutputsPerFlow outputs. */
 /**
  * Every SRT port the daemon binds (the shared `srt.listen`, `srt-listener` inputs and
  * outputs with a port of their own) is bound once: a second user of a port would fail
@@ -309,6 +308,7 @@ function checkSrtPorts(config: unknown, ctx: { addIssue(i: { code: 'custom' } & 
   });
 }
 
+/** Output names are unique in their flow, and a flow has at most limits.maxOutputsPerFlow outputs. */
 function checkOutputs(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
   if (!isRecord(config) || !Array.isArray(config.flows)) return;
   const limit = isRecord(config.limits) && typeof config.limits.maxOutputsPerFlow === 'number' ? config.limits.maxOutputsPerFlow : 50;

@@ -76,7 +76,9 @@ export class FlowRegistry {
         this.logger.error({ flowId: spec.id, err: error }, 'flow could not be started; it stays stopped (the next reload tries again)');
         this.flows.get(spec.id)?.close('flow could not be started');
         this.flows.delete(spec.id);
-        for (const list of [result.added, result.restarted, result.updated]) if (list.includes(spec.id)) list.splice(list.indexOf(spec.id), 1);
+        // applyOne lists a flow only once it is done; per-part changes may be listed before.
+        delete result.inputs[spec.id];
+        delete result.outputs[spec.id];
         result.failed.push({ id: spec.id, error });
       }
     }

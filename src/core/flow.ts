@@ -378,7 +378,7 @@ export class Flow {
     if (!this.inputLive(inputName)) return true;
     const current = this.publishers.get(inputName);
     const state = this.inputs.get(inputName);
-    if (!current || !state || state.lastMediaAt === 0) return false;
+    if (!current || !state) return false;
     const silentMs = this.now() - state.lastMediaAt;
     if (silentMs < SILENT_PUBLISHER_REPLACE_MS) return false;
     const reason = `replaced by a new publisher after ${(silentMs / 1000).toFixed(1)} s without media`;

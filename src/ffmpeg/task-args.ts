@@ -30,15 +30,15 @@ const MAX_ENTRIES = 200_000;
 export function playOrder(source: FilesSource, durations: readonly number[] | undefined, untilSeconds: number, skipSeconds = 0, maxEntries = MAX_ENTRIES): PlayEntry[] {
   const { urls, fileIndex, offsetSeconds, repeat } = source;
   const known = durations !== undefined && durations.length === urls.length && durations.every((d) => d > 0);
+  const total = known ? durations.reduce((a, b) => a + b, 0) : 0;
   const pass = urls.map((url) => ({ url, inpointSeconds: 0 }));
   let current: PlayEntry[] = urls.slice(fileIndex).map((url, i) => ({ url, inpointSeconds: i === 0 ? offsetSeconds : 0 }));
   // Whole passes of the list still to come after `current`; -1: as many as the time left needs.
   let passesAfter = repeat;
   if (known && skipSeconds > 0) {
-    const lengthOf = (entries: readonly PlayEntry[]) => entries.reduce((sum, e) => sum + durations[urls.indexOf(e.url)]! - e.inpointSeconds, 0);
-    const total = lengthOf(pass);
+    const lengthOf = (e: PlayEntry) => durations[urls.indexOf(e.url)]! - e.inpointSeconds;
     let skip = skipSeconds;
-    const first = lengthOf(current);
+    const first = current.reduce((sum, e) => sum + lengthOf(e), 0);
     if (skip >= first) {
       skip -= first;
       const passesDone = Math.floor(skip / total);
@@ -47,21 +47,20 @@ export function playOrder(source: FilesSource, durations: readonly number[] | un
       current = pass;
       if (repeat >= 0) passesAfter = repeat - passesDone - 1;
     }
-    current = startingAt(current, skip, (e) => durations[urls.indexOf(e.url)]!);
+    current = startingAt(current, skip, lengthOf);
   }
-  const total = known ? durations.reduce((a, b) => a + b, 0) : 0;
   const passes = passesAfter >= 0 ? passesAfter : known ? Math.ceil(untilSeconds / total) + 1 : UNKNOWN_LENGTH_PASSES;
   const order = [...current];
   for (let p = 0; p < passes && order.length < maxEntries; p++) order.push(...pass);
   return order;
 }
 
-/** `entries` from `seconds` in (less than their length). */
-function startingAt(entries: readonly PlayEntry[], seconds: number, durationOf: (e: PlayEntry) => number): PlayEntry[] {
+/** `entries` from `seconds` in (less than their length); `lengthOf` is an entry's length from its inpoint. */
+function startingAt(entries: readonly PlayEntry[], seconds: number, lengthOf: (e: PlayEntry) => number): PlayEntry[] {
   let left = seconds;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    const length = durationOf(entry) - entry.inpointSeconds;
+    const length = lengthOf(entry);
     if (left < length) return [{ url: entry.url, inpointSeconds: entry.inpointSeconds + left }, ...entries.slice(i + 1)];
     left -= length;
   }

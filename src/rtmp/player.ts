@@ -50,8 +50,9 @@ export class RtmpPlayer implements HubReader {
     if (this.socket.destroyed) return;
     const backlog = this.backlog();
     // Headers and data are admitted whatever the backlog; a player that stopped reading
-    // altogether would still grow without this hard stop.
-    if (this.gate.behind(backlog) > 2 * this.maxBacklogBytes) return this.owner.stuck();
+    // altogether would still grow without this hard stop. (What is left of the startup
+    // burst is asked for only when the raw backlog is that high: behind <= backlog.)
+    if (backlog > 2 * this.maxBacklogBytes && this.gate.behind(backlog) > 2 * this.maxBacklogBytes) return this.owner.stuck();
     if (!this.gate.admit(message, backlog)) return;
     const bytes = this.wire.chunksFor(message);
     this.write(bytes);

@@ -112,7 +112,7 @@ export class SrtRuntime {
   private slabOffset = 0;
   private closing: Promise<void> | undefined;
   private readonly perf = Buffer.alloc(PERFMON_SIZE);
-  /** Per address family, a bound idle socket whose UDP port every caller shares (see callerPort). */
+  /** Per address family, a bound idle socket whose UDP port every caller shares (see bindToCallerPort). */
   private readonly callerAnchors = new Map<4 | 6, { socket: number; port: number }>();
   private readonly host: SrtConnectionHost = {
     send: (conn, chunk) => this.send(conn, chunk),
@@ -433,26 +433,29 @@ export class SrtRuntime {
    * runtime's life. Should the shared bind fail, the caller goes on unbound, as before.
    */
   private bindToCallerPort(sock: number, family: 4 | 6): void {
-    const wildcard = family === 6 ? '::' : '0.0.0.0';
-    let anchor = this.callerAnchors.get(family);
-    if (!anchor) {
-      const socket = this.lib.srt_create_socket();
-      if (socket < 0) return;
-      const name = encodeSockaddr(wildcard, 0);
-      try {
-        this.configure(socket, { latencyMs: 120 });
-        if (this.lib.srt_bind(socket, name, name.length) < 0) throw lastError(this.lib, 'srt_bind');
-        anchor = { socket, port: this.boundPort(socket) };
-      } catch (err) {
-        this.lib.srt_close(socket);
-        this.log.debug({ err: (err as Error).message }, 'no shared SRT caller port; callers bind ports of their own');
-        return;
-      }
-      this.callerAnchors.set(family, anchor);
-    }
-    const name = encodeSockaddr(wildcard, anchor.port);
+    const anchor = this.callerAnchors.get(family) ?? this.bindCallerAnchor(family);
+    if (!anchor) return;
+    const name = encodeSockaddr(family === 6 ? '::' : '0.0.0.0', anchor.port);
     if (this.lib.srt_bind(sock, name, name.length) < 0) {
       this.log.debug({ err: lastError(this.lib, 'srt_bind').message, port: anchor.port }, 'SRT caller could not share the caller port; it binds one of its own');
+    }
+  }
+
+  /** The idle socket that holds the callers' shared port, bound to any free port; undefined if that fails. */
+  private bindCallerAnchor(family: 4 | 6): { socket: number; port: number } | undefined {
+    const socket = this.lib.srt_create_socket();
+    if (socket < 0) return undefined;
+    const name = encodeSockaddr(family === 6 ? '::' : '0.0.0.0', 0);
+    try {
+      this.configure(socket, { latencyMs: 120 });
+      if (this.lib.srt_bind(socket, name, name.length) < 0) throw lastError(this.lib, 'srt_bind');
+      const anchor = { socket, port: this.boundPort(socket) };
+      this.callerAnchors.set(family, anchor);
+      return anchor;
+    } catch (err) {
+      this.lib.srt_close(socket);
+      this.log.debug({ err: (err as Error).message }, 'no shared SRT caller port; callers bind ports of their own');
+      return undefined;
     }
   }
 

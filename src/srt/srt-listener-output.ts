@@ -102,13 +102,11 @@ export class SrtListenerOutput implements FlowOutput {
   }
 
   report(): ConnectionReport {
-    let bytes = this.bytesBefore;
     let frames = this.framesBefore;
     let framesDropped = 0;
     let bytesDropped = 0;
     let skips = 0;
-    for (const [connection, { feed }] of this.callers) {
-      bytes += connection.counters.bytesSent;
+    for (const { feed } of this.callers.values()) {
       frames += feed.counters.framesSent;
       framesDropped += feed.dropped.frames;
       bytesDropped += feed.dropped.bytes;
@@ -125,7 +123,7 @@ export class SrtListenerOutput implements FlowOutput {
       // Since when callers have been served without a break: the longest-connected one's time.
       connectedAt: [...this.callers.values()].reduce<Date | undefined>((first, c) => (first === undefined || c.connectedAt < first ? c.connectedAt : first), undefined),
       nextAttemptAt: undefined,
-      bytes,
+      bytes: this.bytesSent(),
       bitrate: this.callers.size > 0 ? this.meter.bitsPerSecond(Date.now()) : 0,
       frames,
       framesDropped,

@@ -116,7 +116,7 @@ export class TaskRunner {
   close(reason: string): Promise<void> {
     if (!this.closed) {
       // A task still due to run or running ends here, and says so (a finished one keeps its status).
-      if (this.status === 'scheduled' || this.status === 'running' || this.status === 'retrying') this.transition('stopped', null);
+      if (this.isRunning || this.status === 'scheduled') this.transition('stopped', null);
       this.closed = true;
       this.deps.clock.clearTimeout(this.timer);
       this.deps.clock.clearTimeout(this.nextRun);

@@ -22,7 +22,6 @@ export interface MetricsSource {
 type Labels = Record<string, string>;
 type Sample = [Labels, number];
 
-
 /**
  * Prometheus metrics for flows, inputs and outputs, plus Node's process metrics. Every
  * value is read from the running objects when scraped (collect callbacks), so the media

@@ -159,15 +159,21 @@ export class Webhooks {
    * a receiver that is down loses none of what waits for it. Others are replaced.
    */
   configure(configs: readonly WebhookConfig[]): void {
-    const unchanged = configs.map((c) => this.endpoints.find((e) => isDeepStrictEqual(e.config, c)));
-    const next = configs.map((c, i) => {
-      const kept = unchanged[i] ?? this.endpoints.find((e) => e.config.url === c.url && !unchanged.includes(e));
+    const unused = new Set(this.endpoints);
+    const take = (matches: (e: WebhookEndpoint) => boolean): WebhookEndpoint | undefined => {
+      const found = [...unused].find(matches);
+      if (found) unused.delete(found);
+      return found;
+    };
+    // Unchanged endpoints first, so another entry with the same URL cannot take one of them.
+    const unchanged = configs.map((c) => take((e) => isDeepStrictEqual(e.config, c)));
+    this.endpoints = configs.map((c, i) => {
+      const kept = unchanged[i] ?? take((e) => e.config.url === c.url);
       if (!kept) return new WebhookEndpoint(c, this.logger);
       kept.config = c;
       return kept;
     });
-    for (const e of this.endpoints) if (!next.includes(e)) e.close();
-    this.endpoints = next;
+    for (const e of unused) e.close();
   }
 
   emit(event: FlowEvent): void {

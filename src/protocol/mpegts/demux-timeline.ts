@@ -25,7 +25,7 @@ export class PtsTimeline {
   /**
    * Raw 33-bit ticks to unwrapped ticks: the value nearest the last one seen. After a jump
    * (an encoder behind a gateway restarted, a switcher cut to another clock) the timeline
-   * continues from the last value: clamping a jump back would hold every later frame at
+   * continues from the highest value yet: clamping a jump back would hold every later frame at
    * one time, and passing a jump forward on would leave a gap as long as the jump.
    */
   unwrap(raw: number): number {
