@@ -6,7 +6,7 @@ import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import { ignoreEvents, type FlowEventSink } from './flow-events.js';
 import type { FlowOutput, FlowPartsFactory, FlowPullInput, FlowRecorder } from './flow-parts.js';
-import { nextPushStatus, type PushInputStatus } from './input-status.js';
+import { IDLE_TIMEOUT_REASON, nextPushStatus, type PushInputStatus } from './input-status.js';
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
 import { FailoverSwitch, type FailoverSettings, type SourcePort } from './failover-switch.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -340,7 +340,7 @@ export class Flow {
       target.detach(reason);
       if (this.publishers.get(inputName)?.owner === owner) this.publishers.delete(inputName);
       state.lastMediaAt = 0;
-      state.status = nextPushStatus(state.status, 'publisher_left');
+      state.status = nextPushStatus(state.status, reason === IDLE_TIMEOUT_REASON ? 'publisher_timed_out' : 'publisher_left');
       state.remoteAddress = undefined;
       state.connectedAt = undefined;
       state.transportStats = undefined;

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HubSourceOwner, SourceHandle, StreamHub } from '../core/stream-hub.js';
+import { IDLE_TIMEOUT_REASON } from '../core/input-status.js';
 import { ProtocolError } from '../lib/errors.js';
 import type { AmfValue } from '../protocol/amf/amf0.js';
 import { ChunkDecoder, type RtmpMessage } from '../protocol/rtmp/chunk-decoder.js';
@@ -308,7 +309,7 @@ export class RtmpSession implements HubSourceOwner {
     clearInterval(this.idleWatch);
     this.idleWatch = setInterval(() => {
       if (this.role.kind === 'publisher' && this.deps.now() - this.role.lastMediaAt >= this.options.idleTimeoutMs) {
-        this.fail('idle_timeout', `publisher sent no media for ${this.options.idleTimeoutMs} ms`);
+        this.fail(IDLE_TIMEOUT_REASON, `publisher sent no media for ${this.options.idleTimeoutMs} ms`);
       }
     }, Math.min(1_000, this.options.idleTimeoutMs));
     this.idleWatch.unref();

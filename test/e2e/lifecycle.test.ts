@@ -72,6 +72,23 @@ describe('publisher loss', () => {
     }
   });
 
+  it('a frozen publisher is dropped after rtmp.idleTimeoutMs and its input reads ttl_exceeded', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('stale')}`, ', idleTimeoutMs: 2000');
+    const first = publish(daemon.url(publishKey('stale')), { seconds: 60 });
+    try {
+      const flow = daemon.app.registry.get('stale')!;
+      await waitFor(() => flow.inputs.get('main')!.frames > 30, 'publisher sending');
+      first.proc.kill('SIGSTOP');
+      await waitFor(() => !flow.hub.live, 'frozen publisher dropped', 10_000);
+      expect(flow.inputs.get('main')).toMatchObject({ status: 'ttl_exceeded', replacedSilent: 0 });
+      expect((await publish(daemon.url(publishKey('stale')), { seconds: 1 }).done).code).toBe(0);
+      expect(flow.inputs.get('main')?.status).toBe('client_disconnect');
+    } finally {
+      first.proc.kill('SIGKILL');
+      await daemon.close();
+    }
+  });
+
   it('refuses a second publisher on a busy key with a clear status, without touching the first', async () => {
     const daemon = await startInProcess(`flows:\n${flowYaml('busy')}`, ', idleTimeoutMs: 3000');
     try {

@@ -4,7 +4,7 @@ import { FlowRegistry } from '../../src/core/flow-registry.js';
 import { Flow, SILENT_PUBLISHER_REPLACE_MS, type FlowSpec, type InputSpec, type PushInputSpec } from '../../src/core/flow.js';
 import type { ConnectionReport, FlowOutput, FlowPartsFactory, FlowPullInput } from '../../src/core/flow-parts.js';
 import type { OutputConfig } from '../../src/config/schema.js';
-import { nextPushStatus } from '../../src/core/input-status.js';
+import { IDLE_TIMEOUT_REASON, nextPushStatus } from '../../src/core/input-status.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import type { HubReader, HubSourceOwner, SourceHandle } from '../../src/core/stream-hub.js';
 import type { MediaMessage } from '../../src/core/media.js';
@@ -524,6 +524,15 @@ describe('Flow.publish', () => {
     expect(state.publishes).toBe(3);
   });
 
+  it('a publisher the relay dropped for sending no media reads ttl_exceeded, not client_disconnect', () => {
+    const flow = new Flow(spec('a'), logger, parts());
+    const state = flow.inputs.get('main')!;
+    publishOk(flow, 'main').detach(IDLE_TIMEOUT_REASON);
+    expect(state.status).toBe('ttl_exceeded');
+    publishOk(flow, 'main');
+    expect(state.status).toBe('reconnected');
+  });
+
   it('detach is idempotent', () => {
     const flow = new Flow(spec('a'), logger, parts());
     const source = publishOk(flow, 'main');
@@ -559,6 +568,9 @@ describe('nextPushStatus', () => {
     expect(nextPushStatus('connected', 'publisher_left')).toBe('client_disconnect');
     expect(nextPushStatus('client_disconnect', 'publisher_connected')).toBe('reconnected');
     expect(nextPushStatus('reconnected', 'publisher_left')).toBe('client_disconnect');
+    expect(nextPushStatus('connected', 'publisher_timed_out')).toBe('ttl_exceeded');
+    expect(nextPushStatus('ttl_exceeded', 'publisher_connected')).toBe('reconnected');
+    expect(nextPushStatus('reconnected', 'publisher_timed_out')).toBe('ttl_exceeded');
   });
 
   it('throws on impossible transitions', () => {
@@ -566,6 +578,8 @@ describe('nextPushStatus', () => {
     expect(() => nextPushStatus('connected', 'publisher_connected')).toThrow(/connected to reconnected/);
     expect(() => nextPushStatus('reconnected', 'publisher_connected')).toThrow();
     expect(() => nextPushStatus('client_disconnect', 'publisher_left')).toThrow();
+    expect(() => nextPushStatus('idle', 'publisher_timed_out')).toThrow(/idle to ttl_exceeded/);
+    expect(() => nextPushStatus('ttl_exceeded', 'publisher_timed_out')).toThrow();
   });
 });
 
