@@ -10,6 +10,7 @@ import { IDLE_TIMEOUT_REASON, nextPushStatus, type PushInputStatus } from './inp
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
 import { FailoverSwitch, type FailoverSettings, type SourcePort } from './failover-switch.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { isCodedFrame } from '../protocol/flv/tag.js';
 
 /**
  * A publisher that has sent no media for this long is taken for a dead connection (an
@@ -79,7 +80,7 @@ export interface InputState {
   bitrateExceeded: number;
   /** The last limit violation, e.g. "bitrate_exceeded: measured 6.1 Mbit/s, allowed 2.2 Mbit/s". */
   lastViolation: string | undefined;
-  /** Media payload bytes and frames received over all publishes. */
+  /** Media payload bytes, and coded frames (not codec headers), received over all publishes. */
   bytes: number;
   frames: number;
   /** Media bits per second of the current publisher. */
@@ -354,7 +355,7 @@ export class Flow {
       const now = this.now();
       state.lastMediaAt = now;
       state.bytes += payload.length;
-      state.frames += 1;
+      if (isCodedFrame(kind, payload)) state.frames += 1;
       state.rate.add(payload.length, now);
       const verdict = cap?.add(payload.length, now);
       if (verdict?.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);

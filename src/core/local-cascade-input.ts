@@ -8,6 +8,7 @@ import type { StatusListener } from './flow-events.js';
 import type { ConnectionReport, FlowPullInput } from './flow-parts.js';
 import type { MediaMessage } from './media.js';
 import type { HubReader, SourceHandle, StreamHub } from './stream-hub.js';
+import { isCodedFrame } from '../protocol/flv/tag.js';
 
 /** How often a missing upstream flow (not created yet, or restarting) is looked for again. */
 const RESOLVE_INTERVAL_MS = 1000;
@@ -93,7 +94,7 @@ export class LocalCascadeInput implements FlowPullInput, HubReader {
     }
     source.push(message.kind, message.timestamp, message.payload);
     this.bytes += message.payload.length;
-    this.frames += 1;
+    if (isCodedFrame(message.kind, message.payload)) this.frames += 1;
     this.meter.add(message.payload.length, this.clock.now());
   }
 

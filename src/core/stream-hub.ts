@@ -1,4 +1,4 @@
-import { parseAudioTag, parseVideoTag } from '../protocol/flv/tag.js';
+import { isCodedAudio, isCodedVideo, parseAudioTag, parseVideoTag } from '../protocol/flv/tag.js';
 import type { MediaKind, MediaMessage } from './media.js';
 
 /** Something that consumes a flow's media: an RTMP player, later outputs and recorders. */
@@ -209,8 +209,7 @@ export class StreamHub {
       const info = parseVideoTag(payload);
       if (info.isCommandFrame) return;
       this.hasVideo = true;
-      // CodedFrames / CodedFramesX (legacy tags report 1); not SequenceEnd or Metadata.
-      const codedFrame = info.packetType === 1 || info.packetType === 3;
+      const codedFrame = isCodedVideo(info);
       const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader, codedFrame);
       if (info.isSequenceHeader) this.videoHeader = message;
       else if (codedFrame) {
@@ -222,8 +221,7 @@ export class StreamHub {
     }
     const info = parseAudioTag(payload);
     // Without video every audio frame is a join point; with video, keyframes rule.
-    // Legacy non-AAC tags have no packet type; AAC and enhanced CodedFrames are 1.
-    const codedFrame = info.packetType === undefined || info.packetType === 1;
+    const codedFrame = isCodedAudio(info);
     const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader, codedFrame);
     if (info.isSequenceHeader) this.audioHeader = message;
     else if (codedFrame) this.counters.audioFrames += 1;

@@ -37,8 +37,12 @@ describe('RTMP publish and play with the real ffmpeg', () => {
     for (const r of results) expect(r.code, r.stderr).toBe(0);
 
     const sent = SECONDS * FPS;
+    // The input and the hub count frames as a player does: not codec headers, not the end of sequence.
+    const input = daemon.app.registry.get('studio')!.inputs.get('main')!;
+    expect(input.frames).toBe(hub.counters.videoFrames + hub.counters.audioFrames);
     for (const name of ['p1.flv', 'p2.flv']) {
       const streams = await probeStreams(join(dir, name));
+      expect(videoFrames(streams)).toBe(hub.counters.videoFrames);
       const video = streams.find((s) => s.codec_type === 'video');
       expect(video?.codec_name).toBe('h264');
       expect([video?.width, video?.height]).toEqual([640, 360]);

@@ -78,6 +78,7 @@ describe('pull inputs through ffmpeg', () => {
     const report = flow.pullInputs.get('src')!.report();
     expect(report).toMatchObject({ status: 'connected', target: `${media.base}/index.m3u8` });
     expect(report.frames).toBeGreaterThan(100);
+    expect(report.frames).toBe(flow.hub.counters.videoFrames + flow.hub.counters.audioFrames);
     await daemon.close();
     daemon = undefined;
   });

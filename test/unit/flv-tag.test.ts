@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { avcResolution, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
+import { avcResolution, isCodedFrame, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { ProtocolError } from '../../src/lib/errors.js';
 import { protocolError } from '../helpers/protocol-error.js';
 
@@ -95,6 +95,28 @@ describe('parseVideoTag, enhanced RTMP', () => {
     for (const bytes of [`90 ${cc('hvc1')}`, 'd0 00', `96 00 ${cc('hvc1')}`, '96 21', `97 02 aabbcc 01 ${cc('av01')}`]) {
       expectHeaderLength(parseVideoTag, hex(bytes));
     }
+  });
+});
+
+describe('isCodedFrame: the frames a player counts', () => {
+  it.each([
+    ['AVC sequence header', 'video', '17 00 000000', false],
+    ['AVC keyframe', 'video', '17 01 000000 00', true],
+    ['AVC end of sequence', 'video', '17 02 000000', false],
+    ['AVC command frame', 'video', '57 01', false],
+    ['legacy VP6 frame', 'video', '24 00', true],
+    ['HEVC sequence start', 'video', `90 ${cc('hvc1')} 01`, false],
+    ['HEVC CodedFramesX', 'video', `93 ${cc('hvc1')} 00`, true],
+    ['HEVC sequence end', 'video', `92 ${cc('hvc1')}`, false],
+    ['enhanced metadata', 'video', `94 ${cc('hvc1')} 02`, false],
+    ['AAC sequence header', 'audio', 'af 00 1210', false],
+    ['AAC raw frame', 'audio', 'af 01 21', true],
+    ['MP3 frame', 'audio', '2f ff', true],
+    ['Opus sequence start', 'audio', `90 ${cc('Opus')}`, false],
+    ['Opus coded frame', 'audio', `91 ${cc('Opus')} 00`, true],
+    ['empty payload', 'video', '', false],
+  ] as const)('%s', (_name, kind, bytes, coded) => {
+    expect(isCodedFrame(kind, hex(bytes))).toBe(coded);
   });
 });
 

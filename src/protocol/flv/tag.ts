@@ -71,6 +71,7 @@ const SOUND_MP3_8K = 14;
 
 // Enhanced audio packet types (E-RTMP v2, ExAudioTagHeader).
 const APT_SEQUENCE_START = 0;
+const APT_CODED_FRAMES = 1;
 const APT_MULTITRACK = 5;
 const APT_MOD_EX = 7;
 
@@ -162,6 +163,22 @@ function skipModEx(p: Buffer, modEx: number, kind: string): number {
     pos += 1;
   }
   return pos;
+}
+
+/** A picture (CodedFrames or CodedFramesX), as players count frames: not a header, end of sequence, metadata or command. */
+export function isCodedVideo(info: VideoTagInfo): boolean {
+  return info.packetType === VPT_CODED_FRAMES || info.packetType === VPT_CODED_FRAMES_X;
+}
+
+/** An audio frame: legacy non-AAC tags have no packet type; AAC raw and enhanced CodedFrames are 1. */
+export function isCodedAudio(info: AudioTagInfo): boolean {
+  return info.packetType === undefined || info.packetType === APT_CODED_FRAMES;
+}
+
+/** Whether a media tag is a frame a player counts (see isCodedVideo and isCodedAudio). */
+export function isCodedFrame(kind: 'audio' | 'video', payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  return kind === 'video' ? isCodedVideo(parseVideoTag(payload)) : isCodedAudio(parseAudioTag(payload));
 }
 
 export function parseVideoTag(payload: Buffer): VideoTagInfo {
