@@ -4,7 +4,7 @@ import type { InputAttempt, InputConnector } from '../core/supervised-input.js';
 import type { SrtRuntime } from './runtime.js';
 import { srtTransportStats } from './srt-stats.js';
 import { callOptionsFor } from './srt-url.js';
-import { demuxInto } from './ts-input.js';
+import { demuxInto, tsInputStats } from './ts-input.js';
 
 /** How an `srt-caller` input connects: an SRT call whose MPEG-TS becomes the flow's source. */
 export function srtCallerInputConnector(spec: SrtCallerInputConfig, runtime: SrtRuntime, logger: Logger): InputConnector {
@@ -13,10 +13,10 @@ export function srtCallerInputConnector(spec: SrtCallerInputConfig, runtime: Srt
     target,
     connect(events): InputAttempt {
       const connection = runtime.call(options);
-      demuxInto(connection, events, logger);
+      const demuxer = demuxInto(connection, events, logger);
       connection.once('connected', () => events.ready());
       connection.once('closed', (error) => events.closed(error));
-      return { close: () => connection.close(), bytesReceived: () => connection.counters.bytesReceived, transportStats: () => srtTransportStats(connection) };
+      return { close: () => connection.close(), bytesReceived: () => connection.counters.bytesReceived, transportStats: () => ({ ...srtTransportStats(connection), ...tsInputStats(demuxer) }) };
     },
   };
 }

@@ -2,21 +2,25 @@ import type { Logger } from 'pino';
 import type { Flow } from '../core/flow.js';
 import type { SrtConnection } from './connection.js';
 import { srtTransportStats } from './srt-stats.js';
-import { demuxInto } from './ts-input.js';
+import { demuxInto, tsInputStats } from './ts-input.js';
+import type { TsDemuxer } from '../protocol/mpegts/demuxer.js';
 
 /**
  * Makes an accepted SRT caller the publisher of a flow input: its MPEG-TS is demuxed into
  * the hub until it leaves. A busy input (another publisher won the race) closes it.
  */
 export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputName: string, logger: Logger): void {
-  const result = flow.publish(inputName, { kick: () => connection.close() }, connection.peer.address, () => srtTransportStats(connection));
+  // The demuxer comes after the input accepts the caller; its counters join the SRT statistics.
+  const demux: { demuxer?: TsDemuxer } = {};
+  const stats = () => ({ ...srtTransportStats(connection), ...tsInputStats(demux.demuxer) });
+  const result = flow.publish(inputName, { kick: () => connection.close() }, connection.peer.address, stats);
   if (!result.ok) {
     logger.warn({ reason: result.reason }, `srt publish refused: ${result.message}`);
     connection.close();
     return;
   }
   const { source } = result;
-  demuxInto(connection, {
+  demux.demuxer = demuxInto(connection, {
     media: (kind, timestamp, payload) => {
       try {
         source.push(kind, timestamp, payload);

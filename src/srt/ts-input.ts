@@ -1,7 +1,18 @@
 import type { Logger } from 'pino';
+import type { TransportStats } from '../core/flow-parts.js';
 import type { InputEvents } from '../core/supervised-input.js';
 import { TsDemuxer } from '../protocol/mpegts/demuxer.js';
 import type { SrtConnection } from './connection.js';
+
+/**
+ * What the demuxer saw of the stream, beside the SRT statistics in an input's `transport`:
+ * damage SRT could not repair shows here as continuity errors and dropped PES packets.
+ */
+export function tsInputStats(demuxer: TsDemuxer | undefined): TransportStats {
+  if (!demuxer) return {};
+  const c = demuxer.counters;
+  return { tsContinuityErrors: c.continuityErrors, tsResyncs: c.resyncs, tsPesDropped: c.pesDropped, tsTimestampJumps: c.timestampJumps };
+}
 
 /** Feeds an SRT connection's MPEG-TS through a demuxer into input events (FLV tags). */
 export function demuxInto(connection: SrtConnection, events: Pick<InputEvents, 'media' | 'data'>, logger: Logger): TsDemuxer {

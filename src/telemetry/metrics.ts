@@ -144,6 +144,10 @@ export function createMetrics(source: MetricsSource): Registry {
   counter('flowrelay_srt_lost_sent_packets_total', 'SRT packets lost on send', srtLabels, srt('packetsLostSending'));
   counter('flowrelay_srt_retransmitted_packets_total', 'SRT packets retransmitted', srtLabels, srt('packetsRetransmitted'));
   counter('flowrelay_srt_dropped_received_packets_total', 'SRT packets dropped on receive (too late)', srtLabels, srt('packetsDroppedReceiving'));
+  // What the demuxer of an SRT input saw in the MPEG-TS: damage SRT did not repair.
+  counter('flowrelay_srt_ts_continuity_errors_total', 'MPEG-TS continuity counter gaps on an SRT input (lost or damaged packets)', srtLabels, srt('tsContinuityErrors'));
+  counter('flowrelay_srt_ts_pes_dropped_total', 'MPEG-TS PES packets an SRT input dropped (incomplete, malformed or too large)', srtLabels, srt('tsPesDropped'));
+  counter('flowrelay_srt_ts_timestamp_jumps_total', "Times an SRT input's MPEG-TS clock jumped by more than 10 s and the timeline continued past it", srtLabels, srt('tsTimestampJumps'));
   const hook = (pick: (w: ReturnType<MetricsSource['webhooks']>[number]) => number) => () => source.webhooks().map((w): Sample => [{ url: redactQuery(w.url) }, pick(w)]);
   counter('flowrelay_webhook_delivered_total', 'Events a webhook receiver accepted', ['url'], hook((w) => w.counters.delivered));
   counter('flowrelay_webhook_failed_total', 'Events given up on after every attempt failed', ['url'], hook((w) => w.counters.failed));

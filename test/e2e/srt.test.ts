@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -10,7 +10,7 @@ import { SILENT_PUBLISHER_REPLACE_MS } from '../../src/core/flow.js';
 import type { SrtListenerOutput } from '../../src/srt/srt-listener-output.js';
 import { playKey, publishKey, reconfigure, startInProcess } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
-import { freeUdpPort, publishSrt, publishUdp, recordSrt, srtLiveTransmitListener, srtUrl } from '../helpers/srt-tools.js';
+import { freeUdpPort, publishSrt, publishUdp, recordSrt, sendTsOverUdp, srtLiveTransmitCaller, srtLiveTransmitListener, srtUrl } from '../helpers/srt-tools.js';
 
 const execFileAsync = promisify(execFile);
 const PASS = 'correct horse battery staple';
@@ -192,6 +192,45 @@ describe('SRT', () => {
       expect(videoFrames(streams)).toBeGreaterThan(2 * 25);
       await publisher.done;
     } finally {
+      await daemon.close();
+    }
+  });
+
+  it('damage in an SRT input\'s MPEG-TS shows in its status and metrics: continuity errors and a clock jump', async () => {
+    // Two takes of an encoder back to back, the first an hour later on its clock (a restart
+    // behind a gateway), relayed byte for byte by srt-live-transmit: the join breaks every
+    // PID's continuity counter and steps the clock back an hour.
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-damage-'));
+    const take = (file: string, offset: number) =>
+      execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+        '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-output_ts_offset', String(offset), '-f', 'mpegts', '-y', join(dir, file)]);
+    await Promise.all([take('later.ts', 3600), take('now.ts', 0)]);
+    const ts = Buffer.concat([await readFile(join(dir, 'later.ts')), await readFile(join(dir, 'now.ts'))]);
+    const inPort = await freeUdpPort();
+    const udpPort = await freeUdpPort();
+    // srt-live-transmit takes URL options as they are, without decoding escapes.
+    const SLT_PASS = 'damaged-stream-passphrase';
+    const daemon = await startInProcess(`api: { listen: "127.0.0.1:0" }
+flows:
+  - id: damaged
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${SLT_PASS}", latencyMs: 200 }]
+    playback: { key: "${playKey('damaged')}" }
+`);
+    const relay = srtLiveTransmitCaller(udpPort, inPort, `passphrase=${SLT_PASS}&pbkeylen=16&latency=200`);
+    try {
+      const input = daemon.app.registry.get('damaged')!.inputs.get('main')!;
+      // srt-live-transmit calls when its first datagram arrives; the first few may be lost on the way.
+      await sendTsOverUdp(udpPort, ts, 5);
+      await waitFor(() => (input.transportStats?.().tsTimestampJumps ?? 0) > 0, 'the jump seen', 5_000);
+      const stats = input.transportStats!();
+      expect(stats.tsTimestampJumps).toBe(1);
+      expect(stats.tsContinuityErrors).toBeGreaterThanOrEqual(2);
+      expect(input.frames).toBeGreaterThan(100);
+      const metrics = await (await fetch(`http://127.0.0.1:${daemon.app.apiPort()}/metrics`)).text();
+      expect(metrics).toContain('flowrelay_srt_ts_timestamp_jumps_total{flow="damaged",kind="input",name="main"} 1');
+      expect(metrics).toMatch(/flowrelay_srt_ts_continuity_errors_total\{flow="damaged",kind="input",name="main"\} [1-9]/);
+    } finally {
+      relay.proc.kill('SIGKILL');
       await daemon.close();
     }
   });

@@ -72,3 +72,29 @@ export function publishUdp(port: number, seconds: number): Proc {
     '-f', 'mpegts', `udp://127.0.0.1:${port}?pkt_size=1316`,
   ]);
 }
+
+/**
+ * srt-live-transmit as an SRT caller relaying the MPEG-TS that arrives on a local UDP port
+ * byte for byte: unlike ffmpeg, it does not remux, so damage in the TS reaches the far end.
+ * `query` is srt-live-transmit's (its latency is in milliseconds).
+ */
+export function srtLiveTransmitCaller(inputUdpPort: number, srtPort: number, query: string): Proc {
+  return run('srt-live-transmit', ['-q', `udp://127.0.0.1:${inputUdpPort}`, `srt://127.0.0.1:${srtPort}?${query}`]);
+}
+
+/** Sends MPEG-TS bytes to a UDP port in 1316-byte datagrams, paced evenly over `seconds`. */
+export async function sendTsOverUdp(port: number, ts: Buffer, seconds: number): Promise<void> {
+  const socket = createSocket('udp4');
+  const DATAGRAM = 7 * 188;
+  const count = Math.ceil(ts.length / DATAGRAM);
+  const started = Date.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      const due = started + (i / count) * seconds * 1000;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      await new Promise<void>((resolve, reject) => socket.send(ts.subarray(i * DATAGRAM, (i + 1) * DATAGRAM), port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    }
+  } finally {
+    socket.close();
+  }
+}

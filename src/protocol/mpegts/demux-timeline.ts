@@ -22,6 +22,9 @@ export class PtsTimeline {
   private highest = 0;
   private base: number | undefined;
 
+  /** `onJump` hears of each jump of the source's clock (for the operator's counters). */
+  constructor(private readonly onJump: () => void = () => undefined) {}
+
   /**
    * Raw 33-bit ticks to unwrapped ticks: the value nearest the last one seen. After a jump
    * (an encoder behind a gateway restarted, a switcher cut to another clock) the timeline
@@ -45,6 +48,7 @@ export class PtsTimeline {
       // behind another, and no track may go back.
       this.last = this.highest;
       delta = 0;
+      this.onJump();
     }
     this.last += delta;
     this.highest = Math.max(this.highest, this.last);

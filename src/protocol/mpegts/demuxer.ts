@@ -40,6 +40,8 @@ export interface TsDemuxerCounters {
   continuityErrors: number;
   /** PES packets (or video access units) thrown away: incomplete, malformed, too large. */
   pesDropped: number;
+  /** Times the program's clock jumped by more than 10 s and the timeline continued past it. */
+  timestampJumps: number;
   videoFrames: number;
   audioFrames: number;
 }
@@ -77,12 +79,14 @@ interface AudioTrack {
 const isElementaryPid = (pid: number): boolean => pid >= FIRST_FREE_PID && pid < NULL_PID;
 
 export class TsDemuxer {
-  readonly counters: TsDemuxerCounters = { packets: 0, resyncs: 0, continuityErrors: 0, pesDropped: 0, videoFrames: 0, audioFrames: 0 };
+  readonly counters: TsDemuxerCounters = { packets: 0, resyncs: 0, continuityErrors: 0, pesDropped: 0, timestampJumps: 0, videoFrames: 0, audioFrames: 0 };
 
   private readonly maxPesBytes: number;
   private readonly sync: TsPacketSync;
   private readonly continuity = new ContinuityTracker();
-  private readonly timeline = new PtsTimeline();
+  private readonly timeline = new PtsTimeline(() => {
+    this.counters.timestampJumps += 1;
+  });
   private readonly pat = new SectionAssembler((s) => this.onPat(s));
   private lastPat: Buffer | undefined;
   private pmtPid = -1;
