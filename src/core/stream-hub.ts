@@ -116,14 +116,14 @@ export class StreamHub {
       },
       pushMetadata: (timestamp, payload) => {
         if (this.source?.handle !== handle) return;
-        const live = this.ingest('data', timestamp, payload, false, true, false);
-        // Kept for readers that join later at time 0, as nginx-rtmp sends it: FFmpeg's FLV
-        // reader takes an onMetaData at any other time for a data stream of its own, a
-        // phantom "subtitle" stream that makes `-map 0` fail or never end.
-        this.metadata = { ...live, timestamp: 0 };
+        // At time 0, for the readers attached now and those that join later, as nginx-rtmp
+        // sends it: FFmpeg's FLV reader takes an onMetaData at any other time for a data
+        // stream of its own, a phantom "subtitle" stream that makes `-map 0` fail or never
+        // end. (A failover switch re-sends the new encoder's metadata mid-stream.)
+        this.metadata = this.ingest('data', 0, payload, false, true);
       },
       pushData: (timestamp, payload) => {
-        if (this.source?.handle === handle) this.ingest('data', timestamp, payload, false, false, false);
+        if (this.source?.handle === handle) this.ingest('data', this.toTimeline('data', timestamp, false), payload, false, false);
       },
       detach: () => {
         if (this.source?.handle === handle) this.endSource();
@@ -210,7 +210,7 @@ export class StreamHub {
       if (info.isCommandFrame) return;
       this.hasVideo = true;
       const codedFrame = isCodedVideo(info);
-      const message = this.ingest('video', timestamp, payload, info.isKeyframe, info.isSequenceHeader, codedFrame);
+      const message = this.ingest('video', this.toTimeline('video', timestamp, codedFrame), payload, info.isKeyframe, info.isSequenceHeader);
       if (info.isSequenceHeader) this.videoHeader = message;
       else if (codedFrame) {
         // Frames as a player counts them: not the end-of-sequence or metadata packets.
@@ -222,15 +222,16 @@ export class StreamHub {
     const info = parseAudioTag(payload);
     // Without video every audio frame is a join point; with video, keyframes rule.
     const codedFrame = isCodedAudio(info);
-    const message = this.ingest('audio', timestamp, payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader, codedFrame);
+    const message = this.ingest('audio', this.toTimeline('audio', timestamp, codedFrame), payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader);
     if (info.isSequenceHeader) this.audioHeader = message;
     else if (codedFrame) this.counters.audioFrames += 1;
   }
 
-  private ingest(kind: MediaKind, sourceTimestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean, codedFrame: boolean): MediaMessage {
+  /** Counts, caches and delivers one message, at `timestamp` on the flow's timeline. */
+  private ingest(kind: MediaKind, timestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean): MediaMessage {
     const message: MediaMessage = {
       kind,
-      timestamp: this.toTimeline(kind, sourceTimestamp, codedFrame),
+      timestamp,
       payload,
       isKeyframe,
       isSequenceHeader,
@@ -253,8 +254,8 @@ export class StreamHub {
       // unrelated to the media's (0 while media runs at hours), and encoders stamp the
       // sequence headers (and enhanced-RTMP metadata packets) they send first with an
       // older time than their first frame (the time their session began): anchoring on
-      // them would jump the output forward by the difference. Until the anchor, metadata
-      // carries the last time sent, and other packets the time the first frame will get.
+      // them would jump the output forward by the difference. Until the anchor, data messages
+      // carry the last time sent, and other packets the time the first frame will get.
       if (kind === 'data') return Math.max(this.lastTimestamp, 0);
       const next = this.continueAt ?? (this.lastTimestamp < 0 ? undefined : this.lastTimestamp + 1);
       if (!codedFrame && next !== undefined) {

@@ -81,6 +81,9 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
     const out = join(daemon.dir, 'event.flv');
     const player = play(`rtmp://127.0.0.1:${nginx.port}/live/event`, out, ['-rw_timeout', '5000000']);
     procs.push(player);
+    // A player of the flow itself, attached across both switches.
+    const direct = play(daemon.url(playKey('event')), join(daemon.dir, 'event-direct.flv'), ['-rw_timeout', '5000000']);
+    procs.push(direct);
     const first = primary('event');
     await waitFor(() => flow.failover!.report().active === 'main', 'the primary to be active', 15_000);
     backup('event');
@@ -101,8 +104,13 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('primary/backup failov
     await waitFor(() => eventsOf('event').length === 2, 'the revert event');
     expect(eventsOf('event')[1]).toMatchObject({ type: 'input.revert', from: 'backup', to: 'main', reason: 'revert' });
     await delay(3000);
-    for (const p of procs.filter((p) => p !== player)) p.proc.kill('SIGKILL');
+    for (const p of procs.filter((p) => p !== player && p !== direct)) p.proc.kill('SIGKILL');
     await player.done;
+    // Each switch re-sends the new encoder's onMetaData. Stamped at time 0, as nginx-rtmp
+    // does, FFmpeg reads it as metadata; at any other time it adds a phantom stream.
+    const directResult = await direct.done;
+    expect(directResult.stderr).not.toMatch(/New (subtitle|data) stream/);
+    expect(runs(await frameWidths(join(daemon.dir, 'event-direct.flv')))).toEqual([320, 480, 320]);
 
     // One continuous recording: primary, backup, primary again, in that order...
     expect(runs(await frameWidths(out))).toEqual([320, 480, 320]);

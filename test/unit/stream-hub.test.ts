@@ -505,14 +505,14 @@ describe('StreamHub timeline', () => {
     expect(reader.delivered.map((m) => m.timestamp)).toEqual([1001, 1041]);
   });
 
-  it('anchors the second source on its first media; metadata before it carries the last time sent', () => {
+  it('anchors the second source on its first media; its metadata goes to the attached reader at time 0, as nginx-rtmp sends it', () => {
     const { second, reader } = secondSource((source) => {
       source.push('video', 500, keyframe(1));
     });
     second.pushMetadata(0, METADATA);
     second.push('video', 0, keyframe(2));
     second.push('video', 33, interframe(2));
-    expect(reader.delivered.map((m) => m.timestamp)).toEqual([500, 501, 534]);
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([0, 501, 534]);
   });
 
   it('anchors a reconnecting source on its first frame, not on headers stamped with its session start', () => {
