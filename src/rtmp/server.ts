@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { FlowrelayError } from '../lib/errors.js';
 import type { ConnectionAdmission, ListenerReport } from '../policy/connection-admission.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
@@ -15,6 +15,9 @@ export interface RtmpListenerSpec {
   /** Where `tls` was read from: the files are watched and the certificate reloaded when they change. */
   tlsFiles?: TlsFiles;
 }
+
+/** The listener's refusal reason for a TLS handshake that failed or ran out of time (scanners, plain RTMP on the TLS port). */
+const TLS_HANDSHAKE_FAILED = 'tls_handshake_failed';
 
 /** How long close() waits for sessions to flush their goodbyes before destroying them. */
 const CLOSE_GRACE_MS = 1_500;
@@ -54,12 +57,8 @@ export class RtmpServer {
 
   async start(): Promise<void> {
     for (const spec of this.listeners) {
-      const tlsServer: TlsServer | undefined = spec.tls
-        ? createTlsServer({ cert: spec.tls.cert, key: spec.tls.key }, (socket) => this.accept(socket, 'rtmps'))
-        : undefined;
+      const tlsServer: TlsServer | undefined = spec.tls ? this.createTlsListener(spec.tls) : undefined;
       const server: Server = tlsServer ?? createTcpServer((socket) => this.accept(socket, 'rtmp'));
-      // TLS handshake failures (scanners, plain RTMP on the TLS port) are per connection.
-      server.on('tlsClientError', (err: Error) => this.deps.logger.debug({ err: err.message }, 'rtmps handshake failed'));
       // Every TCP connection is tracked from accept on, before any TLS handshake, so that
       // shutdown can destroy connections that never finished one.
       server.on('connection', (socket: Socket) => this.track(socket));
@@ -81,6 +80,23 @@ export class RtmpServer {
         reloader.start();
       }
     }
+  }
+
+  /**
+   * The RTMPS listener. A TLS handshake has the RTMP handshake's time limit of its own
+   * (Node's default is 120 s), and a connection whose handshake fails or runs out of time
+   * is closed here: Node leaves that to the 'tlsClientError' listener, and a few idle
+   * connections would otherwise hold the listener's connection caps for good.
+   */
+  private createTlsListener(pair: { cert: Buffer; key: Buffer }): TlsServer {
+    const server = createTlsServer({ cert: pair.cert, key: pair.key, handshakeTimeout: this.sessionOptions.handshakeTimeoutMs }, (socket) => this.accept(socket, 'rtmps'));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const remoteAddress = socket.remoteAddress;
+      socket.destroy();
+      this.admission.countRefusal(TLS_HANDSHAKE_FAILED);
+      this.refusalLog.warn(TLS_HANDSHAKE_FAILED, { reason: TLS_HANDSHAKE_FAILED, remoteAddress, err: err.message }, 'rtmps handshake failed');
+    });
+    return server;
   }
 
   /** Bound addresses in listener order (port 0 resolved to the real port). */
