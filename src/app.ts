@@ -33,6 +33,8 @@ import type { RecordingEntry } from './recording/recording-index.js';
 import { RecordJobs } from './recording/record-jobs.js';
 import type { FlowPartsFactory } from './core/flow-parts.js';
 import { TaskScheduler } from './tasks/task-scheduler.js';
+import { loadTlsPair } from './rtmp/tls-pair.js';
+import { checkTlsFiles } from './config/tls-files-check.js';
 import type { TaskConfig } from './config/schema-tasks.js';
 import type { FlowEvent } from './core/flow-events.js';
 
@@ -183,10 +185,12 @@ export class App {
     const { rtmp } = this.config;
     const listeners: RtmpListenerSpec[] = [parseListen(rtmp.listen)];
     if (rtmp.tls) {
-      const [cert, key] = await Promise.all([readFile(rtmp.tls.cert), readFile(rtmp.tls.key)]).catch((err: Error) => {
-        throw new FlowrelayError('TLS_FILES', `cannot read rtmp.tls certificate or key: ${err.message}`);
+      const tlsFiles = { certPath: rtmp.tls.cert, keyPath: rtmp.tls.key };
+      const pair = await loadTlsPair(tlsFiles).catch((err: Error) => {
+        throw new FlowrelayError('TLS_FILES', `rtmp.tls: ${err.message}`);
       });
-      listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert, key }, tlsFiles: { certPath: rtmp.tls.cert, keyPath: rtmp.tls.key } });
+      if (pair.expired) this.logger.warn({ certPath: tlsFiles.certPath, subject: pair.subject, validTo: pair.validTo }, 'rtmps certificate has expired');
+      listeners.push({ ...parseListen(rtmp.tls.listen), tls: { cert: pair.cert, key: pair.key }, tlsFiles });
     }
     this.recordingService = await RecordingService.open(
       recordingOptions(this.config),
@@ -379,10 +383,14 @@ export class App {
     await this.watcher?.noteCurrentContent();
     const checkedAt = new Date().toISOString();
     const { text, loaded } = await readConfigFile(this.options.configFile, this.options.env ?? process.env);
-    if (!loaded.ok) {
-      this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues: loaded.issues };
-      this.logger.error({ issues: loaded.issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
-      return { ok: false, issues: loaded.issues };
+    // A renewed certificate is taken on SIGHUP too (systemctl reload), not only when the
+    // watcher or the poll notices the files.
+    await this.rtmp?.reloadTls();
+    const issues = loaded.ok ? await this.tlsIssuesIfChanged(loaded.config, text) : loaded.issues;
+    if (!loaded.ok || issues.length > 0) {
+      this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues };
+      this.logger.error({ issues: issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
+      return { ok: false, issues };
     }
     this.warnAboutRestartOnlySettings(loaded.config);
     // storage.dir waits for a restart like the listeners: the keys generated so far are in
@@ -506,6 +514,18 @@ export class App {
       this.logger.info('flowrelay stopped');
     })();
     return this.closing;
+  }
+
+  /**
+   * A changed `rtmp.tls` waits for the restart, but its files are loaded now: a pair that
+   * would stop the next start is refused with the edit. (The running pair's own files are
+   * the TLS reloader's: a bad renewal keeps the current certificate and is logged.)
+   */
+  private async tlsIssuesIfChanged(next: Pick<ResolvedConfig, 'rtmp'>, text: string | undefined): Promise<ConfigIssue[]> {
+    if (text === undefined || JSON.stringify(next.rtmp.tls) === JSON.stringify(this.config.rtmp.tls)) return [];
+    const { issues, expired } = await checkTlsFiles(next, text, this.options.configFile);
+    if (expired) this.logger.warn(`rtmp.tls: ${expired}`);
+    return issues;
   }
 
   private warnAboutRestartOnlySettings(next: Pick<ResolvedConfig, 'rtmp' | 'srt' | 'api' | 'storage'>): void {

@@ -142,6 +142,16 @@ function startsWith(path: readonly PropertyKey[], prefix: readonly PropertyKey[]
  * it is the key's position (the `tls:` line for a key missing inside tls), through a
  * sequence the item's.
  */
+/**
+ * The line of `path` in a config text (of its nearest existing parent when it is not
+ * there), for issues found after parsing, such as files the config names that do not load.
+ */
+export function lineOfPath(text: string, path: ConfigPath): number {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  return lineCounter.linePos(locate(doc, path)).line;
+}
+
 function locate(doc: Document, path: readonly PropertyKey[]): number {
   let node: unknown = doc.contents;
   let offset = doc.contents?.range?.[0] ?? 0;

@@ -99,6 +99,11 @@ export class RtmpServer {
     return server;
   }
 
+  /** Reads the RTMPS certificate and key again now (SIGHUP), as a change of the files would. */
+  async reloadTls(): Promise<void> {
+    await Promise.all(this.reloaders.map((reloader) => reloader.check()));
+  }
+
   /** Bound addresses in listener order (port 0 resolved to the real port). */
   addresses(): { protocol: 'rtmp' | 'rtmps'; address: AddressInfo }[] {
     return this.servers.map(({ spec, server }) => ({ protocol: spec.tls ? 'rtmps' : 'rtmp', address: server.address() as AddressInfo }));

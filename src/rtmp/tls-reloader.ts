@@ -1,20 +1,19 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { watch as fsWatch } from 'node:fs';
 import { readFile as fsReadFile, stat as fsStat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { validateTlsPair, type LoadedTlsPair, type TlsPair } from './tls-pair.js';
+
+export type { TlsPair } from './tls-pair.js';
 
 export interface TlsFiles {
   certPath: string;
   keyPath: string;
 }
 
-export interface TlsPair {
-  cert: Buffer;
-  key: Buffer;
-}
 
 /** What gets the new context: a tls.Server. New handshakes use it; live connections keep theirs. */
 export interface SecureContextTarget {
@@ -226,21 +225,18 @@ export class TlsReloader {
     }
     const fingerprint = createHash('sha256').update(pair.cert).update('\0').update(pair.key).digest('hex');
     if (fingerprint === this.rejected) return 'rejected';
-    let x509: X509Certificate;
+    let loaded: LoadedTlsPair;
     try {
       // A mismatched or truncated pair throws here, before the listener is touched.
-      createSecureContext({ cert: pair.cert, key: pair.key });
-      x509 = new X509Certificate(pair.cert);
+      loaded = validateTlsPair(pair, this.files, this.clock.now());
       this.target.setSecureContext({ cert: pair.cert, key: pair.key });
     } catch (err) {
       return this.reject(fingerprint, err);
     }
     this.current = pair;
     this.rejected = undefined;
-    this.logger.info({ certPath, keyPath, subject: x509.subject, validTo: x509.validTo, fingerprint256: x509.fingerprint256 }, 'rtmps certificate reloaded');
-    if (Date.parse(x509.validTo) < this.clock.now()) {
-      this.logger.warn({ certPath, subject: x509.subject, validTo: x509.validTo }, 'rtmps certificate has expired');
-    }
+    this.logger.info({ certPath, keyPath, subject: loaded.subject, validTo: loaded.validTo, fingerprint256: loaded.fingerprint256 }, 'rtmps certificate reloaded');
+    if (loaded.expired) this.logger.warn({ certPath, subject: loaded.subject, validTo: loaded.validTo }, 'rtmps certificate has expired');
     return 'reloaded';
   }
 

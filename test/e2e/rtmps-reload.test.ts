@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { flowYaml, playKey, publishKey, startInProcess } from '../helpers/daemon.js';
+import { REPO_ROOT, flowYaml, playKey, publishKey, startInProcess, tempConfig } from '../helpers/daemon.js';
 import { play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 
 const execFileAsync = promisify(execFile);
@@ -91,6 +91,83 @@ describe('RTMPS certificate reload', () => {
       const failure = logs.find((l) => l.msg === 'rtmps certificate reload failed; keeping the current certificate')!;
       expect(failure).toMatchObject({ level: 50, certPath: live.cert, keyPath: live.key });
       expect(typeof failure.reason).toBe('string');
+      expect(await servedCn(tlsPort)).toBe('cert-b');
+    } finally {
+      await daemon.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RTMPS files checked before they are needed', () => {
+  const tlsYaml = (cert: string, key: string) => `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`;
+
+  it('`check` refuses a certificate that is missing or does not match its key, at the line of the key to fix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-tls-check-'));
+    try {
+      const a = await selfSigned(join(dir, 'a'), 'cert-a');
+      const b = await selfSigned(join(dir, 'b'), 'cert-b');
+      const check = async (cert: string, key: string) => {
+        // tempConfig writes the storage line first: the cert is on line 6, the key on 7.
+        const cfg = await tempConfig(`rtmp:\n  listen: "127.0.0.1:0"\n  tls:\n    listen: "127.0.0.1:0"\n    cert: ${JSON.stringify(cert)}\n    key: ${JSON.stringify(key)}\nflows: []\n`);
+        const result = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/flowrelay'), 'check', cfg.file]).then(
+          (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+          (err: { code: number; stdout: string; stderr: string }) => err,
+        );
+        await cfg.cleanup();
+        return { ...result, file: cfg.file };
+      };
+      const missing = await check(join(dir, 'nope.crt'), a.key);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr.trim()).toBe(`${missing.file}:6: rtmp.tls.cert: cannot read certificate ${join(dir, 'nope.crt')}: ENOENT: no such file or directory, open '${join(dir, 'nope.crt')}'`);
+      const mismatched = await check(a.cert, b.key);
+      expect(mismatched.code).toBe(2);
+      expect(mismatched.stderr.trim()).toBe(`${mismatched.file}:7: rtmp.tls.key: certificate ${a.cert} and key ${b.key} do not load together: key values mismatch`);
+      const good = await check(a.cert, a.key);
+      expect(good).toMatchObject({ code: 0, stderr: '' });
+      expect(good.stdout).toMatch(/ok \(0 flows\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a start with a mismatched pair fails naming rtmp.tls and both files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-tls-start-'));
+    try {
+      const a = await selfSigned(join(dir, 'a'), 'cert-a');
+      const b = await selfSigned(join(dir, 'b'), 'cert-b');
+      await expect(startInProcess('flows: []\n', tlsYaml(a.cert, b.key))).rejects.toThrow(`rtmp.tls: certificate ${a.cert} and key ${b.key} do not load together: key values mismatch`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reload naming TLS files that do not load is rejected, the running config stays; SIGHUP takes a renewed certificate the watcher did not see', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-tls-hup-'));
+    // The configured files are links into another directory (as certbot's live/ -> archive/):
+    // rewriting a target in place changes nothing in the watched directory.
+    const archive = await mkdtemp(join(dir, 'archive-'));
+    const liveDir = await mkdtemp(join(dir, 'live-'));
+    const a = await selfSigned(join(archive, 'current'), 'cert-a');
+    const b = await selfSigned(join(dir, 'b'), 'cert-b');
+    const live = { cert: join(liveDir, 'tls.crt'), key: join(liveDir, 'tls.key') };
+    await symlink(a.cert, live.cert);
+    await symlink(a.key, live.key);
+    const daemon = await startInProcess(`flows:\n${flowYaml('secure')}`, tlsYaml(live.cert, live.key));
+    try {
+      const tlsPort = daemon.app.addresses().find((x) => x.protocol === 'rtmps')!.address.port;
+      expect(await servedCn(tlsPort)).toBe('cert-a');
+      const text = await readFile(daemon.configFile, 'utf8');
+      await writeFile(daemon.configFile, text.replace(JSON.stringify(live.cert), JSON.stringify(join(dir, 'gone.crt'))));
+      const rejected = await daemon.app.reload();
+      expect(rejected.ok).toBe(false);
+      expect(!rejected.ok && rejected.issues).toEqual([expect.objectContaining({ path: 'rtmp.tls.cert', line: 2, message: expect.stringContaining('cannot read certificate') })]);
+      expect(daemon.app.registry.get('secure')).toBeDefined();
+      await writeFile(daemon.configFile, text);
+      // Renewed in place, then SIGHUP (systemctl reload): served at once, not at the next poll.
+      await copyFile(b.key, a.key);
+      await copyFile(b.cert, a.cert);
+      expect((await daemon.app.reload()).ok).toBe(true);
       expect(await servedCn(tlsPort)).toBe('cert-b');
     } finally {
       await daemon.close();
