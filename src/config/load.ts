@@ -196,7 +196,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     })),
     // ffmpeg would read a relative file against its working directory, or (in a files
     // task's concat list) against the list's own directory: neither is the config's.
-    tasks: config.tasks.map((task) => (task.source.type === 'files' ? { ...task, source: { ...task.source, urls: task.source.urls.map(filePath) } } : task)),
+    tasks: config.tasks.map((task) => withCa(task.source.type === 'files' ? { ...task, source: { ...task.source, urls: task.source.urls.map(filePath) } } : task)),
   };
   function filePath(url: string): string {
     return hasScheme(url) ? url : resolve(baseDir, url);

@@ -59,7 +59,7 @@ export const reconnectSchema = z
   .refine((r) => r.maxDelayMs >= r.initialDelayMs, { message: 'maxDelayMs must be at least initialDelayMs', path: ['maxDelayMs'] });
 
 /** TLS for rtmps:// destinations and sources: verified against the system CAs by default. */
-const clientTlsSchema = z
+export const clientTlsSchema = z
   .object({
     /** PEM file with extra CA certificates to trust (a private CA). */
     ca: nonEmpty.optional(),

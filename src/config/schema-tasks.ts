@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ffmpegSourceUrl } from './schema-pull.js';
 import { httpUrl, intRange } from './schema-parts.js';
-import { fullRtmpUrl } from './schema-restream.js';
+import { clientTlsSchema, fullRtmpUrl } from './schema-restream.js';
 
 /** Files a files task may play. */
 export const MAX_TASK_FILES = 30;
@@ -55,6 +55,8 @@ export const taskSchema = z
     source: z.discriminatedUnion('type', [liveSourceSchema, filesSourceSchema], { error: 'source.type must be live or files' }),
     /** One rtmp:// or rtmps:// URL; no two tasks push to the same one. */
     destination: fullRtmpUrl,
+    /** rtmps:// destinations: the certificate is verified (against `ca`, or the system CAs). */
+    tls: clientTlsSchema.prefault({}),
     startTime: isoTime,
     endTime: isoTime,
     retry: z

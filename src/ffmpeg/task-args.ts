@@ -82,10 +82,26 @@ export function concatScript(order: readonly PlayEntry[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-const OUTPUT = (destination: string) => ['-map', '0:v:0?', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize', destination];
+/** Where a task pushes: an rtmp(s):// URL, and how an rtmps:// one's certificate is checked. */
+export interface TaskDestination {
+  url: string;
+  tls: { verify: boolean; ca?: string | undefined };
+}
+
+/**
+ * ffmpeg verifies no certificate unless told to: without `-tls_verify` a task would hand
+ * its stream key to whoever answers. With `-ca_file` GnuTLS trusts that file instead of
+ * the system CAs.
+ */
+function destinationTls({ url, tls }: TaskDestination): string[] {
+  if (!/^rtmps:/i.test(url) || !tls.verify) return [];
+  return ['-tls_verify', '1', ...(tls.ca !== undefined ? ['-ca_file', tls.ca] : [])];
+}
+
+const OUTPUT = (destination: TaskDestination) => ['-map', '0:v:0?', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize', ...destinationTls(destination), destination.url];
 
 /** ffmpeg arguments of a live task: pull the source, copy it to the destination. */
-export function liveTaskArgs(url: string, destination: string): string[] {
+export function liveTaskArgs(url: string, destination: TaskDestination): string[] {
   return ['-loglevel', 'warning', '-i', url, ...OUTPUT(destination)];
 }
 
@@ -94,7 +110,7 @@ export function liveTaskArgs(url: string, destination: string): string[] {
  * pace, with one continuous timeline across files (what the destination needs), and
  * copies it to the destination.
  */
-export function filesTaskArgs(concatFile: string, order: readonly PlayEntry[], destination: string): string[] {
+export function filesTaskArgs(concatFile: string, order: readonly PlayEntry[], destination: TaskDestination): string[] {
   const remote = order.some((e) => !isFileSource(e.url));
   return [
     '-loglevel', 'warning',

@@ -185,7 +185,8 @@ export class TaskRunner {
 
   /** ffmpeg's arguments for the next run; undefined when the playlist's schedule is over (the task completes). */
   private async args(): Promise<readonly string[] | undefined> {
-    const { source, destination } = this.config;
+    const { source } = this.config;
+    const destination = { url: this.config.destination, tls: this.config.tls };
     if (source.type === 'live') return liveTaskArgs(source.url, destination);
     const durations = await Promise.all(source.urls.map((url) => probeDurationSeconds(this.deps.ffprobePath(), url)));
     const known = durations.every((d) => d !== undefined) ? (durations as number[]) : undefined;

@@ -216,6 +216,31 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
     expect((await api('/v1/tasks/doomed', { method: 'DELETE' })).status).toBe(200);
   });
 
+  it('an rtmps:// destination\'s certificate is verified: an untrusted one fails the task, tls.ca makes it trusted', async () => {
+    const cert = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const daemon = await startInProcess(`${apiSection()}flows:\n${flowYaml('untrusted')}${flowYaml('trusted')}`, `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`, undefined, { storageExtra: ', minFreeSpace: 0', app: { taskRetryDelayMs: () => 300 } });
+    daemons.push(daemon);
+    const api = apiOf(daemon);
+    const tlsPort = daemon.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
+    const task = (id: string, flow: string, tls?: unknown) => ({
+      id, source: { type: 'files', urls: [join(dir, 'a.mp4')], repeat: -1 }, destination: `rtmps://127.0.0.1:${tlsPort}/live/${publishKey(flow)}`,
+      startTime: inSeconds(0.5), endTime: inSeconds(60), retry: { intervalSeconds: 60, count: 0 }, ...(tls !== undefined && { tls }),
+    });
+    expect((await api('/v1/tasks', { method: 'POST', json: task('untrusted', 'untrusted') })).status).toBe(201);
+    expect((await api('/v1/tasks', { method: 'POST', json: task('trusted', 'trusted', { ca: cert }) })).status).toBe(201);
+    const trusted = daemon.app.registry.get('trusted')!;
+    await waitFor(() => trusted.hub.counters.videoFrames > 25, 'the trusted task to stream', 20_000);
+    let view = (await api('/v1/tasks/untrusted')).result;
+    await waitFor(() => view.run.status === 'failed', 'the untrusted task to fail', 20_000, async () => {
+      view = (await api('/v1/tasks/untrusted')).result;
+    });
+    expect(daemon.app.registry.get('untrusted')!.hub.counters.sourceStarts).toBe(0);
+    expect(view.run.log.join('\n')).toMatch(/Cannot open connection tls:\/\//);
+    for (const id of ['untrusted', 'trusted']) await api(`/v1/tasks/${id}`, { method: 'DELETE' });
+  });
+
   it('refuses a second task to the same destination and illegal durations; limits the rate per token', async () => {
     const daemon = await start(`${apiSection('  taskRequestsPerMinute: 8\n')}flows: []\n`);
     const api = apiOf(daemon);
