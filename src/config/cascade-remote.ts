@@ -23,5 +23,11 @@ export function remoteCascadeSpec(input: FlowInputConfig & { node: string; key: 
     });
   }
   const host = peer.host.includes(':') ? `[${peer.host}]` : peer.host;
-  return rtmpPullInputSchema.parse({ ...common, type: 'rtmp-pull', url: `${peer.tls ? 'rtmps' : 'rtmp'}://${host}:${peer.rtmpPort}/live`, streamKey: input.key });
+  return rtmpPullInputSchema.parse({
+    ...common,
+    type: 'rtmp-pull',
+    url: `${peer.tls === false ? 'rtmp' : 'rtmps'}://${host}:${peer.rtmpPort}/live`,
+    streamKey: input.key,
+    ...(typeof peer.tls === 'object' && { tls: peer.tls }),
+  });
 }

@@ -186,6 +186,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
       ...(tls && { tls: { ...tls, cert: resolve(baseDir, tls.cert), key: resolve(baseDir, tls.key) } }),
     },
     storage: { ...config.storage, dir: resolve(baseDir, config.storage.dir) },
+    peers: config.peers.map((peer) => (typeof peer.tls === 'object' ? withCa({ ...peer, tls: peer.tls }) : peer)),
     flows: config.flows.map((flow) => ({
       ...flow,
       inputs: flow.inputs.map((input) => {

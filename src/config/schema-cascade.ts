@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isRecord } from '../lib/is-record.js';
-import { reconnectSchema } from './schema-restream.js';
+import { clientTlsSchema, reconnectSchema } from './schema-restream.js';
 import { intRange, isHostName, objectName, secretKey } from './schema-parts.js';
 import { isIP } from 'node:net';
 
@@ -46,8 +46,11 @@ export const peerSchema = z
     /** rtmp: play rtmp(s)://host:rtmpPort/live/<key>; srt: request the flow on its shared SRT port. */
     protocol: z.enum(['rtmp', 'srt']).default('rtmp'),
     rtmpPort: intRange(1, 65_535).default(1935),
-    /** rtmps:// instead of rtmp:// (the peer's rtmp.tls listener on rtmpPort). */
-    tls: z.boolean().default(false),
+    /**
+     * rtmps:// instead of rtmp:// (the peer's rtmp.tls listener on rtmpPort): `true`, or
+     * `{ ca, verify }` as an rtmp-pull's `tls` for a peer whose certificate a private CA signed.
+     */
+    tls: z.union([z.boolean(), clientTlsSchema], { error: 'must be true, false or { ca, verify }' }).default(false),
     srtPort: intRange(1, 65_535).default(9000),
     /** The SRT passphrase of the peer's playback, if it has one. */
     passphrase: z.string().min(10).max(79).optional(),

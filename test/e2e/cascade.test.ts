@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { App } from '../../src/app.js';
@@ -7,6 +11,7 @@ import { flowYaml, playKey, publishKey, startInProcess, tempConfig, type InProce
 import { play, probeDuration, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
 import { freePort } from '../helpers/peers.js';
 
+const execFileAsync = promisify(execFile);
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A flow whose input reads another flow (of this daemon, or of `node`). */
@@ -74,6 +79,30 @@ describe('cascading flows', () => {
     procs.push(publish(origin.url(publishKey('feed')), { seconds: 30 }));
     await waitFor(() => edge.app.registry.get('feed')!.hub.live, 'the edge to pull over SRT', 20_000);
     await playable(edge.url(playKey('feed')), join(edge.dir, 'srt-edge.flv'), 4);
+  });
+
+  it('an edge pulls an origin over RTMPS whose certificate a private CA signed: peers[].tls.ca trusts it, tls: true does not', async () => {
+    const certDir = await mkdtemp(join(tmpdir(), 'flowrelay-cascade-tls-'));
+    const cert = join(certDir, 'tls.crt');
+    const key = join(certDir, 'tls.key');
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const origin = await startInProcess(`flows:\n${flowYaml('secure')}`, `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`);
+    closers.push(() => origin.close());
+    const tlsPort = origin.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
+    const reconnect = { initialDelayMs: 200, maxDelayMs: 1000 };
+    const edge = await startInProcess(
+      `peers:\n  - { name: trusted, host: 127.0.0.1, rtmpPort: ${tlsPort}, tls: { ca: ${JSON.stringify(cert)} } }\n  - { name: untrusted, host: 127.0.0.1, rtmpPort: ${tlsPort}, tls: true }\nflows:\n` +
+        cascadeFlow('via-ca', { flow: 'secure', node: 'trusted', key: playKey('secure'), reconnect }) +
+        cascadeFlow('via-system', { flow: 'secure', node: 'untrusted', key: playKey('secure'), reconnect }),
+    );
+    closers.push(() => edge.close());
+    procs.push(publish(origin.url(publishKey('secure')), { seconds: 30 }));
+    await waitFor(() => edge.app.registry.get('via-ca')!.hub.live, 'the edge to pull over RTMPS', 20_000);
+    await playable(edge.url(playKey('via-ca')), join(edge.dir, 'rtmps-edge.flv'), 3);
+    const untrusted = edge.app.registry.get('via-system')!;
+    expect(untrusted.hub.live).toBe(false);
+    expect(untrusted.pullInputs.get('up')!.report().lastError).toMatch(/self-signed certificate/);
+    await rm(certDir, { recursive: true, force: true });
   });
 
   it('an origin and two edges on loopback: players on both edges play; the edges recover by themselves when the origin restarts', async () => {
