@@ -59,7 +59,7 @@ const WINDOW_ACK_SIZE = 5_000_000;
  */
 const PRE_PUBLISH_MAX_MESSAGE = 64 * 1024;
 /** Replies a peer does not read (beyond a player's media allowance) end the connection. */
-const CONTROL_BACKLOG_BYTES = 1024 * 1024;
+const CONTROL_BACKLOG_BYTES = 256 * 1024;
 /** The one message stream a connection gets (like nginx-rtmp): a session holds one role. */
 const STREAM_ID = PLAY_STREAM_ID;
 /** How much of the peer-chosen app name goes into logs (it may carry a mistyped key). */
@@ -370,10 +370,13 @@ export class RtmpSession implements HubSourceOwner {
 
   private send(bytes: Buffer): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    // A peer that does not read our replies (ping floods) must not grow our memory. A
-    // player's startup burst (the cached GOP) is not counted: it may be larger than that.
-    const queued = this.role.kind === 'player' ? this.role.player.behind() : this.socket.writableLength;
-    if (queued > CONTROL_BACKLOG_BYTES + 2 * this.options.playerMaxBacklogBytes) {
+    // A peer that does not read our replies (ping floods) must not grow our memory, nor
+    // queue so many tiny writes that failing them on close stalls the event loop (900,000
+    // took 2 s). Only a player has media on top of its replies; its startup burst (the
+    // cached GOP) is not counted: it may be larger than that.
+    const player = this.role.kind === 'player' ? this.role.player : undefined;
+    const queued = player ? player.behind() : this.socket.writableLength;
+    if (queued > CONTROL_BACKLOG_BYTES + (player ? 2 * this.options.playerMaxBacklogBytes : 0)) {
       this.fail('write_backlog', 'peer is not reading what we send');
       return;
     }

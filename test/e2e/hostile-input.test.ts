@@ -95,6 +95,28 @@ describe('hostile bytes close one connection, never the daemon', () => {
     });
   }
 
+  it('a ping flood from a peer that never reads is cut off after a small backlog of answers, not the players\' allowance', async () => {
+    // A long handshake timeout of its own: only the backlog rule can end this connection.
+    const logs: Record<string, unknown>[] = [];
+    const own = await startInProcess('flows: []\n', ', handshakeTimeoutMs: 60000', logs);
+    try {
+      const c = await RawRtmp.open(own.port);
+      await c.handshake();
+      c.socket.pause();
+      const ping = Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0]), Buffer.from([0, 6, 0, 0, 0, 1])]);
+      const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping));
+      // 14 MB of answers asked for: more than the kernel's socket buffers take (a few MB),
+      // less than the old limit, which let 17 MiB of 18-byte writes pile up.
+      for (let i = 0; i < 400 && !c.socket.destroyed; i++) {
+        if (!c.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(await c.closedWithin(5_000)).toBe(true);
+      expect(logs.some((l) => l.code === 'write_backlog')).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('kept the live stream whole through all of it', async () => {
     const pub = await publisher.done;
     expect(pub.code, pub.stderr).toBe(0);
