@@ -49,6 +49,7 @@ export interface Libsrt {
   readonly version: string;
 
   srt_startup(): number;
+  srt_setloglevel(level: number): void;
   srt_cleanup: AsyncFn<[], number>;
   srt_getversion(): number;
   srt_create_socket(): number;
@@ -117,6 +118,7 @@ export function loadLibsrt(candidates: readonly string[] = LIBSRT_CANDIDATES): L
     file,
     version: '',
     srt_startup: f('int srt_startup(void)'),
+    srt_setloglevel: f('void srt_setloglevel(int ll)'),
     srt_cleanup: f('int srt_cleanup(void)'),
     srt_getversion: f('uint32_t srt_getversion(void)'),
     srt_create_socket: f('int srt_create_socket(void)'),

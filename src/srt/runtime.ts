@@ -56,6 +56,8 @@ const MAX_DRAIN = 512;
 const RECV_MAX = SRT_LIVE_MAX_PLSIZE;
 /** Received messages are views into zeroed slabs of this size (no copy, no reuse). */
 const SLAB_SIZE = 64 * 1024;
+/** syslog LOG_CRIT, the level libsrt logs at and above (its default, LOG_ERR, logs rogue packets). */
+const SYSLOG_CRIT = 2;
 const LISTEN_BACKLOG = 32;
 /** Our own bound on a caller's connect, beyond libsrt's SRTO_CONNTIMEO (which normally fires first). */
 const CONNECT_GRACE_MS = 1500;
@@ -124,6 +126,10 @@ export class SrtRuntime {
   static open(logger: Logger, options: { libraryCandidates?: readonly string[] } = {}): SrtRuntime {
     const lib = loadLibsrt(options.libraryCandidates);
     if (lib.srt_startup() < 0) throw lastError(lib, 'srt_startup');
+    // libsrt logs its errors to stderr itself, one line per rogue UDP packet: anyone who
+    // can send to an SRT port (with a spoofed source, too) could flood the journal.
+    // What matters reaches our own logs through the calls' results and reject reasons.
+    lib.srt_setloglevel(SYSLOG_CRIT);
     return new SrtRuntime(lib, logger);
   }
 

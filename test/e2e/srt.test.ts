@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { FlowOutput } from '../../src/core/flow-parts.js';
 import { SILENT_PUBLISHER_REPLACE_MS } from '../../src/core/flow.js';
 import type { SrtListenerOutput } from '../../src/srt/srt-listener-output.js';
-import { playKey, publishKey, reconfigure, startInProcess } from '../helpers/daemon.js';
+import { playKey, publishKey, reconfigure, spawnDaemon, startInProcess, tempConfig } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 import { freeUdpPort, publishSrt, publishUdp, recordSrt, sendTsOverUdp, srtLiveTransmitCaller, srtLiveTransmitListener, srtUrl } from '../helpers/srt-tools.js';
 
@@ -232,6 +234,35 @@ flows:
     } finally {
       relay.proc.kill('SIGKILL');
       await daemon.close();
+    }
+  });
+
+  it('rogue UDP packets on the SRT port leave no trace in the daemon\'s output (libsrt would log each one to stderr)', async () => {
+    const srtPort = await freeUdpPort();
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nsrt: { listen: "127.0.0.1:${srtPort}" }\nflows:\n${srtFlow('rogue')}`);
+    const daemon = await spawnDaemon(cfg.file);
+    const udp = createSocket('udp4');
+    try {
+      // Fake SRT v5 handshakes: control bit, type 0 (handshake), version 5, random rest.
+      const rogue = () => {
+        const b = randomBytes(64);
+        b.writeUInt32BE(0x80000000, 0);
+        b.writeUInt32BE(0, 8);
+        b.writeUInt32BE(0, 12);
+        b.writeUInt32BE(5, 16);
+        b.writeUInt32BE(0xffffffff, 36);
+        return b;
+      };
+      for (let i = 0; i < 300; i++) await new Promise<void>((resolve) => udp.send(rogue(), srtPort, '127.0.0.1', () => resolve()));
+      // The port still serves a real publisher afterwards, and that is all the output shows.
+      const pub = await publishSrt(publishTo(srtPort, 'rogue'), 2).done;
+      expect(pub.code, pub.stderr).toBe(0);
+      expect(daemon.lines.filter((l) => !l.startsWith('{'))).toEqual([]);
+    } finally {
+      udp.close();
+      daemon.proc.kill('SIGKILL');
+      await daemon.exited;
+      await cfg.cleanup();
     }
   });
 
