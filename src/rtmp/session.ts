@@ -148,8 +148,15 @@ export class RtmpSession implements HubSourceOwner {
     this.onClose(this);
   }
 
+  /**
+   * Closes the connection over `code`. A connection that never published or played
+   * (scanners, malformed handshakes, floods) is logged through the refusal log, at most
+   * once per 10 s per code: one client opening thousands must not flood the log. A
+   * publisher's or player's end names its flow and is always logged.
+   */
   private fail(code: string, message: string): void {
-    this.logger.warn({ code, app: this.app }, message);
+    if (this.role.kind === 'none') this.deps.refusalLog.warn(`session:${code}`, { code, app: this.app, remoteAddress: this.remoteAddress }, message);
+    else this.logger.warn({ code, app: this.app }, message);
     this.close(code);
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { TransportStats } from '../core/flow-parts.js';
 import type { InputEvents } from '../core/supervised-input.js';
 import { TsDemuxer } from '../protocol/mpegts/demuxer.js';
+import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { SrtConnection } from './connection.js';
 
 /**
@@ -16,6 +17,8 @@ export function tsInputStats(demuxer: TsDemuxer | undefined): TransportStats {
 
 /** Feeds an SRT connection's MPEG-TS through a demuxer into input events (FLV tags). */
 export function demuxInto(connection: SrtConnection, events: Pick<InputEvents, 'media' | 'data'>, logger: Logger): TsDemuxer {
+  // A sender that flips its PMT would otherwise get this warning logged per packet.
+  const unusedLog = new RateLimitedLog(logger);
   const demuxer = new TsDemuxer(
     (tag) => {
       if (tag.kind === 'data') events.data(tag.timestamp, tag.payload);
@@ -24,7 +27,7 @@ export function demuxInto(connection: SrtConnection, events: Pick<InputEvents, '
     {
       onUnusedStreams: (streams) => {
         const list = streams.map((s) => ({ pid: s.pid, streamType: `0x${s.streamType.toString(16).padStart(2, '0')}` }));
-        logger.warn({ streams: list }, 'MPEG-TS streams not relayed: one H.264 or HEVC video and one AAC (ADTS) audio stream are taken, others (MP2, AC-3, a second track) are left out');
+        unusedLog.warn('unused_streams', { streams: list }, 'MPEG-TS streams not relayed: one H.264 or HEVC video and one AAC (ADTS) audio stream are taken, others (MP2, AC-3, a second track) are left out');
       },
     },
   );

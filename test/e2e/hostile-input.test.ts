@@ -117,6 +117,24 @@ describe('hostile bytes close one connection, never the daemon', () => {
     }
   });
 
+  it('thousands of malformed connections from one client make one log line per reason, not one each', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const own = await startInProcess('flows: []\n', '', logs);
+    try {
+      // 200 connections, 20 at a time, each with a bad RTMP version byte.
+      for (let round = 0; round < 10; round++) {
+        const conns = await Promise.all(Array.from({ length: 20 }, () => RawRtmp.open(own.port)));
+        for (const c of conns) c.write(Buffer.concat([Buffer.from([0x47]), Buffer.alloc(1536)]));
+        for (const c of conns) expect(await c.closedWithin(5_000)).toBe(true);
+      }
+      const warned = logs.filter((l) => l.level === 40 && l.code === 'RTMP_HANDSHAKE');
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ remoteAddress: '127.0.0.1', msg: expect.stringMatching(/version/) });
+    } finally {
+      await own.close();
+    }
+  });
+
   it('kept the live stream whole through all of it', async () => {
     const pub = await publisher.done;
     expect(pub.code, pub.stderr).toBe(0);
