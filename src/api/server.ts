@@ -28,7 +28,11 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body: string, done) => {
     if (body.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(body) as unknown);
+      const parsed = JSON.parse(body) as unknown;
+      // Config edits walk bodies recursively: a body nested thousands deep would end in
+      // a stack overflow (a 500) instead of a clear 400. No config value is nested that deep.
+      if (nestingDepth(parsed, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) throw new Error(`JSON nested deeper than ${MAX_BODY_DEPTH} levels`);
+      done(null, parsed);
     } catch (err) {
       (err as Error & { statusCode?: number }).statusCode = 400;
       done(err as Error, undefined);
@@ -65,4 +69,21 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   recordingRoutes(app, ctx);
   taskRoutes(app, ctx);
   return app;
+}
+
+/** Deeper than any config value (a flow's inputs' tls is 4 levels below the body). */
+const MAX_BODY_DEPTH = 32;
+
+/** How deep a parsed JSON value nests, counted up to `limit + 1` without recursion. */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }

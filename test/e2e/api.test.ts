@@ -363,6 +363,10 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       const garbled = await fetch(`${base}/v1/flows/show/outputs/b`, { method: 'PATCH', body: '{"enabled": fal', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
       expect(garbled.status).toBe(400);
       expect(((await garbled.json()) as Envelope).errors[0]?.code).toBe('validation_error');
+      // So is JSON nested absurdly deep (it overflowed the stack of the edit: a 500).
+      const deep = await fetch(`${base}/v1/flows/show`, { method: 'PATCH', body: `{"meta":${'['.repeat(200_000)}${']'.repeat(200_000)}}`, headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+      expect(deep.status).toBe(400);
+      expect(((await deep.json()) as Envelope).errors[0]).toMatchObject({ code: 'validation_error', message: expect.stringMatching(/nested deeper than 32/) });
 
       // Delete an output, then the flow.
       const emptyJson = await fetch(`${base}/v1/flows/show/outputs/b`, { method: 'DELETE', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
