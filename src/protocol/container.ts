@@ -33,5 +33,10 @@ export interface ContainerMuxer {
    * none, or nothing has been written yet.
    */
   durationPatch?(totalMs: number): FilePatch | undefined;
+  /**
+   * Whether a codec header of a kind the file has none of yet can still join it (fMP4
+   * fixes its tracks in the init segment). Containers that carry headers in-stream omit it.
+   */
+  takesNewTracks?(): boolean;
   readonly counters: { skipped: number };
 }

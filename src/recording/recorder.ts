@@ -145,6 +145,7 @@ export class Recorder {
     this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
     if (this.session) {
+      this.session.sourceRestarted();
       this.setState('recording');
       return;
     }

@@ -74,8 +74,11 @@ export class RecordingSession implements OutputSink {
   private videoHeader: Buffer | undefined;
   private audioHeader: Buffer | undefined;
   private stopped = false;
-  /** Timestamp of the first audio frame seen without a video header, while no file is open. */
-  private audioOnlySince: number | undefined;
+  /** A new source took over and has not sent a coded frame yet; `freshVideoHeader`: it sent a video header. */
+  private restarted = false;
+  private freshVideoHeader = false;
+  /** Audio frames seen without a video header while no file is open: the start of an audio-only file. */
+  private audioOnlyHeld: ContainerInput[] = [];
   /** Files still being closed; finish() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   readonly files: string[] = [];
@@ -90,21 +93,33 @@ export class RecordingSession implements OutputSink {
     return this.file && this.deps.index.get(this.file.entry.id);
   }
 
+  /**
+   * A new source took over within the recorder's timeout (an encoder reconnected). Its
+   * headers replace the last one's as they come; a video header it does not send before
+   * its first audio frame is not its own: an audio-only encoder after a video one.
+   */
+  sourceRestarted(): void {
+    this.restarted = true;
+    this.freshVideoHeader = false;
+  }
+
   sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void {
     if (this.stopped) return;
     if (flags.isSequenceHeader) {
       this.onHeader(kind, payload);
       return;
     }
+    if (this.restarted) this.firstFrameOfNewSource(kind);
     // A file starts on a join point: the feed's gate guarantees one after every (re)start.
     const joinPoint = flags.isKeyframe || (kind === 'audio' && this.videoHeader === undefined);
     if (this.file && joinPoint && timestamp - this.file.startTs >= this.options.segmentMs) this.closeFile(null);
+    const message: ContainerInput = { kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: false };
     if (!this.file) {
       if (!joinPoint) return;
-      if (kind === 'audio' && !this.audioOnlyLongEnough(timestamp)) return;
+      if (kind === 'audio') return this.holdAudioOnly(message);
       this.openFile(timestamp);
     }
-    this.mux({ kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: false });
+    this.mux(message);
   }
 
   /**
@@ -151,27 +166,52 @@ export class RecordingSession implements OutputSink {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
-  private audioOnlyLongEnough(timestamp: number): boolean {
-    this.audioOnlySince ??= timestamp;
-    return timestamp - this.audioOnlySince >= AUDIO_ONLY_GRACE_MS;
+  private firstFrameOfNewSource(kind: 'audio' | 'video'): void {
+    this.restarted = false;
+    if (kind !== 'audio' || this.freshVideoHeader || this.videoHeader === undefined) return;
+    // Replayed into the next file, the last source's video header would have fMP4 wait for
+    // a keyframe that never comes: a file marked ready with no samples at all.
+    this.videoHeader = undefined;
+    if (this.options.format === 'mp4') this.closeFile(null);
+  }
+
+  /**
+   * Audio with no video header is held for AUDIO_ONLY_GRACE_MS (a video header may follow),
+   * then an audio-only file starts with all of it: nothing of the grace is lost.
+   */
+  private holdAudioOnly(message: ContainerInput): void {
+    this.audioOnlyHeld.push(message);
+    const first = this.audioOnlyHeld[0]!;
+    if (message.timestamp - first.timestamp < AUDIO_ONLY_GRACE_MS) return;
+    const held = this.audioOnlyHeld;
+    this.audioOnlyHeld = [];
+    this.openFile(first.timestamp);
+    for (const m of held) this.mux(m);
   }
 
   private onHeader(kind: 'audio' | 'video', payload: Buffer): void {
+    if (kind === 'video') this.freshVideoHeader = true;
     const previous = kind === 'video' ? this.videoHeader : this.audioHeader;
     if (previous?.equals(payload)) return;
-    if (kind === 'video') this.videoHeader = payload;
-    else this.audioHeader = payload;
+    if (kind === 'video') {
+      this.videoHeader = payload;
+      this.audioOnlyHeld = []; // The file starts at the video's first keyframe after all.
+    } else {
+      this.audioHeader = payload;
+    }
     if (!this.file) return;
     // MPEG-TS and FLV carry a new configuration mid-stream (a failover to an encoder with
     // other settings stays one file); fragmented MP4 fixes it in the init segment, so the
-    // next frame (a keyframe of the new configuration) opens a new file.
-    if (this.options.format === 'mp4') this.closeFile(null);
+    // next frame (a keyframe of the new configuration) opens a new file. The first header
+    // of a kind joins the file while its tracks are still open: MPEG-TS sources send the
+    // audio header just after the first video keyframe.
+    const joins = previous === undefined && this.file.muxer.takesNewTracks?.() === true;
+    if (this.options.format === 'mp4' && !joins) this.closeFile(null);
     else this.mux({ kind, timestamp: this.file.lastTs, payload, isKeyframe: false, isSequenceHeader: true });
   }
 
   private openFile(timestamp: number): void {
     const { index, now } = this.deps;
-    this.audioOnlySince = undefined;
     const id = newRecordingId();
     const start = new Date(now());
     const ext = RECORDING_EXTENSIONS[this.options.format];
@@ -210,6 +250,9 @@ export class RecordingSession implements OutputSink {
   private mux(message: ContainerInput): void {
     const file = this.file;
     if (!file) return;
+    // Audio interleaved behind the keyframe the file opened on (MPEG-TS sources send it
+    // late) belongs to the previous file: clamped, it would stack at time 0.
+    if (message.kind === 'audio' && !message.isSequenceHeader && message.timestamp < file.startTs) return;
     const at = Math.max(message.timestamp, file.startTs);
     let bytes: Buffer[];
     try {

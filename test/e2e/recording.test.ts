@@ -1,11 +1,15 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, probeDuration, probeStreams, probeVideoPackets, publish, waitFor } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
 import { apiClient } from '../helpers/api-client.js';
+
+const execFileAsync = promisify(execFile);
 
 const TOKEN = 'frt_recording-tests-token-000000000000000000';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -43,7 +47,7 @@ describe('flow recording', () => {
   beforeAll(async () => {
     daemon = await startInProcess(
       `${API}flows:
-${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}${flowYaml('rec-late')}`,
+${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}${recordingFlow('rec-switch', { format: 'mp4', timeoutSeconds: 4 })}${flowYaml('rec-late')}`,
       '',
       undefined,
       { storageExtra: ', minFreeSpace: 0' },
@@ -182,5 +186,22 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
     expect(spans[0]).toBeGreaterThan(5);
     expect(spans[1]).toBeGreaterThan(2);
     expect(spans[1]).toBeLessThan(4);
+  });
+
+  it('an audio-only encoder back within timeoutSeconds after a video one: its own MP4 file, with its audio', async () => {
+    const flowId = 'rec-switch';
+    const flow = daemon.app.registry.get(flowId)!;
+    expect((await publish(daemon.url(publishKey(flowId)), { seconds: 3 }).done).code).toBe(0);
+    await waitFor(() => !flow.hub.live, 'the video publisher to leave');
+    await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '3', '-c:a', 'aac', '-f', 'flv', daemon.url(publishKey(flowId))]);
+    let list = await recordingsOf(flowId);
+    await waitFor(() => list.length === 2 && list.every((r) => r.status === 'ready'), 'both files completed after the timeout', 15_000, async () => {
+      list = await recordingsOf(flowId);
+    });
+    const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'json', fileOf(list[1]!)]);
+    const streams = (JSON.parse(stdout) as { streams: { codec_name: string; nb_read_packets: string }[] }).streams;
+    expect(streams.map((st) => st.codec_name)).toEqual(['aac']);
+    // 3 s of 44.1 kHz AAC is 129 frames; the whole of it, the first second included.
+    expect(Number(streams[0]!.nb_read_packets)).toBeGreaterThan(120);
   });
 });

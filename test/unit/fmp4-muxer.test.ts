@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ContainerInput } from '../../src/protocol/container.js';
 import { parseVideoTag } from '../../src/protocol/flv/tag.js';
-import { Fmp4Muxer, type Fmp4MuxerOptions } from '../../src/protocol/mp4/fmp4-muxer.js';
+import { Fmp4Muxer, TRACK_WAIT_MS, type Fmp4MuxerOptions } from '../../src/protocol/mp4/fmp4-muxer.js';
 import { hevcResolution } from '../../src/protocol/mp4/video-config.js';
 import { BoxWriter } from '../../src/protocol/mp4/boxes.js';
 import { fmp4RecoverableLength } from '../../src/protocol/mp4/recover.js';
@@ -288,16 +288,30 @@ describe('Fmp4Muxer with ffmpeg-made H.264 + AAC', () => {
     expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
   });
 
-  it('fixes its tracks at the first frame: a late header and its frames are skipped and counted', () => {
+  it('waits for the other header after the first frame, as MPEG-TS sources send it: the frames of the wait are written once the tracks are fixed', () => {
     const audioHeader = inputs.find((m) => m.kind === 'audio' && m.isSequenceHeader)!;
     const withoutAudioHeader = inputs.filter((m) => m !== audioHeader);
     const firstFrame = withoutAudioHeader.findIndex(isFrame);
     const late = [...withoutAudioHeader.slice(0, firstFrame + 1), audioHeader, ...withoutAudioHeader.slice(firstFrame + 1)];
     const { file: bytes, muxer } = mux(late);
-    expect(muxer.counters.skipped).toBe(1 + countFrames(inputs, 'audio'));
+    expect(muxer.counters.skipped).toBe(0);
     const p = probe(write('late-audio.mp4', bytes));
+    expect(p.streams.map((s) => s.codec_name)).toEqual(['h264', 'aac']);
+    expect(framesOf(p, 'video')).toBe(100);
+  });
+
+  it(`fixes its tracks ${TRACK_WAIT_MS} ms after the first frame: a header later than that, and its frames, are skipped and counted`, () => {
+    const audioHeader = inputs.find((m) => m.kind === 'audio' && m.isSequenceHeader)!;
+    const withoutAudioHeader = inputs.filter((m) => m !== audioHeader);
+    const firstFrame = withoutAudioHeader.find(isFrame)!;
+    const at = withoutAudioHeader.findIndex((m) => m.timestamp > firstFrame.timestamp + TRACK_WAIT_MS + 100);
+    const late = [...withoutAudioHeader.slice(0, at), audioHeader, ...withoutAudioHeader.slice(at)];
+    const { file: bytes, muxer } = mux(late);
+    const p = probe(write('too-late-audio.mp4', bytes));
     expect(p.streams.map((s) => s.codec_name)).toEqual(['h264']);
     expect(framesOf(p, 'video')).toBe(100);
+    // The audio frames before the header had no track to go to either.
+    expect(muxer.counters.skipped).toBe(1 + countFrames(inputs, 'audio'));
   });
 
   it('ignores a repeated identical header and skips a different one', () => {

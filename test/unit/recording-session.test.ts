@@ -248,6 +248,67 @@ describe('RecordingSession', () => {
     expect(widths.filter((w, i) => i === 0 || w !== widths[i - 1])).toEqual([320, 640]);
   });
 
+  /** The tags of an FLV file, audio only (an audio-only encoder). */
+  const audioOnly = (flv: FlvFile): FlvFile => ({ ...flv, tags: flv.tags.filter((t) => t.type === 8) });
+
+  async function audioPackets(file: string): Promise<number[]> {
+    const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file]);
+    return stdout.split('\n').filter((l) => l.trim() !== '').map(Number);
+  }
+
+  it('an MP4 file takes the audio header that comes just after the first keyframe (MPEG-TS sources), not a new file', async () => {
+    const s = session('mp4', 3_600_000);
+    const header = small.tags.findIndex((t) => t.type === 8 && parseAudioTag(t.body).isSequenceHeader);
+    const keyframe = small.tags.findIndex((t) => t.type === 9 && parseVideoTag(t.body).isKeyframe);
+    const tags = small.tags.filter((_t, i) => i !== header);
+    tags.splice(tags.indexOf(small.tags[keyframe]!) + 1, 0, small.tags[header]!);
+    feed(s, { ...small, tags });
+    await s.finish();
+    expect(index.list()).toHaveLength(1);
+    const p = await probe(index.path(index.list()[0]!));
+    expect(p.streams.map((st) => st.codec_name)).toEqual(['h264', 'aac']);
+    expect(Number(p.format.duration)).toBeGreaterThan(5.8);
+  });
+
+  it.each(['mp4', 'mpegts', 'flv'] as const)('an audio-only %s recording keeps its first second (held while a video header may still come)', async (format) => {
+    const s = session(format, 3_600_000);
+    feed(s, audioOnly(small));
+    await s.finish();
+    const packets = await audioPackets(index.path(index.list()[0]!));
+    const all = small.tags.filter((t) => t.type === 8 && !parseAudioTag(t.body).isSequenceHeader).length;
+    expect(packets.length).toBe(all);
+  });
+
+  it('an audio-only encoder after a video one gets an audio file with its audio, not an empty one waiting for video', async () => {
+    const s = session('mp4', 3_600_000);
+    feed(s, small);
+    s.sourceRestarted();
+    const last = Math.max(...small.tags.map((t) => t.timestamp));
+    feed(s, audioOnly(small), last + 40);
+    await s.finish();
+    const entries = index.list();
+    expect(entries).toHaveLength(2);
+    expect((await probe(index.path(entries[1]!))).streams.map((st) => st.codec_name)).toEqual(['aac']);
+    expect((await audioPackets(index.path(entries[1]!))).length).toBeGreaterThan(200);
+  });
+
+  it('audio interleaved behind the keyframe a file opens on is left out, not stacked at time 0', async () => {
+    const s = session('mp4', 2000);
+    // As MPEG-TS delivers it: the audio of the last 100 ms before each keyframe comes after it.
+    const tags = [...small.tags];
+    for (const key of small.tags.filter((t) => t.type === 9 && parseVideoTag(t.body).isKeyframe && t.timestamp > 0)) {
+      const late = tags.filter((t) => t.type === 8 && t.timestamp < key.timestamp && t.timestamp >= key.timestamp - 100 && !parseAudioTag(t.body).isSequenceHeader);
+      for (const t of late) tags.splice(tags.indexOf(t), 1);
+      tags.splice(tags.indexOf(key) + 1, 0, ...late);
+    }
+    feed(s, { ...small, tags });
+    await s.finish();
+    for (const e of index.list().slice(1)) {
+      const dts = await audioPackets(index.path(e));
+      for (let i = 1; i < dts.length; i++) expect(dts[i], `${e.segment}: audio packet ${i}`).toBeGreaterThan(dts[i - 1]!);
+    }
+  });
+
   it('keeps one file when the same headers are sent again', async () => {
     const s = session('mpegts', 3_600_000);
     feed(s, small);

@@ -5,8 +5,10 @@
  * last complete fragment. Sans-I/O: a message in, file bytes out.
  *
  * Tracks: H.264 or HEVC video (timescale 90 kHz) and AAC audio (timescale = its sample
- * rate). They are fixed at the first coded frame; the caller starts a new file (and a
- * new muxer) when a codec configuration changes.
+ * rate). They are fixed once both headers came, or TRACK_WAIT_MS of frames after the
+ * first coded frame (MPEG-TS sources deliver the audio header after the first video
+ * keyframe); the frames of that wait are held and written then. The caller starts a new
+ * file (and a new muxer) when a codec configuration changes.
  */
 import { ProtocolError } from '../../lib/errors.js';
 import type { ContainerInput, ContainerMuxer, FilePatch } from '../container.js';
@@ -35,6 +37,8 @@ export interface Fmp4MuxerCounters {
 }
 
 const DEFAULT_FRAGMENT_MS = 1000;
+/** How long coded frames wait for the other kind's header before the tracks are fixed without it. */
+export const TRACK_WAIT_MS = 1000;
 const DEFAULT_MAX_FRAGMENT_BYTES = 64 * 1024 * 1024;
 const VIDEO_TIMESCALE = 90000;
 /** An AAC frame is 1024 samples (960-sample frames are not signalled in FLV). */
@@ -101,6 +105,8 @@ export class Fmp4Muxer implements ContainerMuxer {
   private audioConfig: Mp4AudioConfig | undefined;
 
   private decided = false;
+  /** Coded frames that came before the tracks were fixed, written when they are. */
+  private pending: ContainerInput[] = [];
   private tracks: Track[] = [];
   private video: Track | undefined;
   private audio: Track | undefined;
@@ -136,6 +142,8 @@ export class Fmp4Muxer implements ContainerMuxer {
 
   flush(): Buffer[] {
     const out: Buffer[] = [];
+    // The source stopped or the file ends: the tracks are what came.
+    if (!this.decided && this.pending.length > 0) this.decide(out);
     for (const track of this.tracks) {
       const held = track.held;
       if (held === undefined) continue;
@@ -160,6 +168,28 @@ export class Fmp4Muxer implements ContainerMuxer {
     return { offset: this.mehdSlotOffset, bytes: mehdBox(ms) };
   }
 
+  takesNewTracks(): boolean {
+    return !this.decided;
+  }
+
+  /**
+   * Before the tracks are fixed, a coded frame waits (for the other kind's header) unless
+   * both headers are in, or the first waiting frame is TRACK_WAIT_MS old. Returns whether
+   * the frame was taken into the wait.
+   */
+  private waitForTracks(message: ContainerInput, out: Buffer[]): boolean {
+    if (this.decided) return false;
+    const first = this.pending[0];
+    if (this.videoConfig === undefined || this.audioConfig === undefined) {
+      if (first === undefined || message.timestamp - first.timestamp < TRACK_WAIT_MS) {
+        this.pending.push(message);
+        return true;
+      }
+    }
+    this.decide(out);
+    return false;
+  }
+
   private skip(): void {
     this.counters.skipped += 1;
   }
@@ -170,10 +200,8 @@ export class Fmp4Muxer implements ContainerMuxer {
     if (unit.type === 'unsupported') return this.skip();
     if (unit.type === 'config') return this.videoHeader(unit.codec, unit.record);
 
-    if (!this.decided) {
-      if (this.videoConfig === undefined) return this.skip();
-      this.decide(out);
-    }
+    if (!this.decided && this.videoConfig === undefined) return this.skip();
+    if (this.waitForTracks(message, out)) return;
     const track = this.video;
     if (track?.spec.kind !== 'video') return this.skip();
     const config = track.spec.config;
@@ -192,10 +220,8 @@ export class Fmp4Muxer implements ContainerMuxer {
     if (unit.type === 'unsupported') return this.skip();
     if (unit.type === 'config') return this.audioHeader(unit.asc);
 
-    if (!this.decided) {
-      if (this.audioConfig === undefined) return this.skip();
-      this.decide(out);
-    }
+    if (!this.decided && this.audioConfig === undefined) return this.skip();
+    if (this.waitForTracks(message, out)) return;
     const track = this.audio;
     if (track === undefined || unit.data.length === 0 || this.waitingForKeyframe) return this.skip();
     this.addSample(track, message.timestamp, 0, unit.data, true, out);
@@ -239,6 +265,9 @@ export class Fmp4Muxer implements ContainerMuxer {
     const init = initSegment(this.tracks.map((t) => t.spec));
     this.mehdSlotOffset = init.mehdSlotOffset;
     out.push(init.bytes);
+    const waited = this.pending;
+    this.pending = [];
+    for (const message of waited) out.push(...this.push(message));
   }
 
   private addSample(track: Track, dtsMs: number, ctsMs: number, data: Buffer, sync: boolean, out: Buffer[]): void {
