@@ -16,6 +16,12 @@ import { RECORDING_EXTENSIONS, type RecordingEntry, type RecordingFormat, type R
  * this much audio with no video header, rather than becoming a short audio-only file.
  */
 const AUDIO_ONLY_GRACE_MS = 1000;
+/** What each format takes, for the note on a file that had to leave frames out. */
+const CARRIES: Record<RecordingFormat, string> = {
+  mp4: 'it takes H.264 or HEVC video and AAC audio',
+  mpegts: 'it takes H.264 or HEVC video and AAC audio',
+  flv: 'it takes every codec RTMP carries',
+};
 /** Index progress (size, duration) is updated at most this often per file. */
 const PROGRESS_INTERVAL_MS = 1000;
 
@@ -289,6 +295,20 @@ export class RecordingSession implements OutputSink {
     const { entry, writer } = file;
     if (writer.failed) return this.repairFailed(entry); // Reported by onWriteError.
     const endedAt = new Date(this.deps.now()).toISOString();
+    const skipped = file.muxer.counters.skipped;
+    const cannotCarry = `${skipped} frame${skipped === 1 ? '' : 's'} ${this.options.format} cannot carry (${CARRIES[this.options.format]}) or malformed`;
+    if (writer.bytesWritten === 0) {
+      // Nothing reached the file (MP3 into mp4, say): no file to play, so not `ready`.
+      const error = `nothing recorded: ${cannotCarry}`;
+      this.deps.index.update(entry.id, { status: 'failed', endedAt, durationMs: 0, bytes: 0, error });
+      this.deps.logger.warn({ recordingId: entry.id, file: entry.file, err: error }, 'recording failed');
+      this.deps.events({ type: 'recording.failed', ...this.eventBase(entry), error, durationMs: 0, bytes: 0 });
+      return;
+    }
+    if (skipped > 0) {
+      note = note === null ? `left out: ${cannotCarry}` : `${note}; left out: ${cannotCarry}`;
+      this.deps.logger.warn({ recordingId: entry.id, file: entry.file, skipped }, `recording left out ${cannotCarry}`);
+    }
     this.deps.index.update(entry.id, { status: 'ready', endedAt, durationMs, bytes: writer.bytesWritten, note });
     this.deps.logger.info({ recordingId: entry.id, file: entry.file, durationMs, bytes: writer.bytesWritten, note }, 'recording ready');
     this.deps.events({ type: 'recording.ready', ...this.eventBase(entry), durationMs, bytes: writer.bytesWritten, note });

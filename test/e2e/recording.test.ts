@@ -47,7 +47,7 @@ describe('flow recording', () => {
   beforeAll(async () => {
     daemon = await startInProcess(
       `${API}flows:
-${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}${recordingFlow('rec-switch', { format: 'mp4', timeoutSeconds: 4 })}${flowYaml('rec-late')}`,
+${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format: 'mpegts' })}${recordingFlow('rec-flv', { format: 'flv' })}${recordingFlow('rec-gap', { format: 'mp4', timeoutSeconds: 3 })}${recordingFlow('rec-switch', { format: 'mp4', timeoutSeconds: 4 })}${recordingFlow('mp3-mp4', { format: 'mp4' })}${recordingFlow('mp3-flv', { format: 'flv' })}${flowYaml('rec-late')}`,
       '',
       undefined,
       { storageExtra: ', minFreeSpace: 0' },
@@ -82,10 +82,11 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
       expect(Math.abs(rec.durationSeconds - 10)).toBeLessThan(1);
       expect(rec.bytes).toBe((await stat(fileOf(rec))).size);
       expect((await decodeAll(fileOf(rec))).code).toBe(0);
+      expect(rec).toMatchObject({ note: null, error: null });
     }
     // Metrics: each recorded flow has its recorder's series; the disk's free space is known.
     const families = new Map(parsePrometheusText(await (await fetch(`${base}/metrics`)).text()).map((f) => [f.name, f]));
-    expect(families.get('flowrelay_flow_recording')?.samples.map((x) => x.labels.flow).sort()).toEqual(['rec-flv', 'rec-gap', 'rec-mp4', 'rec-ts']);
+    expect(families.get('flowrelay_flow_recording')?.samples.map((x) => x.labels.flow).sort()).toEqual(['mp3-flv', 'mp3-mp4', 'rec-flv', 'rec-gap', 'rec-mp4', 'rec-switch', 'rec-ts']);
     expect(families.get('flowrelay_flow_recording_failed')?.samples.every((x) => x.value === 0)).toBe(true);
     expect(families.get('flowrelay_flow_recording_dropped_frames_total')?.samples.every((x) => x.value === 0)).toBe(true);
     expect(families.get('flowrelay_recordings_free_bytes')?.samples[0]?.value).toBeGreaterThan(0);
@@ -203,5 +204,21 @@ ${recordingFlow('rec-mp4', { format: 'mp4' })}${recordingFlow('rec-ts', { format
     expect(streams.map((st) => st.codec_name)).toEqual(['aac']);
     // 3 s of 44.1 kHz AAC is 129 frames; the whole of it, the first second included.
     expect(Number(streams[0]!.nb_read_packets)).toBeGreaterThan(120);
+  });
+
+  it('a stream whose codecs a format cannot carry: an MP3-only publish fails the mp4 recording with the reason (no empty ready file); flv keeps it', async () => {
+    const mp3 = async (flowId: string) => {
+      await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '2.5', '-c:a', 'libmp3lame', '-f', 'flv', daemon.url(publishKey(flowId))]);
+      let list: Recording[] = [];
+      await waitFor(() => list.length === 1 && list[0]!.status !== 'recording', `${flowId}'s recording to end`, 15_000, async () => {
+        list = await recordingsOf(flowId);
+      });
+      return list[0]!;
+    };
+    const inMp4 = await mp3('mp3-mp4');
+    expect(inMp4).toMatchObject({ status: 'failed', bytes: 0, error: expect.stringMatching(/^nothing recorded: \d+ frames mp4 cannot carry \(it takes H\.264 or HEVC video and AAC audio\)/) });
+    const inFlv = await mp3('mp3-flv');
+    expect(inFlv).toMatchObject({ status: 'ready', note: null });
+    expect((await probeStreams(fileOf(inFlv))).map((st) => st.codec_name)).toEqual(['mp3']);
   });
 });

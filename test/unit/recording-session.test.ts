@@ -19,14 +19,14 @@ const logger = pino({ level: 'silent' });
 /** Wall-clock time of media time 0: the session's clock follows the media fed to it. */
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 
-async function makeFlv(file: string, width: number, height: number, seconds: number): Promise<void> {
+async function makeFlv(file: string, width: number, height: number, seconds: number, audioCodec = 'aac'): Promise<void> {
   await execFileAsync('ffmpeg', [
     '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
     '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=25`,
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     '-t', String(seconds),
     '-c:v', 'libx264', '-g', '25', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac',
+    '-c:a', audioCodec,
     // onMetaData carries this file's duration: the recording must not copy it into its segments.
     '-f', 'flv', file,
   ]);
@@ -80,10 +80,12 @@ function expectedCuts(flv: FlvFile, segmentMs: number): number[] {
 let media: string;
 let small: FlvFile;
 let large: FlvFile;
+let withMp3: FlvFile;
 
 beforeAll(async () => {
   media = await mkdtemp(join(tmpdir(), 'flowrelay-session-media-'));
-  await Promise.all([makeFlv(join(media, 'small.flv'), 320, 240, 6), makeFlv(join(media, 'large.flv'), 640, 360, 2)]);
+  await Promise.all([makeFlv(join(media, 'small.flv'), 320, 240, 6), makeFlv(join(media, 'large.flv'), 640, 360, 2), makeFlv(join(media, 'mp3.flv'), 320, 240, 2, 'libmp3lame')]);
+  withMp3 = await readFlvFile(join(media, 'mp3.flv'));
   small = await readFlvFile(join(media, 'small.flv'));
   large = await readFlvFile(join(media, 'large.flv'));
 });
@@ -307,6 +309,16 @@ describe('RecordingSession', () => {
       const dts = await audioPackets(index.path(e));
       for (let i = 1; i < dts.length; i++) expect(dts[i], `${e.segment}: audio packet ${i}`).toBeGreaterThan(dts[i - 1]!);
     }
+  });
+
+  it('a file that had to leave frames out says so in its note (MP3 audio in mp4), and is still ready', async () => {
+    const s = session('mp4', 3_600_000);
+    feed(s, withMp3);
+    await s.finish();
+    const [entry] = index.list();
+    const mp3Frames = withMp3.tags.filter((t) => t.type === 8).length;
+    expect(entry).toMatchObject({ status: 'ready', note: `left out: ${mp3Frames} frames mp4 cannot carry (it takes H.264 or HEVC video and AAC audio) or malformed` });
+    expect((await probe(index.path(entry!))).streams.map((st) => st.codec_name)).toEqual(['h264']);
   });
 
   it('keeps one file when the same headers are sent again', async () => {
