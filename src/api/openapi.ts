@@ -193,6 +193,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             recordings: { type: 'array', items: { type: 'string' } },
             notifyUrl: { type: ['string', 'null'] },
             notifySecret: { type: ['string', 'null'] },
+            tls: { type: 'object', properties: { ca: { type: 'string' }, verify: { type: 'boolean' } } },
           },
         },
         ConfigStatus: {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { checkPathTemplate } from '../recording/path-template.js';
 import { httpUrl, intRange, quantity } from './schema-parts.js';
-import { fullRtmpUrl } from './schema-restream.js';
+import { clientTlsSchema, fullRtmpUrl } from './schema-restream.js';
 
 export const RECORDING_FORMATS = ['mp4', 'mpegts', 'flv'] as const;
 
@@ -72,6 +72,8 @@ export const recordJobRequestSchema = z
     notifySecret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
     /** Overrides recordJobs.waitSeconds for this job. */
     waitSeconds: intRange(1, 86_400).optional(),
+    /** rtmps:// URLs: `ca` (an absolute path) to trust a private CA, `verify: false` to skip the check. */
+    tls: clientTlsSchema.optional(),
   })
   .strict();
 

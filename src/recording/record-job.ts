@@ -15,6 +15,8 @@ export interface RecordJobRecord {
   notifyUrl: string | null;
   notifySecret: string | null;
   waitSeconds: number;
+  /** How an rtmps:// URL's certificate is checked; absent: against the system CAs. */
+  tls?: { ca?: string | undefined; verify: boolean };
   status: RecordJobStatus;
   error: string | null;
   createdAt: string;
@@ -84,7 +86,10 @@ export class RecordJob {
     this.input = this.parts.input(this.hub);
     this.input.start();
     this.waitTimer = this.clock.setTimeout(() => {
-      if (this.record.status === 'waiting') void this.end('failed', `no stream arrived within ${this.record.waitSeconds} s`);
+      if (this.record.status !== 'waiting') return;
+      // Why, when the pull knows: a refused key, an untrusted certificate, a dead host.
+      const lastError = this.input?.report().lastError;
+      void this.end('failed', `no stream arrived within ${this.record.waitSeconds} s${lastError ? `; last error: ${lastError}` : ''}`);
     }, this.record.waitSeconds * 1000);
   }
 

@@ -105,6 +105,7 @@ export class RecordJobs {
       notifyUrl: request.notifyUrl ?? null,
       notifySecret: request.notifyUrl ? (request.notifySecret ?? randomBytes(24).toString('base64url')) : null,
       waitSeconds: request.waitSeconds ?? this.config.waitSeconds,
+      ...(request.tls && { tls: request.tls }),
       status: 'waiting',
       error: null,
       createdAt: new Date(this.deps.clock.now()).toISOString(),
@@ -152,7 +153,7 @@ export class RecordJobs {
   private run(record: RecordJobRecord): void {
     const logger = this.deps.logger.child({ jobId: record.id });
     if (record.notifyUrl && record.notifySecret) this.notifiers.set(record.id, this.deps.notifier(record.notifyUrl, record.notifySecret));
-    const spec = rtmpPullInputSchema.parse({ name: 'source', type: 'rtmp-pull', url: record.url });
+    const spec = rtmpPullInputSchema.parse({ name: 'source', type: 'rtmp-pull', url: record.url, ...(record.tls && { tls: record.tls }) });
     const job = new RecordJob(
       record,
       {
