@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RecordingEvent } from '../core/flow-events.js';
 import type { MediaFlags, OutputSink } from '../core/output-feed.js';
 import type { ContainerInput, ContainerMuxer } from '../protocol/container.js';
+import { parseVideoTag } from '../protocol/flv/tag.js';
 import { RecordingFileWriter } from './file-writer.js';
 import { createContainerMuxer } from './muxers.js';
 import { renderPathTemplate } from './path-template.js';
@@ -213,6 +214,9 @@ export class RecordingSession implements OutputSink {
     // audio header just after the first video keyframe.
     const joins = previous === undefined && this.file.muxer.takesNewTracks?.() === true;
     if (this.options.format === 'mp4' && !joins) this.closeFile(null);
+    // MPEG-TS keeps the video PID across a codec change (H.264 to HEVC on a failover), and
+    // FFmpeg then goes on decoding the new codec as the old one: a new file instead.
+    else if (this.options.format === 'mpegts' && kind === 'video' && previous !== undefined && videoCodecOf(previous) !== videoCodecOf(payload)) this.closeFile(null);
     else this.mux({ kind, timestamp: this.file.lastTs, payload, isKeyframe: false, isSequenceHeader: true });
   }
 
@@ -353,6 +357,14 @@ export class RecordingSession implements OutputSink {
 
   private eventBase(entry: RecordingEntry): { recordingId: string; flowId: string | null; jobId: string | null; file: string; format: string } {
     return { recordingId: entry.id, flowId: entry.flowId, jobId: entry.jobId, file: entry.file, format: entry.format };
+  }
+}
+
+function videoCodecOf(header: Buffer): string | undefined {
+  try {
+    return parseVideoTag(header).codec;
+  } catch {
+    return undefined;
   }
 }
 

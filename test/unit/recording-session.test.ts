@@ -11,6 +11,7 @@ import { parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { nodeRecordingFs } from '../../src/recording/recording-fs.js';
 import { RecordingIndex, type RecordingEntry, type RecordingFormat } from '../../src/recording/recording-index.js';
 import { RecordingSession, type RecordingSessionOptions } from '../../src/recording/recording-session.js';
+import { TsDemuxer } from '../../src/protocol/mpegts/demuxer.js';
 import { readFlvFile, toContainerInput, type FlvFile } from '../helpers/flv-file.js';
 
 const execFileAsync = promisify(execFile);
@@ -319,6 +320,24 @@ describe('RecordingSession', () => {
     const mp3Frames = withMp3.tags.filter((t) => t.type === 8).length;
     expect(entry).toMatchObject({ status: 'ready', note: `left out: ${mp3Frames} frames mp4 cannot carry (it takes H.264 or HEVC video and AAC audio) or malformed` });
     expect((await probe(index.path(entry!))).streams.map((st) => st.codec_name)).toEqual(['h264']);
+  });
+
+  it('starts a new MPEG-TS file when the video codec changes (H.264 to HEVC): one PID cannot carry both to FFmpeg', async () => {
+    const hevcFile = join(media, 'hevc.ts');
+    await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=sample_rate=44100',
+      '-t', '2', '-c:v', 'libx265', '-x265-params', 'log-level=error:keyint=25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'mpegts', hevcFile]);
+    const hevcTags: FlvFile['tags'] = [];
+    const demuxer = new TsDemuxer((tag) => hevcTags.push({ type: tag.kind === 'video' ? 9 : tag.kind === 'audio' ? 8 : 18, timestamp: tag.timestamp, body: tag.payload }));
+    demuxer.feed(await readFile(hevcFile));
+    demuxer.flush();
+    const s = session('mpegts', 3_600_000);
+    feed(s, small);
+    feed(s, { hasAudio: true, hasVideo: true, tags: hevcTags }, Math.max(...small.tags.map((t) => t.timestamp)) + 40);
+    await s.finish();
+    const entries = index.list();
+    expect(entries).toHaveLength(2);
+    const codecs = await Promise.all(entries.map(async (e) => (await probe(index.path(e))).streams.find((st) => st.codec_type === 'video')?.codec_name));
+    expect(codecs).toEqual(['h264', 'hevc']);
   });
 
   it('keeps one file when the same headers are sent again', async () => {
