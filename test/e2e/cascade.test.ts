@@ -1,8 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { App } from '../../src/app.js';
@@ -10,8 +7,8 @@ import { parseConfigText } from '../../src/config/load.js';
 import { flowYaml, playKey, publishKey, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { play, probeDuration, probeStreams, publish, videoFrames, waitFor, type Proc } from '../helpers/ffmpeg.js';
 import { freePort } from '../helpers/peers.js';
+import { rtmpsListener, selfSignedCert } from '../helpers/tls-cert.js';
 
-const execFileAsync = promisify(execFile);
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A flow whose input reads another flow (of this daemon, or of `node`). */
@@ -82,11 +79,8 @@ describe('cascading flows', () => {
   });
 
   it('an edge pulls an origin over RTMPS whose certificate a private CA signed: peers[].tls.ca trusts it, tls: true does not', async () => {
-    const certDir = await mkdtemp(join(tmpdir(), 'flowrelay-cascade-tls-'));
-    const cert = join(certDir, 'tls.crt');
-    const key = join(certDir, 'tls.key');
-    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-    const origin = await startInProcess(`flows:\n${flowYaml('secure')}`, `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`);
+    const { dir: certDir, cert, key } = await selfSignedCert('flowrelay-cascade-tls-');
+    const origin = await startInProcess(`flows:\n${flowYaml('secure')}`, rtmpsListener({ cert, key }));
     closers.push(() => origin.close());
     const tlsPort = origin.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
     const reconnect = { initialDelayMs: 200, maxDelayMs: 1000 };

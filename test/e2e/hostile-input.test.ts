@@ -23,6 +23,20 @@ function setChunkSizeMessage(size: number): Buffer {
   return Buffer.concat([Buffer.from([0x02]), Buffer.from([0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0]), body]);
 }
 
+/**
+ * A handshake, then `bursts` of 2,000 ping requests (18 bytes each, each asking for an 18-byte
+ * answer) from a peer that never reads; stops early when the connection is closed.
+ */
+async function pingFlood(c: RawRtmp, bursts: number): Promise<void> {
+  await c.handshake();
+  c.socket.pause();
+  const ping = Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0]), Buffer.from([0, 6, 0, 0, 0, 1])]);
+  const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping));
+  for (let i = 0; i < bursts && !c.socket.destroyed; i++) {
+    if (!c.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const SECONDS = 12;
 
 /**
@@ -59,14 +73,8 @@ describe('hostile bytes close one connection, never the daemon', () => {
     ['a chunk size of 1 (a CPU and heap flood)', async (c) => { await c.handshake(); c.write(setChunkSizeMessage(1)); }],
     ['a large message before any publish was accepted', async (c) => { await c.handshake(); c.write(type0Header(9, 100_000)); }],
     ['ping requests from a peer that never reads the answers', async (c) => {
-      await c.handshake();
-      c.socket.pause();
-      const ping = Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0]), Buffer.from([0, 6, 0, 0, 0, 1])]);
-      const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping));
       // Bounded: at most 3000 bursts (about 108 MB of answers asked for), stops when closed.
-      for (let i = 0; i < 3000 && !c.socket.destroyed; i++) {
-        if (!c.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
-      }
+      await pingFlood(c, 3000);
     }],
     ['a player that deleted its stream and then idles', async (c) => {
       await c.play(playKey('live'));
@@ -101,15 +109,9 @@ describe('hostile bytes close one connection, never the daemon', () => {
     const own = await startInProcess('flows: []\n', ', handshakeTimeoutMs: 60000', logs);
     try {
       const c = await RawRtmp.open(own.port);
-      await c.handshake();
-      c.socket.pause();
-      const ping = Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0]), Buffer.from([0, 6, 0, 0, 0, 1])]);
-      const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping));
       // 14 MB of answers asked for: more than the kernel's socket buffers take (a few MB),
       // less than the old limit, which let 17 MiB of 18-byte writes pile up.
-      for (let i = 0; i < 400 && !c.socket.destroyed; i++) {
-        if (!c.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
-      }
+      await pingFlood(c, 400);
       expect(await c.closedWithin(5_000)).toBe(true);
       expect(logs.some((l) => l.code === 'write_backlog')).toBe(true);
     } finally {

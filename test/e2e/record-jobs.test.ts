@@ -1,17 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { decodeAll, probeDuration, probeStreams, publish, waitFor } from '../helpers/ffmpeg.js';
 import { nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../helpers/peers.js';
 import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
 import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { rtmpsListener, selfSignedCert } from '../helpers/tls-cert.js';
 
-const execFileAsync = promisify(execFile);
 const TOKEN = 'frt_record-jobs-tests-token-00000000000000000';
 const NOTIFY_SECRET = 'notify-secret-for-tests-0123456789';
 const HOOK_SECRET = 'webhook-secret-for-tests-0123456789';
@@ -133,11 +130,8 @@ flows: []
   });
 
   it('an rtmps:// job trusts a private CA with tls.ca; without it, the failure says why (the certificate)', async () => {
-    const certDir = await mkdtemp(join(tmpdir(), 'flowrelay-job-tls-'));
-    const cert = join(certDir, 'tls.crt');
-    const key = join(certDir, 'tls.key');
-    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-    const origin = await startInProcess(`flows:\n${flowYaml('secure')}`, `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`);
+    const { dir: certDir, cert, key } = await selfSignedCert('flowrelay-job-tls-');
+    const origin = await startInProcess(`flows:\n${flowYaml('secure')}`, rtmpsListener({ cert, key }));
     const encoder = publish(origin.url(publishKey('secure')), { seconds: 20 });
     try {
       await waitFor(() => origin.app.registry.get('secure')!.hub.live, 'the origin to be live');

@@ -13,6 +13,7 @@ import { freePort, nginxRtmpAvailable, startNginxRtmp, type RtmpPeer } from '../
 import { apiClient, type ApiAnswer } from '../helpers/api-client.js';
 import { killDaemonAndAwaitItsFfmpeg } from '../helpers/orphans.js';
 import { deadPort, webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { rtmpsListener, selfSignedCert } from '../helpers/tls-cert.js';
 
 const execFileAsync = promisify(execFile);
 const TOKEN = 'frt_tasks-tests-token-0000000000000000000000';
@@ -217,10 +218,8 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
   });
 
   it('an rtmps:// destination\'s certificate is verified: an untrusted one fails the task, tls.ca makes it trusted', async () => {
-    const cert = join(dir, 'tls.crt');
-    const key = join(dir, 'tls.key');
-    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-    const daemon = await startInProcess(`${apiSection()}flows:\n${flowYaml('untrusted')}${flowYaml('trusted')}`, `, tls: { listen: "127.0.0.1:0", cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }`, undefined, { storageExtra: ', minFreeSpace: 0', app: { taskRetryDelayMs: () => 300 } });
+    const { cert, key } = await selfSignedCert('flowrelay-task-tls-');
+    const daemon = await startInProcess(`${apiSection()}flows:\n${flowYaml('untrusted')}${flowYaml('trusted')}`, rtmpsListener({ cert, key }), undefined, { storageExtra: ', minFreeSpace: 0', app: { taskRetryDelayMs: () => 300 } });
     daemons.push(daemon);
     const api = apiOf(daemon);
     const tlsPort = daemon.app.addresses().find((a) => a.protocol === 'rtmps')!.address.port;
