@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
-import { parseAudioTag, parseVideoTag } from '../protocol/flv/tag.js';
+import { isCodedAudio, isCodedVideo, parseAudioTag, parseVideoTag } from '../protocol/flv/tag.js';
 import type { FlowEvent } from './flow-events.js';
 import type { HubSourceOwner, SourceHandle, StreamHub } from './stream-hub.js';
 
@@ -151,9 +151,7 @@ export class FailoverSwitch {
     let attached = true;
     const mine = () => attached && side.owner === owner;
     return {
-      push: (kind, timestamp, payload) => {
-        if (mine()) this.onMedia(side, kind, timestamp, payload);
-      },
+      push: (kind, timestamp, payload) => mine() && this.onMedia(side, kind, timestamp, payload),
       pushMetadata: (timestamp, payload) => {
         if (!mine()) return;
         side.metadata = payload;
@@ -180,22 +178,30 @@ export class FailoverSwitch {
     return side.owner !== undefined && side.lastMediaAt > 0 && now - side.lastMediaAt < this.settings.afterMs;
   }
 
-  private onMedia(side: Side, kind: 'audio' | 'video', timestamp: number, payload: Buffer): void {
-    if (payload.length === 0) return;
+  /** Returns whether the payload is a coded frame, whether or not this side is active. */
+  private onMedia(side: Side, kind: 'audio' | 'video', timestamp: number, payload: Buffer): boolean {
+    if (payload.length === 0) return false;
     const now = this.clock.now();
     if (side.lastMediaAt === 0 || now - side.lastMediaAt >= this.settings.afterMs) side.healthySince = now;
     side.lastMediaAt = now;
     const video = kind === 'video' ? parseVideoTag(payload) : undefined;
-    const isHeader = video ? video.isSequenceHeader : parseAudioTag(payload).isSequenceHeader;
+    const audio = video ? undefined : parseAudioTag(payload);
+    const isHeader = video ? video.isSequenceHeader : audio!.isSequenceHeader;
     if (isHeader) {
       if (kind === 'video') side.videoHeader = payload;
       else side.audioHeader = payload;
     }
+    const joinPoint = video ? video.isKeyframe : !isHeader && side.videoHeader === undefined;
+    this.route(side, kind, timestamp, payload, isHeader, joinPoint, now);
+    return video ? isCodedVideo(video) : isCodedAudio(audio!);
+  }
+
+  /** Sends a side's message to the hub when that side is active, or switches to it when due. */
+  private route(side: Side, kind: 'audio' | 'video', timestamp: number, payload: Buffer, isHeader: boolean, joinPoint: boolean, now: number): void {
     if (!this.active) {
       // The first source (or the first after both were gone) starts at once: the hub makes readers wait for a keyframe.
       if (side === this.sides[0] || !this.healthy(this.other(side), now)) this.activate(side, 'first');
     }
-    const joinPoint = video ? video.isKeyframe : !isHeader && side.videoHeader === undefined;
     if (this.active === side && side.needsSplice) {
       // The same input, a new session: wait for its first join point, then splice it in.
       if (!joinPoint) return;

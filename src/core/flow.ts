@@ -10,7 +10,6 @@ import { IDLE_TIMEOUT_REASON, nextPushStatus, type PushInputStatus } from './inp
 import { StreamHub, type HubSourceOwner, type SourceHandle, type StreamHubOptions } from './stream-hub.js';
 import { FailoverSwitch, type FailoverSettings, type SourcePort } from './failover-switch.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { isCodedFrame } from '../protocol/flv/tag.js';
 
 /**
  * A publisher that has sent no media for this long is taken for a dead connection (an
@@ -351,14 +350,15 @@ export class Flow {
     this.publishers.set(inputName, { owner, detach, target: () => target, rebind: (next) => (target = next) });
     const cap = this.bitrateCap();
     const push: SourceHandle['push'] = (kind, timestamp, payload) => {
-      target.push(kind, timestamp, payload);
+      const codedFrame = target.push(kind, timestamp, payload);
       const now = this.now();
       state.lastMediaAt = now;
       state.bytes += payload.length;
-      if (isCodedFrame(kind, payload)) state.frames += 1;
+      if (codedFrame) state.frames += 1;
       state.rate.add(payload.length, now);
       const verdict = cap?.add(payload.length, now);
       if (verdict?.exceeded) this.onBitrateExceeded(inputName, state, owner, verdict.measuredBps, verdict.allowedBps);
+      return codedFrame;
     };
     const source: SourceHandle = {
       push,

@@ -8,7 +8,6 @@ import type { StatusListener } from './flow-events.js';
 import type { ConnectionReport, FlowPullInput } from './flow-parts.js';
 import type { MediaMessage } from './media.js';
 import type { HubReader, SourceHandle, StreamHub } from './stream-hub.js';
-import { isCodedFrame } from '../protocol/flv/tag.js';
 
 /** How often a missing upstream flow (not created yet, or restarting) is looked for again. */
 const RESOLVE_INTERVAL_MS = 1000;
@@ -92,9 +91,8 @@ export class LocalCascadeInput implements FlowPullInput, HubReader {
       else source.pushData(message.timestamp, message.payload);
       return;
     }
-    source.push(message.kind, message.timestamp, message.payload);
+    if (source.push(message.kind, message.timestamp, message.payload)) this.frames += 1;
     this.bytes += message.payload.length;
-    if (isCodedFrame(message.kind, message.payload)) this.frames += 1;
     this.meter.add(message.payload.length, this.clock.now());
   }
 

@@ -20,8 +20,12 @@ export interface HubSourceOwner {
 }
 
 export interface SourceHandle {
-  /** Source timestamps must be unwrapped (monotonic numbers), not 32-bit wire values. */
-  push(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void;
+  /**
+   * Source timestamps must be unwrapped (monotonic numbers), not 32-bit wire values.
+   * Returns whether the payload is a coded frame (what players count as a frame, not a
+   * codec header), so the caller's counters need not parse the tag again.
+   */
+  push(kind: 'audio' | 'video', timestamp: number, payload: Buffer): boolean;
   /** onMetaData body (without @setDataFrame); cached and sent to every new reader. */
   pushMetadata(timestamp: number, payload: Buffer): void;
   /** Other data messages (cue points, captions): forwarded, not cached. */
@@ -111,9 +115,7 @@ export class StreamHub {
   attachSource(owner: HubSourceOwner): SourceHandle | undefined {
     if (this.source || this.closed) return undefined;
     const handle: SourceHandle = {
-      push: (kind, timestamp, payload) => {
-        if (this.source?.handle === handle) this.ingestMedia(kind, timestamp, payload);
-      },
+      push: (kind, timestamp, payload) => this.source?.handle === handle && this.ingestMedia(kind, timestamp, payload),
       pushMetadata: (timestamp, payload) => {
         if (this.source?.handle !== handle) return;
         // At time 0, for the readers attached now and those that join later, as nginx-rtmp
@@ -203,11 +205,12 @@ export class StreamHub {
     for (const reader of this.readers) reader.sourceEnded();
   }
 
-  private ingestMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void {
-    if (payload.length === 0) return;
+  /** Returns whether the payload is a coded frame. */
+  private ingestMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): boolean {
+    if (payload.length === 0) return false;
     if (kind === 'video') {
       const info = parseVideoTag(payload);
-      if (info.isCommandFrame) return;
+      if (info.isCommandFrame) return false;
       this.hasVideo = true;
       const codedFrame = isCodedVideo(info);
       const message = this.ingest('video', this.toTimeline('video', timestamp, codedFrame), payload, info.isKeyframe, info.isSequenceHeader);
@@ -217,7 +220,7 @@ export class StreamHub {
         this.counters.videoFrames += 1;
         if (info.isKeyframe) this.counters.keyframes += 1;
       }
-      return;
+      return codedFrame;
     }
     const info = parseAudioTag(payload);
     // Without video every audio frame is a join point; with video, keyframes rule.
@@ -225,6 +228,7 @@ export class StreamHub {
     const message = this.ingest('audio', this.toTimeline('audio', timestamp, codedFrame), payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader);
     if (info.isSequenceHeader) this.audioHeader = message;
     else if (codedFrame) this.counters.audioFrames += 1;
+    return codedFrame;
   }
 
   /** Counts, caches and delivers one message, at `timestamp` on the flow's timeline. */

@@ -7,7 +7,6 @@ import { CONNECTED_STATUSES } from './connection-status.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
 import type { SourceHandle } from './stream-hub.js';
 import type { SourcePort } from './failover-switch.js';
-import { isCodedFrame } from '../protocol/flv/tag.js';
 
 /** What a connection that receives media reports (already as FLV tag bodies). */
 export interface InputEvents {
@@ -129,9 +128,8 @@ export class SupervisedInput implements FlowPullInput {
         handlers.ready();
       },
       media: (kind, timestamp, payload) => {
-        this.ensureSource()?.push(kind, timestamp, payload);
+        if (this.ensureSource()?.push(kind, timestamp, payload)) this.frames += 1;
         this.meter.add(payload.length, this.lastMediaAt);
-        if (isCodedFrame(kind, payload)) this.frames += 1;
       },
       metadata: (timestamp, payload) => this.ensureSource()?.pushMetadata(timestamp, payload),
       data: (timestamp, payload) => this.ensureSource()?.pushData(timestamp, payload),

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { avcResolution, isCodedFrame, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
+import { avcResolution, isCodedAudio, isCodedVideo, parseAudioTag, parseVideoTag } from '../../src/protocol/flv/tag.js';
 import { ProtocolError } from '../../src/lib/errors.js';
 import { protocolError } from '../helpers/protocol-error.js';
 
@@ -98,7 +98,13 @@ describe('parseVideoTag, enhanced RTMP', () => {
   });
 });
 
-describe('isCodedFrame: the frames a player counts', () => {
+/** Whether a media tag is a frame a player counts, as the hub decides it. */
+function isCodedFrame(kind: 'audio' | 'video', payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  return kind === 'video' ? isCodedVideo(parseVideoTag(payload)) : isCodedAudio(parseAudioTag(payload));
+}
+
+describe('isCodedVideo and isCodedAudio: the frames a player counts', () => {
   it.each([
     ['AVC sequence header', 'video', '17 00 000000', false],
     ['AVC keyframe', 'video', '17 01 000000 00', true],

@@ -175,12 +175,6 @@ export function isCodedAudio(info: AudioTagInfo): boolean {
   return info.packetType === undefined || info.packetType === APT_CODED_FRAMES;
 }
 
-/** Whether a media tag is a frame a player counts (see isCodedVideo and isCodedAudio). */
-export function isCodedFrame(kind: 'audio' | 'video', payload: Buffer): boolean {
-  if (payload.length === 0) return false;
-  return kind === 'video' ? isCodedVideo(parseVideoTag(payload)) : isCodedAudio(parseAudioTag(payload));
-}
-
 export function parseVideoTag(payload: Buffer): VideoTagInfo {
   const len = payload.length;
   if (len < 1) throw tooShort('video', 'its header', 1, 0);
