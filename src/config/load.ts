@@ -138,11 +138,6 @@ function startsWith(path: readonly PropertyKey[], prefix: readonly PropertyKey[]
 }
 
 /**
- * The offset of the deepest node on `path` that exists in the document. Through a map
- * it is the key's position (the `tls:` line for a key missing inside tls), through a
- * sequence the item's.
- */
-/**
  * The line of `path` in a config text (of its nearest existing parent when it is not
  * there), for issues found after parsing, such as files the config names that do not load.
  */
@@ -152,6 +147,11 @@ export function lineOfPath(text: string, path: ConfigPath): number {
   return lineCounter.linePos(locate(doc, path)).line;
 }
 
+/**
+ * The offset of the deepest node on `path` that exists in the document. Through a map
+ * it is the key's position (the `tls:` line for a key missing inside tls), through a
+ * sequence the item's.
+ */
 function locate(doc: Document, path: readonly PropertyKey[]): number {
   let node: unknown = doc.contents;
   let offset = doc.contents?.range?.[0] ?? 0;

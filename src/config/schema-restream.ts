@@ -68,6 +68,9 @@ export const clientTlsSchema = z
   })
   .strict();
 
+/** How a client connection checks an rtmps:// peer's certificate (outputs, pulls, tasks, record jobs, peers). */
+export type ClientTlsConfig = z.output<typeof clientTlsSchema>;
+
 /** Settings every RTMP client connection has, outputs and pulls alike. */
 const clientFields = {
   url: rtmpUrl,

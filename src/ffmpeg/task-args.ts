@@ -1,5 +1,6 @@
 import { isFileSource } from '../config/schema-pull.js';
 import type { TaskConfig } from '../config/schema-tasks.js';
+import type { ClientTlsConfig } from '../config/schema-restream.js';
 
 /** One entry of a files task's play order: a file, and where in it to start. */
 export interface PlayEntry {
@@ -85,7 +86,7 @@ export function concatScript(order: readonly PlayEntry[]): string {
 /** Where a task pushes: an rtmp(s):// URL, and how an rtmps:// one's certificate is checked. */
 export interface TaskDestination {
   url: string;
-  tls: { verify: boolean; ca?: string | undefined };
+  tls: ClientTlsConfig;
 }
 
 /**

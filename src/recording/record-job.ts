@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ClientTlsConfig } from '../config/schema-restream.js';
 import type { RecordJobStatus } from '../core/flow-events.js';
 import type { FlowPullInput } from '../core/flow-parts.js';
 import { StreamHub } from '../core/stream-hub.js';
@@ -16,7 +17,7 @@ export interface RecordJobRecord {
   notifySecret: string | null;
   waitSeconds: number;
   /** How an rtmps:// URL's certificate is checked; absent: against the system CAs. */
-  tls?: { ca?: string | undefined; verify: boolean };
+  tls?: ClientTlsConfig;
   status: RecordJobStatus;
   error: string | null;
   createdAt: string;

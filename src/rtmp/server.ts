@@ -5,7 +5,8 @@ import { FlowrelayError } from '../lib/errors.js';
 import type { ConnectionAdmission, ListenerReport } from '../policy/connection-admission.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { RtmpSession, type RtmpSessionDeps, type RtmpSessionOptions } from './session.js';
-import { TlsReloader, type TlsFiles } from './tls-reloader.js';
+import type { TlsFiles } from './tls-pair.js';
+import { TlsReloader } from './tls-reloader.js';
 
 export interface RtmpListenerSpec {
   host: string;

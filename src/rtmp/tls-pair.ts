@@ -2,6 +2,12 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 
+/** Where a certificate chain and its key are read from. */
+export interface TlsFiles {
+  certPath: string;
+  keyPath: string;
+}
+
 export interface TlsPair {
   cert: Buffer;
   key: Buffer;
@@ -34,7 +40,7 @@ export class TlsPairError extends Error {
  * the certificate, the key is not encrypted). Throws TlsPairError naming both files; the
  * listener is never touched with a pair that does not load.
  */
-export function validateTlsPair(pair: TlsPair, files: { certPath: string; keyPath: string }, now = Date.now()): LoadedTlsPair {
+export function validateTlsPair(pair: TlsPair, files: TlsFiles, now = Date.now()): LoadedTlsPair {
   try {
     createSecureContext({ cert: pair.cert, key: pair.key });
   } catch (err) {
@@ -52,7 +58,7 @@ export function validateTlsPair(pair: TlsPair, files: { certPath: string; keyPat
 }
 
 /** Reads both files and validates them (see validateTlsPair). */
-export async function loadTlsPair(files: { certPath: string; keyPath: string }, now = Date.now()): Promise<LoadedTlsPair> {
+export async function loadTlsPair(files: TlsFiles, now = Date.now()): Promise<LoadedTlsPair> {
   const read = (field: 'cert' | 'key', path: string) =>
     readFile(path).catch((err: Error) => {
       throw new TlsPairError(field, `cannot read ${field === 'cert' ? 'certificate' : 'key'} ${path}: ${err.message}`);

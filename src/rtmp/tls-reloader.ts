@@ -5,15 +5,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { validateTlsPair, type LoadedTlsPair, type TlsPair } from './tls-pair.js';
-
-export type { TlsPair } from './tls-pair.js';
-
-export interface TlsFiles {
-  certPath: string;
-  keyPath: string;
-}
-
+import { validateTlsPair, type LoadedTlsPair, type TlsFiles, type TlsPair } from './tls-pair.js';
 
 /** What gets the new context: a tls.Server. New handshakes use it; live connections keep theirs. */
 export interface SecureContextTarget {

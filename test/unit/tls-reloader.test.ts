@@ -6,7 +6,8 @@ import type { SecureContextOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TlsReloader, type TlsPair, type WatchDir } from '../../src/rtmp/tls-reloader.js';
+import type { TlsPair } from '../../src/rtmp/tls-pair.js';
+import { TlsReloader, type WatchDir } from '../../src/rtmp/tls-reloader.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 const execFileAsync = promisify(execFile);
