@@ -43,6 +43,14 @@ function setup(revert = false) {
   return { clock, hub, events, sw, reader };
 }
 
+/** `frames` rounds of one frame from each encoder, 40 ms of the switch's clock apart. */
+function run(clock: FakeClock, frames: number, ...encoders: { frame(): void }[]): void {
+  for (let i = 0; i < frames; i++) {
+    for (const e of encoders) e.frame();
+    clock.advance(40);
+  }
+}
+
 /** An encoder: headers once, then a keyframe every `gop` frames, one frame per 40 ms of its own time. */
 function encoder(handle: SourceHandle, id: number, gop = 25) {
   let n = 0;
@@ -63,25 +71,15 @@ describe('failover switch', () => {
     const { clock, sw, reader, events } = setup();
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
     const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 10);
-    for (let i = 0; i < 30; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 30, primary, backup);
     expect(sw.report().active).toBe('main');
     expect(reader.got.every((m) => encoderOf(m) === 1)).toBe(true);
     const lastBefore = reader.got.at(-1)!.timestamp;
     // The primary goes quiet; the backup keeps going. Nothing switches before afterMs...
-    for (let i = 0; i < 20; i++) {
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 20, backup);
     expect(sw.report().active).toBe('main');
     // ...then the switch waits for the backup's keyframe (every 10 frames).
-    for (let i = 0; i < 15; i++) {
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 15, backup);
     expect(sw.report().active).toBe('backup');
     const after = reader.got.filter((m) => encoderOf(m) === 2);
     expect(after.slice(0, 3).map((m) => [m.kind, m.isSequenceHeader, m.isKeyframe])).toEqual([
@@ -129,11 +127,7 @@ describe('failover switch', () => {
     backup.frame();
     clock.advance(8);
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
-    for (let i = 0; i < 10; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 10, primary, backup);
     expect(sw.report()).toMatchObject({ active: 'main', switches: 1 });
     expect(encoderOf(reader.got.at(-1)!)).toBe(1);
     expect(events).toEqual([{ type: 'input.revert', flowId: 'f', from: 'backup', to: 'main', reason: 'revert' }]);
@@ -142,16 +136,9 @@ describe('failover switch', () => {
   it('a primary that starts after the backup has run for afterMs does not take over without revert', () => {
     const { clock, sw } = setup(false);
     const backup = encoder(sw.port('backup').attachSource(owner())!, 2);
-    for (let i = 0; i < 30; i++) {
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 30, backup);
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
-    for (let i = 0; i < 100; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 100, primary, backup);
     expect(sw.report()).toMatchObject({ active: 'backup', switches: 0 });
   });
 
@@ -159,21 +146,10 @@ describe('failover switch', () => {
     const { clock, sw } = setup();
     const primary = encoder(sw.port('main').attachSource(owner())!, 1);
     const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 100);
-    for (let i = 0; i < 5; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
-    for (let i = 0; i < 30; i++) {
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 5, primary, backup);
+    run(clock, 30, backup);
     expect(sw.report().pending).toBe('backup');
-    for (let i = 0; i < 10; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 10, primary, backup);
     expect(sw.report()).toMatchObject({ active: 'main', pending: null, switches: 0 });
   });
 
@@ -182,11 +158,7 @@ describe('failover switch', () => {
     const primaryHandle = sw.port('main').attachSource(owner())!;
     const primary = encoder(primaryHandle, 1);
     const backup = encoder(sw.port('backup').attachSource(owner())!, 2, 5);
-    for (let i = 0; i < 3; i++) {
-      primary.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 3, primary, backup);
     primaryHandle.detach('publisher left');
     expect(sw.report().pending).toBe('backup');
     for (let i = 0; i < 5; i++) backup.frame();
@@ -206,10 +178,7 @@ describe('failover switch', () => {
     sw.port('backup').attachSource(owner()); // connected, silent
     first.detach('encoder restarted');
     const again = encoder(sw.port('main').attachSource(owner())!, 3);
-    for (let i = 0; i < 30; i++) {
-      again.frame();
-      clock.advance(40);
-    }
+    run(clock, 30, again);
     const video = reader.got.filter((m) => m.kind === 'video' && !m.isSequenceHeader).map((m) => m.timestamp);
     // Strictly rising, frame after frame: not stuck at the old session's last time.
     for (let i = 1; i < video.length; i++) expect(video[i]).toBeGreaterThan(video[i - 1]!);
@@ -228,17 +197,9 @@ describe('failover switch', () => {
     expect(sw.report().active).toBe('backup');
     const back = encoder(sw.port('main').attachSource(owner())!, 3, 5);
     // Healthy for 2 s: not yet.
-    for (let i = 0; i < 50; i++) {
-      back.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 50, back, backup);
     expect(sw.report().active).toBe('backup');
-    for (let i = 0; i < 40; i++) {
-      back.frame();
-      backup.frame();
-      clock.advance(40);
-    }
+    run(clock, 40, back, backup);
     expect(sw.report().active).toBe('main');
     expect(events.map((e) => e.type)).toEqual(['input.failover', 'input.revert']);
   });
