@@ -49,7 +49,7 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
         case 'rtmp':
           return new SupervisedOutput(spec, hub, rtmpOutputConnector(spec, deps.rtmp, logger), deps.clock, logger);
         case 'srt-caller':
-          return new SupervisedOutput(spec, hub, srtCallerOutputConnector(spec, needSrt(deps, 'an srt-caller output')), deps.clock, logger);
+          return new SupervisedOutput(spec, hub, srtCallerOutputConnector(spec, needSrt(deps, 'an srt-caller output'), logger), deps.clock, logger);
         case 'srt-listener':
           return new SrtListenerOutput(spec, hub, needSrt(deps, 'an srt-listener output'), logger);
       }

@@ -9,8 +9,12 @@ export interface MediaFlags {
 }
 
 export interface OutputSink {
-  /** Flags let a converting sink (MPEG-TS) skip re-parsing what the hub already knows. */
-  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void;
+  /**
+   * Flags let a converting sink (MPEG-TS) skip re-parsing what the hub already knows.
+   * Returns false when the frame did not go out because the sink's format cannot carry
+   * it (MP3 audio over MPEG-TS, say); the feed counts it as dropped, not sent.
+   */
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): boolean;
   sendMetadata(timestamp: number, payload: Buffer): void;
   sendData(timestamp: number, payload: Buffer): void;
   /** Bytes written but not yet flushed to the destination. */
@@ -27,6 +31,7 @@ export interface OutputFeedEvents {
 
 export interface OutputFeedCounters {
   framesSent: number;
+  /** Dropped when the destination fell behind, or left out because the sink cannot carry them. */
   framesDropped: number;
   bytesDropped: number;
   /** Times the destination fell behind and the output skipped to a keyframe. */
@@ -113,8 +118,10 @@ export class OutputFeed implements HubReader {
       else sink.sendData(timestamp, message.payload);
       return;
     }
-    sink.sendMedia(message.kind, timestamp, message.payload, message);
-    if (!message.isSequenceHeader) this.counters.framesSent += 1;
+    const carried = sink.sendMedia(message.kind, timestamp, message.payload, message);
+    if (message.isSequenceHeader) return;
+    if (carried) this.counters.framesSent += 1;
+    else this.counters.framesDropped += 1;
   }
 
   sourceStarted(): void {

@@ -166,8 +166,9 @@ export class SupervisedOutput implements FlowOutput {
     return {
       ...sink,
       sendMedia: (kind, timestamp, payload, flags) => {
-        sink.sendMedia(kind, timestamp, payload, flags);
-        this.meter.add(payload.length, this.clock.now());
+        const carried = sink.sendMedia(kind, timestamp, payload, flags);
+        if (carried) this.meter.add(payload.length, this.clock.now());
+        return carried;
       },
       sendMetadata: (timestamp, payload) => sink.sendMetadata(timestamp, payload),
       sendData: (timestamp, payload) => sink.sendData(timestamp, payload),

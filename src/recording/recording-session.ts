@@ -110,7 +110,13 @@ export class RecordingSession implements OutputSink {
     this.freshVideoHeader = false;
   }
 
-  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void {
+  /** Always true: what a file's format cannot carry is reported in that file's note instead. */
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): boolean {
+    this.take(kind, timestamp, payload, flags);
+    return true;
+  }
+
+  private take(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: MediaFlags): void {
     if (this.stopped) return;
     if (flags.isSequenceHeader) {
       this.onHeader(kind, payload);

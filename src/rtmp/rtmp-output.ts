@@ -34,7 +34,10 @@ export function rtmpOutputConnector(spec: RtmpOutputConfig, defaults: RtmpClient
 
 function sinkFor(connection: RtmpClientConnection): OutputSink {
   return {
-    sendMedia: (kind, timestamp, payload) => connection.sendMedia(kind, timestamp, payload),
+    sendMedia: (kind, timestamp, payload) => {
+      connection.sendMedia(kind, timestamp, payload);
+      return true; // FLV carries every codec the hub relays.
+    },
     sendMetadata: (timestamp, payload) => connection.sendMetadata(timestamp, payload),
     sendData: (timestamp, payload) => connection.sendData(timestamp, payload),
     backlog: () => connection.writableLength,

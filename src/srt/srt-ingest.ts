@@ -124,7 +124,7 @@ export class SrtIngest {
     if (route.kind === 'publish') {
       attachSrtPublisher(connection, route.flow, route.input.name, logger.child({ inputName: route.input.name }));
     } else {
-      serveTsToCaller(connection, route.flow.hub, PLAYER_BACKLOG_BYTES);
+      serveTsToCaller(connection, route.flow.hub, PLAYER_BACKLOG_BYTES, logger);
       logger.info('srt player connected');
     }
   }

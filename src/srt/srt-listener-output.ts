@@ -140,7 +140,7 @@ export class SrtListenerOutput implements FlowOutput {
       this.startSampling();
     }
     this.accepted += 1;
-    const feed = serveTsToCaller(connection, this.hub, CALLER_BACKLOG_BYTES);
+    const feed = serveTsToCaller(connection, this.hub, CALLER_BACKLOG_BYTES, this.logger.child({ peer: connection.peer.address }));
     this.callers.set(connection, { feed, connectedAt: new Date() });
     this.logger.info({ peer: connection.peer.address, callers: this.callers.size }, 'srt caller connected');
     connection.once('closed', (error) => {

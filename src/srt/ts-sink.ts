@@ -1,9 +1,16 @@
+import type { Logger } from 'pino';
 import type { OutputSink } from '../core/output-feed.js';
 import { packForSrt, TsMuxer } from '../protocol/mpegts/muxer.js';
 import type { SrtConnection } from './connection.js';
 
 /** After libsrt refused a message (send buffer full), report a full backlog this long. */
 const CONGESTION_HOLD_MS = 250;
+
+/** The warning an SRT output logs, once per connection and kind, for frames it leaves out. */
+export function warnLeftOut(logger: Logger): (what: string) => void {
+  return (what) =>
+    logger.warn({ leftOut: what }, `SRT output leaves out ${what}: MPEG-TS here carries H.264 or HEVC video and AAC audio; the frames count as dropped`);
+}
 
 /**
  * An output sink that turns hub messages into MPEG-TS and sends it over one SRT
@@ -12,18 +19,25 @@ const CONGESTION_HOLD_MS = 250;
  * the feed skips to the next keyframe instead of sending a stream with holes.
  */
 export class TsOverSrtSink implements OutputSink {
-  private readonly muxer = new TsMuxer();
+  private readonly muxer: TsMuxer;
   private carry: Buffer = Buffer.alloc(0);
   private congestedUntil = 0;
 
   constructor(
     private readonly connection: SrtConnection,
     private readonly maxBacklogBytes: number,
+    /** Told once per connection of each kind of frame MPEG-TS cannot carry ("MP3 audio"). */
+    onUnsupported: (what: string) => void,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.muxer = new TsMuxer({ onUnsupported });
+  }
 
-  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: { isKeyframe: boolean; isSequenceHeader: boolean }): void {
+  /** False when the muxer left the frame out (a codec MPEG-TS cannot carry, malformed, before a keyframe). */
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: { isKeyframe: boolean; isSequenceHeader: boolean }): boolean {
+    const skippedBefore = this.muxer.counters.skipped;
     this.write(this.muxer.mux({ kind, timestamp, payload, ...flags }));
+    return this.muxer.counters.skipped === skippedBefore;
   }
 
   sendMetadata(): void {

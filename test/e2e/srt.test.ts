@@ -364,6 +364,41 @@ flows:
     }
   });
 
+  it('an srt-caller output leaves out MP3 audio MPEG-TS cannot carry: counted as dropped, not sent, and warned of once', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const daemon = await startInProcess('flows: []\n', '', logs);
+    try {
+      const port = await freeUdpPort();
+      const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-mp3-'));
+      const listener = recordSrt(srtUrl(port, { mode: 'listener' }), join(dir, 'remote.ts'), 3);
+      await delay(500);
+      await reconfigure(daemon, `  - id: studio
+    inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey('studio')}" }]
+    outputs: [{ name: remote, type: srt-caller, url: "srt://127.0.0.1:${port}" }]
+`);
+      // ffmpeg probes a video-only MPEG-TS for 5 s (its analyzeduration) before it writes.
+      const publisher = execFileAsync('ffmpeg', [
+        '-hide_banner', '-nostdin', '-loglevel', 'error', '-re',
+        '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '7',
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '25', '-c:a', 'libmp3lame', '-f', 'flv', daemon.url(publishKey('studio')),
+      ]);
+      const out = () => daemon.app.registry.get('studio')!.outputs.get('remote')!.output.report();
+      await waitFor(() => out().status === 'connected', 'srt-caller output connected', 15_000);
+      expect((await listener.done).code).toBe(0);
+      await publisher;
+      const streams = await probeStreams(join(dir, 'remote.ts'));
+      expect(streams.map((s) => s.codec_name)).toEqual(['h264']);
+      // 44.1 kHz MP3 is ~38 frames a second: every one the output saw is dropped, none sent.
+      const report = out();
+      expect(report.framesDropped).toBeGreaterThan(2 * 38);
+      expect(report.frames).toBeLessThanOrEqual(7 * 25 + 1);
+      const warnings = logs.filter((l) => l.leftOut !== undefined);
+      expect(warnings).toEqual([expect.objectContaining({ leftOut: 'MP3 audio', outputName: 'remote', msg: expect.stringMatching(/^SRT output leaves out MP3 audio/) })]);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('srt-caller input from srt-live-transmit as listener plays back, and recovers when the remote restarts', async () => {
     const daemon = await startInProcess('flows: []\n');
     const srtPort = await freeUdpPort();

@@ -521,12 +521,16 @@ describe('TsMuxer with ffmpeg-made H.264 + AAC', () => {
     }
   });
 
-  it('skips what it cannot carry and never throws on garbage', () => {
-    const muxer = new TsMuxer();
+  it('skips what it cannot carry, names each kind once, and never throws on garbage', () => {
+    const unsupported: string[] = [];
+    const muxer = new TsMuxer({ onUnsupported: (what) => unsupported.push(what) });
     expect(muxer.mux({ kind: 'data', timestamp: 0, payload: hex('02000a6f6e4d65746144617461'), isKeyframe: false, isSequenceHeader: false }).length).toBe(0);
     expect(muxer.mux({ kind: 'audio', timestamp: 0, payload: hex('2fff'), isKeyframe: false, isSequenceHeader: false }).length).toBe(0); // MP3
+    expect(muxer.mux({ kind: 'audio', timestamp: 26, payload: hex('2fff'), isKeyframe: false, isSequenceHeader: false }).length).toBe(0);
     expect(muxer.mux({ kind: 'video', timestamp: 0, payload: hex('1701000000 00000001 65'), isKeyframe: true, isSequenceHeader: false }).length).toBe(0); // no config yet
-    expect(muxer.counters.skipped).toBe(2);
+    expect(muxer.mux({ kind: 'video', timestamp: 0, payload: hex('1d01000000'), isKeyframe: true, isSequenceHeader: false }).length).toBe(0); // legacy codec id 13
+    expect(muxer.counters.skipped).toBe(4);
+    expect(unsupported).toEqual(['MP3 audio', 'video in a codec other than H.264 or HEVC']);
     fc.assert(
       fc.property(fc.constantFrom<'audio' | 'video'>('audio', 'video'), fc.uint8Array({ maxLength: 64 }), (kind, bytes) => {
         const out = muxer.mux({ kind, timestamp: 0, payload: Buffer.from(bytes), isKeyframe: false, isSequenceHeader: false });
@@ -637,5 +641,32 @@ describe('TsMuxer with HEVC (enhanced RTMP hvc1)', () => {
     writeFileSync(file, muxAll(muxer, [tags[0]!, ...tags.slice(second)]));
     expect(decodeSync(file)).toEqual({ status: 0, stderr: '' });
     expect(probeStreams(file)[0]).toMatchObject({ codec_name: 'hevc', nb_read_frames: '25' });
+  });
+
+  it('moves video to a new PID with a new PMT version when the codec changes, and back on the next change', () => {
+    const h264 = messages.filter((m) => m.kind === 'video');
+    const h264Frames = h264.filter((m) => !m.isSequenceHeader && m.payload[1] === 1).length;
+    const shift = (list: TsMuxerInput[], by: number): TsMuxerInput[] => list.map((m) => ({ ...m, timestamp: m.timestamp + by }));
+    const muxer = new TsMuxer();
+    const ts = muxAll(muxer, [...h264, ...shift(tags, 4000), ...shift(h264, 6000)]);
+    const packets = readPackets(ts);
+    const versions = pmts(packets).filter((p, i, all) => i === 0 || p.version !== all[i - 1]!.version);
+    expect(versions.map((p) => [p.version, p.types.join(), p.pcrPid])).toEqual([
+      [0, '27', 0x100],
+      [1, '36', 0x102],
+      [2, '27', 0x100],
+    ]);
+    const byPid = pesByPid(packets);
+    expect(byPid.get(0x102)).toHaveLength(50);
+    expect(byPid.get(0x100)).toHaveLength(2 * h264Frames);
+    // A receiver that keeps a PID's first decoder still reads the HEVC part as HEVC.
+    const file = join(dir, 'codec-change.ts');
+    writeFileSync(file, ts);
+    expect(probeStreams(file)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_name: 'h264', nb_read_frames: String(2 * h264Frames) }),
+        expect.objectContaining({ codec_name: 'hevc', nb_read_frames: '50' }),
+      ]),
+    );
   });
 });

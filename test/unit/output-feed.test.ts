@@ -11,8 +11,12 @@ const AAC = Buffer.from([0xaf, 0x01, 0x21, 0x00]);
 class RecordingSink implements OutputSink {
   readonly sent: { kind: string; timestamp: number; key: boolean }[] = [];
   pending = 0;
-  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void {
+  /** Payloads this sink's format cannot carry: refused, as an MPEG-TS sink refuses MP3. */
+  readonly cannotCarry = new Set<Buffer>();
+  sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): boolean {
+    if (this.cannotCarry.has(payload)) return false;
     this.sent.push({ kind, timestamp, key: payload === KEY || payload === AVC_HEADER });
+    return true;
   }
   sendMetadata(timestamp: number): void {
     this.sent.push({ kind: 'meta', timestamp, key: false });
@@ -91,6 +95,24 @@ describe('OutputFeed', () => {
     expect(feed.dropped).toMatchObject({ frames: 3, skips: 1 });
   });
 
+  it('counts frames the sink cannot carry as dropped, not sent, without skipping what it can carry', () => {
+    const hub = new StreamHub();
+    const source = live(hub, 0);
+    const feed = new OutputFeed(hub, 1000, noEvents);
+    feed.start();
+    const sink = new RecordingSink();
+    sink.cannotCarry.add(AAC);
+    feed.attach(sink);
+    const sentBefore = feed.counters.framesSent;
+    source.push('audio', 50, AAC);
+    source.push('video', 80, INTER);
+    source.push('audio', 90, AAC);
+    expect(feed.counters.framesSent - sentBefore).toBe(1);
+    // The cached GOP's audio frame and the two live ones.
+    expect(feed.dropped).toMatchObject({ frames: 3, skips: 0 });
+    expect(sink.sent.at(-1)).toMatchObject({ kind: 'video', timestamp: 80 });
+  });
+
   it('sends a cached GOP above maxBacklogBytes whole when a connection starts, then applies the limit to live media', () => {
     const hub = new StreamHub();
     const source = live(hub, 0);
@@ -102,7 +124,7 @@ describe('OutputFeed', () => {
     const send = sink.sendMedia.bind(sink);
     sink.sendMedia = (kind, timestamp, payload) => {
       sink.pending += 600;
-      send(kind, timestamp, payload);
+      return send(kind, timestamp, payload);
     };
     feed.attach(sink);
     expect(sink.sent.filter((m) => m.kind === 'video').length).toBe(2 + 10);

@@ -12,17 +12,24 @@ export type VideoUnit =
   | { type: 'frame'; codec: MuxVideoCodec; data: Buffer; cts: number; keyframe: boolean }
   /** Nothing to mux, and nothing lost: end of sequence, metadata, command frames. */
   | { type: 'ignore' }
-  /** A frame or header the muxer cannot carry (other codecs, multitrack, ModEx). */
-  | { type: 'unsupported' };
+  /** A frame or header the muxer cannot carry (other codecs, multitrack, ModEx); `what` names it for logs. */
+  | { type: 'unsupported'; what: string };
 
 export type AudioUnit =
   | { type: 'config'; asc: Buffer }
   | { type: 'frame'; data: Buffer }
   | { type: 'ignore' }
-  | { type: 'unsupported' };
+  | { type: 'unsupported'; what: string };
 
 const IGNORE = { type: 'ignore' } as const;
-const UNSUPPORTED = { type: 'unsupported' } as const;
+const MULTITRACK_VIDEO = { type: 'unsupported', what: 'multitrack or ModEx video' } as const;
+const MULTITRACK_AUDIO = { type: 'unsupported', what: 'multitrack or ModEx audio' } as const;
+const TRUNCATED_VIDEO = { type: 'unsupported', what: 'truncated enhanced video tags' } as const;
+
+/** "MP3 audio", "AV1 video": what an operator reads in the warning about frames left out. */
+function unsupportedCodec(codec: string, kind: 'audio' | 'video'): { type: 'unsupported'; what: string } {
+  return { type: 'unsupported', what: codec === 'other' ? `${kind} in a codec other than ${kind === 'video' ? 'H.264 or HEVC' : 'AAC'}` : `${codec.toUpperCase()} ${kind}` };
+}
 
 const PT_SEQUENCE_START = 0;
 const PT_CODED_FRAMES = 1;
@@ -40,7 +47,7 @@ function readSi24(p: Buffer, at: number): number {
 export function unwrapVideo(p: Buffer): VideoUnit {
   const info = parseVideoTag(p);
   if (info.isCommandFrame) return IGNORE;
-  if (info.codec !== 'avc' && info.codec !== 'hevc') return UNSUPPORTED;
+  if (info.codec !== 'avc' && info.codec !== 'hevc') return unsupportedCodec(info.codec, 'video');
   const codec = info.codec;
   const b0 = p[0] as number;
   if (!info.enhanced) {
@@ -51,10 +58,10 @@ export function unwrapVideo(p: Buffer): VideoUnit {
   }
   // Enhanced: the packet type sits in byte 0 unless wrapped in ModEx or Multitrack.
   const raw = b0 & 0x0f;
-  if (raw === PT_MOD_EX || raw === VIDEO_PT_MULTITRACK) return UNSUPPORTED;
+  if (raw === PT_MOD_EX || raw === VIDEO_PT_MULTITRACK) return MULTITRACK_VIDEO;
   if (raw === PT_SEQUENCE_START) return { type: 'config', codec, record: p.subarray(5) };
   if (raw === PT_CODED_FRAMES) {
-    if (p.length < 8) return UNSUPPORTED;
+    if (p.length < 8) return TRUNCATED_VIDEO;
     return { type: 'frame', codec, data: p.subarray(8), cts: readSi24(p, 5), keyframe: info.isKeyframe };
   }
   if (raw === PT_CODED_FRAMES_X) return { type: 'frame', codec, data: p.subarray(5), cts: 0, keyframe: info.isKeyframe };
@@ -63,14 +70,14 @@ export function unwrapVideo(p: Buffer): VideoUnit {
 
 export function unwrapAudio(p: Buffer): AudioUnit {
   const info = parseAudioTag(p);
-  if (info.codec !== 'aac') return UNSUPPORTED;
+  if (info.codec !== 'aac') return unsupportedCodec(info.codec, 'audio');
   if (!info.enhanced) {
     if (info.packetType === PT_SEQUENCE_START) return { type: 'config', asc: p.subarray(2) };
     if (info.packetType === PT_CODED_FRAMES) return { type: 'frame', data: p.subarray(2) };
     return IGNORE;
   }
   const raw = (p[0] as number) & 0x0f;
-  if (raw === PT_MOD_EX || raw === AUDIO_PT_MULTITRACK) return UNSUPPORTED;
+  if (raw === PT_MOD_EX || raw === AUDIO_PT_MULTITRACK) return MULTITRACK_AUDIO;
   if (raw === PT_SEQUENCE_START) return { type: 'config', asc: p.subarray(5) };
   if (raw === PT_CODED_FRAMES) return { type: 'frame', data: p.subarray(5) };
   return IGNORE;

@@ -2,7 +2,10 @@
  * FLV tag bodies (the hub's unit) to a live MPEG-TS byte stream (ISO/IEC 13818-1), for
  * SRT outputs. Sans-I/O: one message in, whole 188-byte packets out.
  *
- * One program: PMT on 0x1000, video (H.264 or HEVC) on 0x100, AAC (ADTS) on 0x101. The
+ * One program: PMT on 0x1000, video (H.264 or HEVC) on 0x100, AAC (ADTS) on 0x101. A
+ * change of video codec moves video to the other of 0x100 and 0x102 with a new PMT
+ * version: a stream_type does not change under a PID, and receivers (FFmpeg among them)
+ * keep a PID's first decoder. The
  * PCR rides on the video PID (or audio's when there is no video) and equals the DTS of
  * the frame it is sent with, as SRS and nginx-rtmp do: players buffer by their own
  * latency setting, so a T-STD head start buys nothing for a live relay.
@@ -22,6 +25,8 @@ export { packForSrt } from './srt-pack.js';
 export interface TsMuxerOptions {
   /** PAT/PMT repeat interval in ms (also sent before every keyframe). default 100 */
   psiIntervalMs?: number;
+  /** Called the first time each kind of frame MPEG-TS cannot carry arrives ("MP3 audio"). */
+  onUnsupported?: (what: string) => void;
 }
 
 export interface TsMuxerInput {
@@ -46,6 +51,8 @@ const PROGRAM_NUMBER = 1;
 const PMT_PID = 0x1000;
 const VIDEO_PID = 0x100;
 const AUDIO_PID = 0x101;
+/** Video's PID after a codec change, alternating with VIDEO_PID. */
+const VIDEO_PID_AFTER_CODEC_CHANGE = 0x102;
 /** stream_type, table 2-34 and its amendments. */
 const STREAM_TYPE_H264 = 0x1b;
 const STREAM_TYPE_HEVC = 0x24;
@@ -68,6 +75,8 @@ export class TsMuxer {
   readonly counters: TsMuxerCounters = { packets: 0, videoFrames: 0, audioFrames: 0, skipped: 0 };
 
   private readonly psiIntervalMs: number;
+  private readonly onUnsupported: ((what: string) => void) | undefined;
+  private readonly unsupportedSeen = new Set<string>();
   private readonly pat = patPacket({ transportStreamId: TRANSPORT_STREAM_ID, programNumber: PROGRAM_NUMBER, pmtPid: PMT_PID });
   private pmt: Buffer | undefined;
   private pmtSignature = '';
@@ -80,16 +89,20 @@ export class TsMuxer {
   private lastPcrMs: number | undefined;
 
   private video: MuxVideoConfig | undefined;
+  private videoPid = VIDEO_PID;
   private audio: AdtsConfig | undefined;
   private waitingForKeyframe = true;
 
   private ccPat = 0;
   private ccPmt = 0;
   private ccVideo = 0;
+  /** The counter of the video PID not in use, kept for a change back. */
+  private readonly ccByVideoPid = new Map<number, number>();
   private ccAudio = 0;
 
   constructor(options: TsMuxerOptions = {}) {
     this.psiIntervalMs = options.psiIntervalMs ?? DEFAULT_PSI_INTERVAL_MS;
+    this.onUnsupported = options.onUnsupported;
   }
 
   mux(message: TsMuxerInput): Buffer {
@@ -109,14 +122,19 @@ export class TsMuxer {
   private muxVideo(message: TsMuxerInput): Buffer {
     const unit = unwrapVideo(message.payload);
     if (unit.type === 'ignore') return EMPTY;
-    if (unit.type === 'unsupported') {
-      this.counters.skipped += 1;
-      return EMPTY;
-    }
+    if (unit.type === 'unsupported') return this.unsupported(unit.what);
     if (unit.type === 'config') {
       const config = unit.codec === 'avc' ? parseAvcConfig(unit.record) : parseHevcConfig(unit.record);
-      // A new codec cannot continue the old one's prediction chain.
-      if (this.video?.codec !== config.codec) this.waitingForKeyframe = true;
+      if (this.video?.codec !== config.codec) {
+        // A new codec cannot continue the old one's prediction chain, nor the old PID.
+        this.waitingForKeyframe = true;
+        if (this.video !== undefined) {
+          // Each PID's continuity counter carries on where that PID left off.
+          this.ccByVideoPid.set(this.videoPid, this.ccVideo);
+          this.videoPid = this.videoPid === VIDEO_PID ? VIDEO_PID_AFTER_CODEC_CHANGE : VIDEO_PID;
+          this.ccVideo = this.ccByVideoPid.get(this.videoPid) ?? 0;
+        }
+      }
       this.video = config;
       this.updatePmt();
       return EMPTY;
@@ -146,7 +164,7 @@ export class TsMuxer {
     });
     au.segments.unshift(header);
     const pesSpec = {
-      pid: VIDEO_PID,
+      pid: this.videoPid,
       segments: au.segments,
       length: au.length + header.length,
       pcrBase: keyframe || this.pcrDue(ts) ? this.takePcr(ts) : undefined,
@@ -164,10 +182,7 @@ export class TsMuxer {
   private muxAudio(message: TsMuxerInput): Buffer {
     const unit = unwrapAudio(message.payload);
     if (unit.type === 'ignore') return EMPTY;
-    if (unit.type === 'unsupported') {
-      this.counters.skipped += 1;
-      return EMPTY;
-    }
+    if (unit.type === 'unsupported') return this.unsupported(unit.what);
     if (unit.type === 'config') {
       const config = parseAudioSpecificConfig(unit.asc);
       if (config === undefined) {
@@ -205,13 +220,22 @@ export class TsMuxer {
     const out = Buffer.allocUnsafe(count * TS_PACKET_SIZE);
     let at = withPsi ? this.writePsi(out, ts) : 0;
     if (pcrOnVideo) {
-      writePcrOnlyPacket(out, at, VIDEO_PID, this.takePcr(ts), this.ccVideo);
+      writePcrOnlyPacket(out, at, this.videoPid, this.takePcr(ts), this.ccVideo);
       at += TS_PACKET_SIZE;
     }
     this.ccAudio = writePesPackets(out, at, pesSpec, this.ccAudio);
     this.counters.audioFrames += 1;
     this.counters.packets += count;
     return out;
+  }
+
+  private unsupported(what: string): Buffer {
+    this.counters.skipped += 1;
+    if (!this.unsupportedSeen.has(what)) {
+      this.unsupportedSeen.add(what);
+      this.onUnsupported?.(what);
+    }
+    return EMPTY;
   }
 
   private pcrDue(ts: number): boolean {
@@ -253,9 +277,9 @@ export class TsMuxer {
   /** Rebuilds the PMT when the set of streams changes, with a new version_number (2.4.4.9). */
   private updatePmt(): void {
     const streams: PmtStream[] = [];
-    if (this.video !== undefined) streams.push({ streamType: this.video.codec === 'avc' ? STREAM_TYPE_H264 : STREAM_TYPE_HEVC, pid: VIDEO_PID });
+    if (this.video !== undefined) streams.push({ streamType: this.video.codec === 'avc' ? STREAM_TYPE_H264 : STREAM_TYPE_HEVC, pid: this.videoPid });
     if (this.audio !== undefined) streams.push({ streamType: STREAM_TYPE_ADTS_AAC, pid: AUDIO_PID });
-    const pcrPid = this.video !== undefined ? VIDEO_PID : AUDIO_PID;
+    const pcrPid = this.video !== undefined ? this.videoPid : AUDIO_PID;
     const signature = `${pcrPid}:${streams.map((s) => `${s.streamType}/${s.pid}`).join(',')}`;
     if (signature === this.pmtSignature) return;
     if (this.pmtEverSent) this.pmtVersion = (this.pmtVersion + 1) & 0x1f;
