@@ -6,10 +6,10 @@ import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
 import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
-import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue } from './config/load.js';
+import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue, type LoadResult } from './config/load.js';
 import { writeFileAtomic } from './lib/atomic-write.js';
 import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
-import { fileSecretStore, fillMissingSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
+import { fileSecretStore, fillMissingSecrets, forgetFlowSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
 import type { FlowSpec } from './core/flow.js';
@@ -386,7 +386,7 @@ export class App {
     // A renewed certificate is taken on SIGHUP too (systemctl reload), not only when the
     // watcher or the poll notices the files.
     await this.rtmp?.reloadTls();
-    const issues = loaded.ok ? await this.tlsIssuesIfChanged(loaded.config, text) : loaded.issues;
+    const issues = loaded.ok ? [...this.unwrittenFlowsIssue(loaded), ...(await this.tlsIssuesIfChanged(loaded.config, text))] : loaded.issues;
     if (!loaded.ok || issues.length > 0) {
       this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues };
       this.logger.error({ issues: issues.map(formatIssue) }, 'config reload rejected; keeping the running config');
@@ -420,6 +420,24 @@ export class App {
     this.announceApiToken();
     this.logger.info({ ...changes }, 'config reloaded');
     return { ok: true, changes };
+  }
+
+  /**
+   * A file without a list under `flows` while flows run is taken for one caught in the
+   * middle of a save (emptied, or written up to `flows:`), not for "remove every flow":
+   * applying it would drop every publisher. Removing them all takes `flows: []`.
+   */
+  private unwrittenFlowsIssue(loaded: Extract<LoadResult, { ok: true }>): ConfigIssue[] {
+    const running = this.config.flows.length;
+    if (loaded.flowsUnwritten === undefined || running === 0) return [];
+    return [
+      {
+        file: this.options.configFile,
+        line: loaded.flowsUnwritten.line,
+        path: 'flows',
+        message: `the file lists no flows while ${running} run (a save still in progress?); nothing was changed. To remove every flow, write "flows: []"`,
+      },
+    ];
   }
 
   /**
@@ -481,6 +499,8 @@ export class App {
     this.logger.info({ edit: edit.kind, target: describeTarget(edit) }, 'config changed through the API');
     const applied = await this.reloadNow();
     if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };
+    // Deleted on purpose: its generated keys go too (a hand edit that drops a flow keeps them).
+    if (edit.kind === 'flow.delete') await forgetFlowSecrets(fileSecretStore(secretsFilePath(this.config.storage.dir)), edit.id);
     return { ok: true };
   }
 

@@ -17,7 +17,19 @@ export interface ConfigIssue {
 }
 
 /** On success `file` is the absolute path, the base for everything relative in it. */
-export type LoadResult = { ok: true; config: Config; file: string } | { ok: false; issues: ConfigIssue[] };
+export type LoadResult =
+  | {
+      ok: true;
+      config: Config;
+      file: string;
+      /**
+       * Set when the file has no list under `flows` (the key is missing, or empty as in
+       * `flows:`), at the line to point to. An explicit `flows: []` leaves it unset. A
+       * reload tells "remove every flow" from a file caught in the middle of a save by it.
+       */
+      flowsUnwritten?: { line: number };
+    }
+  | { ok: false; issues: ConfigIssue[] };
 
 /** `file:line: path: message`, the shape editors and CI logs turn into links. */
 export function formatIssue(i: ConfigIssue): string {
@@ -79,7 +91,9 @@ export function parseConfigText(text: string, file: string, env: Record<string, 
   if (!parsed.success || issues.length > 0) return finish(issues);
 
   const abs = resolve(file);
-  return { ok: true, config: resolvePaths(parsed.data, dirname(abs)), file: abs };
+  const flows = (value as { flows?: unknown } | null)?.flows;
+  const flowsUnwritten = flows === undefined || flows === null ? { line: lineAt(locate(doc, ['flows'])) } : undefined;
+  return { ok: true, config: resolvePaths(parsed.data, dirname(abs)), file: abs, ...(flowsUnwritten && { flowsUnwritten }) };
 }
 
 /**

@@ -66,6 +66,14 @@ export function fileSecretStore(path: string): SecretStore {
   };
 }
 
+/** Drops a deleted flow's generated keys, so a new flow of the same id gets new ones. */
+export async function forgetFlowSecrets(store: SecretStore, flowId: string): Promise<void> {
+  const stored = await store.load();
+  // Entries starting with ':' are not per flow (a flow id cannot contain ':').
+  const kept = Object.entries(stored).filter(([k]) => k.startsWith(':') || k.split('/')[0] !== flowId);
+  if (kept.length !== Object.keys(stored).length) await store.save(Object.fromEntries(kept));
+}
+
 const streamKeyId = (flowId: string, inputName: string) => `${flowId}/input/${inputName}`;
 const playbackKeyId = (flowId: string) => `${flowId}/playback`;
 
@@ -73,20 +81,18 @@ const playbackKeyId = (flowId: string) => `${flowId}/playback`;
  * Returns a copy of `config` with every missing stream and playback key filled, from the
  * store when it has one, else newly generated and saved. `generated` lists only the new
  * ones so the caller can print them once. Store entries of flows no longer in the config
- * are dropped. A stored key that now collides with a key written in the config is
- * replaced, because the schema's uniqueness rules must still hold after filling.
+ * are kept: a flow that comes back (a hand edit undone, a file read in the middle of a
+ * save) gets the keys its encoders and players already have. Only deleting a flow through
+ * the API forgets them (forgetFlowSecrets). A stored key that now collides with a key
+ * written in the config is replaced, because the schema's uniqueness rules must still
+ * hold after filling.
  */
 export async function fillMissingSecrets(
   config: Config,
   store: SecretStore,
 ): Promise<{ config: ResolvedConfig; generated: GeneratedSecret[] }> {
   const stored = await store.load();
-  const flowIds = new Set(config.flows.map((f) => f.id));
-  const next: Record<string, string> = {};
-  for (const [k, v] of Object.entries(stored)) {
-    // Entries starting with ':' are not per flow (a flow id cannot contain ':').
-    if (k.startsWith(':') || flowIds.has(k.split('/')[0] ?? '')) next[k] = v;
-  }
+  const next: Record<string, string> = { ...stored };
 
   const taken = new Set<string>();
   for (const flow of config.flows) {

@@ -377,6 +377,16 @@ ${flowYaml('dest-a')}${flowYaml('dest-b')}${flowYaml('dest-c')}`,
       file = await readFile(daemon.configFile, 'utf8');
       expect(file).not.toContain('id: show');
       expect(file).toContain("# Operator's notes: keep this comment.");
+
+      // A flow added by hand without keys has generated ones in secrets.json; deleting it
+      // through the API (on purpose) forgets them, where a hand edit that drops it keeps them.
+      await writeFile(daemon.configFile, `${file}  - id: handmade\n    inputs: [{ name: main, type: rtmp-push }]\n`);
+      expect((await daemon.app.reload()).ok).toBe(true);
+      const secretsFile = join(daemon.dir, 'data', 'secrets.json');
+      const storedFor = async (id: string) => Object.keys(JSON.parse(await readFile(secretsFile, 'utf8')) as object).filter((k) => k.startsWith(`${id}/`));
+      expect(await storedFor('handmade')).toEqual(['handmade/input/main', 'handmade/playback']);
+      expect((await call('/v1/flows/handmade', { method: 'DELETE' })).status).toBe(200);
+      expect(await storedFor('handmade')).toEqual([]);
     } finally {
       pub.proc.kill('SIGKILL');
       await pub.done;

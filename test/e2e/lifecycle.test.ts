@@ -255,6 +255,52 @@ ${backup ? `      - { name: backup, type: rtmp-push, streamKey: "${publishKey('g
     }
   });
 
+  it('a file caught mid-save (emptied, or cut after "flows:") is refused while flows run; a flow removed by hand and put back keeps its generated keys', async () => {
+    const genFlow = '  - id: gen\n    inputs: [{ name: main, type: rtmp-push }]\n';
+    const local = await startInProcess(`flows:\n${flowYaml('keep')}${genFlow}`);
+    try {
+      const full = await readFile(local.configFile, 'utf8');
+      const keyOf = (id: string) => {
+        const input = local.app.registry.get(id)?.spec.inputs[0];
+        return input?.type === 'rtmp-push' ? input.streamKey : undefined;
+      };
+      const genKey = keyOf('gen');
+      expect(genKey).toMatch(/.{16,}/);
+      const keep = local.app.registry.get('keep')!;
+      const publisher = publish(local.url(publishKey('keep')), { seconds: 6 });
+      await waitFor(() => keep.hub.live, 'publisher live');
+
+      await writeFile(local.configFile, '');
+      expect(await local.app.reload()).toMatchObject({
+        ok: false,
+        issues: [{ line: 1, path: 'flows', message: expect.stringMatching(/^the file lists no flows while 2 run .*write "flows: \[\]"$/) }],
+      });
+      const cut = full.slice(0, full.indexOf('flows:') + 'flows:'.length) + '\n';
+      await writeFile(local.configFile, cut);
+      expect(await local.app.reload()).toMatchObject({ ok: false, issues: [{ line: cut.split('\n').length - 1, path: 'flows' }] });
+      // Both flows run on, the publisher untouched.
+      expect(local.app.registry.get('keep')).toBe(keep);
+      expect(keep.hub.live).toBe(true);
+      expect(keep.hub.counters.sourceStarts).toBe(1);
+
+      // A hand edit that drops a flow, then undone: the flow comes back with the same key.
+      await writeFile(local.configFile, full.replace(genFlow, ''));
+      expect(await local.app.reload()).toMatchObject({ ok: true, changes: { removed: ['gen'] } });
+      await writeFile(local.configFile, full);
+      expect(await local.app.reload()).toMatchObject({ ok: true, changes: { added: ['gen'] } });
+      expect(keyOf('gen')).toBe(genKey);
+      expect(keep.hub.counters.sourceStarts).toBe(1);
+
+      // Removing every flow takes saying so.
+      await writeFile(local.configFile, `${full.slice(0, full.indexOf('flows:'))}flows: []\n`);
+      const emptied = await local.app.reload();
+      expect(emptied.ok && [...emptied.changes.removed].sort()).toEqual(['gen', 'keep']);
+      await publisher.done;
+    } finally {
+      await local.close();
+    }
+  });
+
   it('SIGHUP with a broken file keeps flows streaming; a good file then adds and removes flows', async () => {
     const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\nflows:\n${flowYaml('keep')}${flowYaml('gone')}`);
     daemon = await spawnDaemon(cfg.file);

@@ -7,6 +7,7 @@ import { configSchema, type Config } from '../../src/config/schema.js';
 import {
   fileSecretStore,
   fillMissingSecrets,
+  forgetFlowSecrets,
   generateKey,
   secretsFilePath,
   type SecretStore,
@@ -99,19 +100,28 @@ describe('fillMissingSecrets', () => {
     expect(store.saves).toHaveLength(1);
   });
 
-  it('drops entries of flows that no longer exist', async () => {
+  it('keeps the keys of flows no longer in the config, so a flow that comes back gets the same ones', async () => {
+    const goneKey = generateKey();
     const store = memoryStore({
-      'gone/input/main': generateKey(),
+      'gone/input/main': goneKey,
       'gone/playback': generateKey(),
       'alpha/input/main': 'kept-stream-key-000000',
       'alpha/playback': 'kept-play-key-00000000',
+      ':api/generated-token-sha256': 'ab'.repeat(32),
     });
     const { config: filled, generated } = await fillMissingSecrets(twoFlows, store);
-    expect(generated).toEqual([]);
     expect(streamKeyOf(filled.flows[0]?.inputs[0])).toBe('kept-stream-key-000000');
-    expect(store.saves).toEqual([
-      { 'alpha/input/main': 'kept-stream-key-000000', 'alpha/playback': 'kept-play-key-00000000' },
-    ]);
+    expect(generated).toEqual([]);
+    // Nothing to write: gone's keys stay where they are.
+    expect(store.saves).toEqual([]);
+    expect((await store.load())['gone/input/main']).toBe(goneKey);
+
+    // Deleting a flow on purpose (the API) forgets its keys, and only its own.
+    await forgetFlowSecrets(store, 'gone');
+    expect(Object.keys(store.saves.at(-1)!).sort()).toEqual([':api/generated-token-sha256', 'alpha/input/main', 'alpha/playback']);
+    const saves = store.saves.length;
+    await forgetFlowSecrets(store, 'gone');
+    expect(store.saves).toHaveLength(saves);
   });
 
   it('replaces a stored key that the config now uses explicitly elsewhere', async () => {
