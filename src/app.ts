@@ -8,7 +8,7 @@ import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
 import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
 import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue, type LoadResult } from './config/load.js';
 import { writeFileAtomic } from './lib/atomic-write.js';
-import { parseListen, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
+import { parseListen, type PeerConfig, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
 import { fileSecretStore, fillMissingSecrets, forgetFlowSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
@@ -87,12 +87,16 @@ function newTokenPair(): { token: string; sha256: string } {
   return { token, sha256: hashApiToken(token) };
 }
 
-function toFlowSpec(flow: ResolvedFlowConfig): FlowSpec {
+function toFlowSpec(flow: ResolvedFlowConfig, peers: readonly PeerConfig[]): FlowSpec {
   return {
     id: flow.id,
     name: flow.name,
     enabled: flow.enabled,
-    inputs: flow.inputs.map((i) => (i.type === 'rtmp-push' ? { name: i.name, type: i.type, streamKey: i.streamKey } : i)),
+    inputs: flow.inputs.map((i) => {
+      if (i.type === 'rtmp-push') return { name: i.name, type: i.type, streamKey: i.streamKey };
+      if (i.type === 'flow' && i.node !== undefined) return { ...i, peer: peers.find((p) => p.name === i.node) };
+      return i;
+    }),
     outputs: flow.outputs,
     playbackKey: flow.playback.key,
     limits: flow.limits,
@@ -143,7 +147,6 @@ export class App {
       srt: () => this.srtRuntime(),
       ffmpegPath: () => this.config.ffmpeg.path,
       flowHub: (id) => this.registry.get(id)?.hub,
-      peers: () => this.config.peers,
       recordings: () => {
         if (!this.recordingService) throw new FlowrelayError('INTERNAL', 'recordings are used before the recording service is open');
         return this.recordingService;
@@ -214,7 +217,7 @@ export class App {
       logger: this.logger.child({ component: 'record-jobs' }),
     });
     this.recordingService.startRetention();
-    this.registry.apply(this.config.flows.map(toFlowSpec));
+    this.registry.apply(this.config.flows.map((f) => toFlowSpec(f, this.config.peers)));
     if (this.config.srt) {
       const { listen, latencyMs, allow, deny, maxConnections, maxConnectionsPerAddress } = this.config.srt;
       this.srtIngest = new SrtIngest(
@@ -411,7 +414,7 @@ export class App {
     this.webhooks.configure(config.webhooks);
     this.recordingService?.configure(recordingOptions(config), retentionPolicy(config));
     this.recordJobs?.configure(config.recordJobs);
-    const changes = this.registry.apply(config.flows.map(toFlowSpec));
+    const changes = this.registry.apply(config.flows.map((f) => toFlowSpec(f, config.peers)));
     this.tasks.apply(config.tasks);
     for (const id of this.taskCallbacks.keys()) if (!config.tasks.some((t) => t.id === id)) this.taskCallbacks.delete(id);
     this.configStatus = { ok: true, file: this.options.configFile, appliedAt: checkedAt, checkedAt, issues: [] };

@@ -7,7 +7,6 @@ import type { RecordingService } from './recording/recording-service.js';
 import { ffmpegPullConnector } from './ffmpeg/pull-connector.js';
 import { LocalCascadeInput } from './core/local-cascade-input.js';
 import { remoteCascadeSpec } from './config/cascade-remote.js';
-import type { PeerConfig } from './config/schema.js';
 import type { StreamHub } from './core/stream-hub.js';
 import { FlowrelayError } from './lib/errors.js';
 import type { RtmpClientDefaults } from './rtmp/client-options.js';
@@ -26,8 +25,6 @@ export interface FlowPartsDeps {
   srt(): SrtRuntime;
   /** The hub of a flow of this daemon (local cascades). */
   flowHub(flowId: string): StreamHub | undefined;
-  /** peers from the running config (remote cascades). */
-  peers(): readonly PeerConfig[];
   /** ffmpeg.path from the running config. */
   ffmpegPath(): string;
   /** The daemon's recordings (opened before any flow starts). */
@@ -63,9 +60,8 @@ export function flowParts(deps: FlowPartsDeps): FlowPartsFactory {
         case 'pull':
           return new SupervisedInput(spec, hub, ffmpegPullConnector(spec, { ffmpegPath: deps.ffmpegPath, clock: deps.clock }), deps.clock, logger);
         case 'flow': {
-          const { node, key } = spec;
+          const { node, key, peer } = spec;
           if (node === undefined || key === undefined) return new LocalCascadeInput(spec, hub, (id) => deps.flowHub(id), deps.clock, logger);
-          const peer = deps.peers().find((p) => p.name === node);
           if (!peer) throw new FlowrelayError('INTERNAL', `no peer named ${node} (the config check should have refused this)`);
           return this.createPullInput(remoteCascadeSpec({ ...spec, node, key }, peer), hub, logger);
         }

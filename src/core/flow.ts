@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { FlowInputConfig, FlowLimitsConfig, OutputConfig, PullInputConfig, RecordingConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
+import type { FlowInputConfig, FlowLimitsConfig, OutputConfig, PeerConfig, PullInputConfig, RecordingConfig, RtmpPullInputConfig, SrtCallerInputConfig, SrtListenerInputConfig } from '../config/schema.js';
 import { BitrateCap } from '../policy/bitrate-cap.js';
 import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
@@ -36,7 +36,12 @@ export interface FlowSpec {
 /** An SRT listener input: callers publish to us (on the shared port or one of its own). */
 export type SrtListenerInputSpec = SrtListenerInputConfig & { streamKey: string };
 /** Inputs that connect out to get their media. */
-export type ActiveInputSpec = RtmpPullInputConfig | SrtCallerInputConfig | PullInputConfig | FlowInputConfig;
+/**
+ * A cascade input, with the peer a remote one reaches resolved from `peers`: part of the
+ * spec, so that a reload that changes the peer restarts the inputs that use it.
+ */
+export type FlowInputSpec = FlowInputConfig & { peer?: PeerConfig };
+export type ActiveInputSpec = RtmpPullInputConfig | SrtCallerInputConfig | PullInputConfig | FlowInputSpec;
 export type InputSpec = PushInputSpec | SrtListenerInputSpec | ActiveInputSpec;
 
 /** Inputs others publish to: their publisher attaches through Flow.publish. */

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,11 @@ describe('cascading flows', () => {
     const untrusted = edge.app.registry.get('via-system')!;
     expect(untrusted.hub.live).toBe(false);
     expect(untrusted.pullInputs.get('up')!.report().lastError).toMatch(/self-signed certificate/);
+    // Trusting the CA in the peer's entry alone: the reload restarts the input that uses the peer.
+    const text = await readFile(edge.configFile, 'utf8');
+    await writeFile(edge.configFile, text.replace('tls: true', `tls: { ca: ${JSON.stringify(cert)} }`));
+    expect(await edge.app.reload()).toMatchObject({ ok: true, changes: { inputs: { 'via-system': { restarted: ['up'] } } } });
+    await waitFor(() => untrusted.hub.live, 'the edge to pull over RTMPS once its peer trusts the CA', 20_000);
     await rm(certDir, { recursive: true, force: true });
   });
 
