@@ -61,7 +61,8 @@ const EDIT_ATTEMPTS = 3;
 /** How long close() waits for files, ffmpeg processes and sockets to finish. */
 const SHUTDOWN_WAIT_MS = 10_000;
 
-export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[] };
+/** `notApplied`: the file is valid, but applying it failed (the state directory cannot be written). */
+export type ReloadResult = { ok: true; changes: ApplyResult } | { ok: false; issues: ConfigIssue[]; notApplied?: true };
 
 export type EditOutcome = { ok: true } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
 
@@ -399,13 +400,25 @@ export class App {
     // storage.dir waits for a restart like the listeners: the keys generated so far are in
     // the running one, and reading another's would generate every key again.
     const storage = { ...loaded.config.storage, dir: this.config.storage.dir };
-    const store = fileSecretStore(secretsFilePath(storage.dir));
-    const { config, generated } = await fillMissingSecrets({ ...loaded.config, storage }, store);
-    // The API's section applies to the running server, which keeps its address. Removed, it
-    // waits for the restart as a whole: the server runs on, and dropping its tokens and
-    // address lists now would open /healthz and /metrics to addresses they kept out.
-    const apiRemoved = this.config.api !== undefined && config.api === undefined;
-    const api = apiRemoved ? undefined : await resolveApiTokens(config, store, newTokenPair);
+    const secretsFile = secretsFilePath(storage.dir);
+    const store = fileSecretStore(secretsFile);
+    let filled: Awaited<ReturnType<typeof fillMissingSecrets>>;
+    let api: Awaited<ReturnType<typeof resolveApiTokens>> | undefined;
+    try {
+      filled = await fillMissingSecrets({ ...loaded.config, storage }, store);
+      // The API's section applies to the running server, which keeps its address. Removed, it
+      // waits for the restart as a whole: the server runs on, and dropping its tokens and
+      // address lists now would open /healthz and /metrics to addresses they kept out.
+      const apiRemoved = this.config.api !== undefined && filled.config.api === undefined;
+      api = apiRemoved ? undefined : await resolveApiTokens(filled.config, store, newTokenPair);
+    } catch (err) {
+      // Nothing was applied: say so where the valid-config status would otherwise say ok.
+      const issue = { file: secretsFile, line: 0, path: '', message: `cannot keep generated keys: ${(err as Error).message}; the running config stays` };
+      this.configStatus = { ...this.configStatus, ok: false, checkedAt, issues: [issue] };
+      this.logger.error({ err: issue.message }, 'config reload failed; keeping the running config');
+      return { ok: false, issues: [issue], notApplied: true };
+    }
+    const { config, generated } = filled;
     this.config = { ...config, rtmp: this.config.rtmp, srt: this.config.srt, api: this.config.api && (config.api ? { ...config.api, listen: this.config.api.listen } : this.config.api) };
     if (api) {
       this.apiTokens = new TokenVerifier(api.tokens);
@@ -501,6 +514,9 @@ export class App {
     }
     this.logger.info({ edit: edit.kind, target: describeTarget(edit) }, 'config changed through the API');
     const applied = await this.reloadNow();
+    if (!applied.ok && applied.notApplied) {
+      return { ok: false, code: 'not_applied', message: `${file} was changed, but the change could not be applied: ${applied.issues.map((i) => i.message).join('; ')}` };
+    }
     if (!applied.ok) return { ok: false, code: 'validation_error', message: applied.issues.map(formatIssue).join('; '), issues: applied.issues };
     // Deleted on purpose: its generated keys go too (a hand edit that drops a flow keeps them).
     if (edit.kind === 'flow.delete') await forgetFlowSecrets(fileSecretStore(secretsFilePath(this.config.storage.dir)), edit.id);

@@ -33,6 +33,8 @@ export const ERRORS = {
   conflict: 409,
   /** The config file cannot be written (read-only mount): change it at its source. */
   config_not_writable: 409,
+  /** The change is in the config file, but applying it failed (the state directory cannot be written). */
+  not_applied: 500,
   validation_error: 400,
   /** A task whose endTime is not after its startTime, or not after now. */
   illegal_duration: 400,

@@ -21,7 +21,7 @@ export type ConfigEdit =
   | { kind: 'output.update'; flowId: string; name: string; changes: Record<string, unknown> }
   | { kind: 'output.delete'; flowId: string; name: string };
 
-export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error' | 'config_not_writable' | 'illegal_duration'; message: string };
+export type EditRefusal = { code: 'not_found' | 'already_exists' | 'conflict' | 'validation_error' | 'config_not_writable' | 'not_applied' | 'illegal_duration'; message: string };
 
 /** Where an edit lands in the file, for naming fields in errors (`flows[2].outputs[0]`, `tasks[1]`). */
 export interface EditTarget {

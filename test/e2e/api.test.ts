@@ -596,6 +596,37 @@ describe('an API change refused for a problem elsewhere in the file', () => {
   });
 });
 
+describe('a change the daemon cannot apply', () => {
+  it('secrets.json unreadable: an API create is not_applied, the config status says why, and SIGHUP applies it once fixed; a hand edit likewise', async () => {
+    const daemon = await startInProcess(`api:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n  - id: first\n    inputs: [{ name: main, type: rtmp-push }]\n`);
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${daemon.app.apiPort()}${path}`, { ...init, headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+    try {
+      const secretsFile = join(daemon.dir, 'data', 'secrets.json');
+      const secrets = await readFile(secretsFile, 'utf8');
+      await writeFile(secretsFile, '{');
+      const created = await api('/v1/flows', { method: 'POST', body: JSON.stringify({ id: 'second', inputs: [{ name: 'main', type: 'rtmp-push' }] }) });
+      expect(created.status).toBe(500);
+      expect(((await created.json()) as Envelope).errors[0]).toMatchObject({ code: 'not_applied', message: expect.stringMatching(/was changed, but the change could not be applied: .*secrets\.json.* is not valid JSON/) });
+      expect(daemon.app.registry.get('second')).toBeUndefined();
+      const status = (await (await api('/v1/config/status')).json()) as Envelope;
+      expect(status.result).toMatchObject({ ok: false, issues: [{ file: secretsFile, message: expect.stringMatching(/^cannot keep generated keys: .*; the running config stays$/) }] });
+
+      // A hand edit meets the same failure and says so.
+      const text = await readFile(daemon.configFile, 'utf8');
+      await writeFile(daemon.configFile, `${text}  - id: third\n    inputs: [{ name: main, type: rtmp-push }]\n`);
+      expect(await daemon.app.reload()).toMatchObject({ ok: false, notApplied: true });
+      expect(daemon.app.registry.get('third')).toBeUndefined();
+
+      await writeFile(secretsFile, secrets);
+      expect(await daemon.app.reload()).toMatchObject({ ok: true, changes: { added: ['second', 'third'] } });
+      expect(((await (await api('/v1/config/status')).json()) as Envelope).result).toMatchObject({ ok: true, issues: [] });
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
 describe('stream keys kept by an API change of the inputs', () => {
   it('a ${ENV} key stays a reference in the file (the secret is not written), and a generated key keeps its value', async () => {
     const secret = 'env-studio-key-0123456789';
