@@ -132,6 +132,75 @@ describe('ConfigWatcher', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('a config that is a symlink into another directory: edits of the target there are seen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-watch-link-'));
+    const { mkdir, symlink } = await import('node:fs/promises');
+    await mkdir(join(dir, 'etc'));
+    await mkdir(join(dir, 'target'));
+    const real = join(dir, 'target', 'real.yaml');
+    await writeFile(real, 'a: 1\n');
+    await symlink(real, join(dir, 'etc', 'flowrelay.yaml'));
+    let changes = 0;
+    const watcher = new ConfigWatcher(join(dir, 'etc', 'flowrelay.yaml'), () => changes++, (err) => {
+      throw err;
+    });
+    try {
+      await watcher.start();
+      // sed -i: a new file renamed over the target, in the target's directory.
+      await writeFile(join(dir, 'target', 'sedXYZ'), 'a: 2\n');
+      await rename(join(dir, 'target', 'sedXYZ'), real);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(changes).toBe(1);
+    } finally {
+      watcher.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a directory that is never quiet (a log written next to the config) delays a change by at most 2 s', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-watch-busy-'));
+    const file = join(dir, 'flowrelay.yaml');
+    await writeFile(file, 'a: 1\n');
+    let changes = 0;
+    const watcher = new ConfigWatcher(file, () => changes++, (err) => {
+      throw err;
+    });
+    const { appendFile } = await import('node:fs/promises');
+    const noise = setInterval(() => void appendFile(join(dir, 'daemon.log'), 'line\n'), 100);
+    try {
+      await watcher.start();
+      await writeFile(file, 'a: 2\n');
+      await new Promise((r) => setTimeout(r, 4_500));
+      expect(changes).toBe(1);
+    } finally {
+      clearInterval(noise);
+      watcher.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a deleted file is reported (once), and so is its return', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowrelay-watch-gone-'));
+    const file = join(dir, 'flowrelay.yaml');
+    await writeFile(file, 'a: 1\n');
+    let changes = 0;
+    const watcher = new ConfigWatcher(file, () => changes++, (err) => {
+      throw err;
+    });
+    try {
+      await watcher.start();
+      await rm(file);
+      await new Promise((r) => setTimeout(r, 1_800));
+      expect(changes).toBe(1);
+      await writeFile(file, 'a: 1\n');
+      await new Promise((r) => setTimeout(r, 700));
+      expect(changes).toBe(2);
+    } finally {
+      watcher.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Prometheus text reader (test helper)', () => {
