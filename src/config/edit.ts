@@ -4,7 +4,7 @@ import type { ConfigIssue } from './load.js';
 import { generateKey } from './secrets.js';
 import { applyTaskEdit, taskIn, type TaskEdit } from './edit-tasks.js';
 import { keepUntouchedText } from './keep-text.js';
-import { blockStyle, findIndex, parse, patchMap, topSeq } from './yaml-doc.js';
+import { blockStyle, findIndex, parse, patchMap, sharedAnchor, topSeq } from './yaml-doc.js';
 
 /*
  * Changes made through the API, applied to the config file's YAML document rather than
@@ -206,6 +206,8 @@ export function applyEdit(text: string, edit: ConfigEdit): EditResult {
   if (edit.kind === 'flow.update') {
     if ('id' in edit.changes && edit.changes.id !== flowId) return { ok: false, code: 'validation_error', message: 'id: a flow\'s id cannot change (create a new flow instead)' };
     const { id: _id, ...changes } = edit.changes;
+    const shared = sharedAnchor(doc, flow);
+    if (shared !== undefined) return sharedRefusal(`flow "${flowId}"`, shared);
     patchMap(doc, flow, 'inputs' in changes && Array.isArray(changes.inputs) ? { ...changes, inputs: (fillKeys({ inputs: changes.inputs }).inputs as unknown[]) } : changes);
     return out({ flowIndex });
   }
@@ -233,6 +235,17 @@ export function applyEdit(text: string, edit: ConfigEdit): EditResult {
     return out({ flowIndex, outputIndex });
   }
   if ('name' in edit.changes && edit.changes.name !== edit.name) return { ok: false, code: 'validation_error', message: 'name: an output\'s name cannot change (create a new output instead)' };
-  patchMap(doc, seq.items[outputIndex] as YAMLMap, edit.changes);
+  const output = seq.items[outputIndex] as YAMLMap;
+  const shared = sharedAnchor(doc, output);
+  if (shared !== undefined) return sharedRefusal(`output "${edit.name}" of flow "${flowId}"`, shared);
+  patchMap(doc, output, edit.changes);
   return out({ flowIndex, outputIndex });
+}
+
+function sharedRefusal(what: string, anchor: string): EditResult {
+  return {
+    ok: false,
+    code: 'conflict',
+    message: `${what} is anchored as &${anchor} in the config file and shared through *${anchor} elsewhere: changing it here would change those too; edit the file by hand`,
+  };
 }

@@ -1,4 +1,4 @@
-import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isSeq, parseDocument, visit, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 
 /** Shared by the API's edits of the config file's YAML document. */
 
@@ -23,6 +23,24 @@ export function topSeq(doc: Document, key: string, create: boolean): YAMLSeq | u
 export function findIndex(seq: YAMLSeq | undefined, key: string, value: string): number {
   if (!seq) return -1;
   return seq.items.findIndex((item) => isMap(item) && item.get(key) === value);
+}
+
+/**
+ * The anchor of a map that an alias elsewhere in the file uses (`- &yt {...}` shared as
+ * `<<: *yt`): changing the map in place would change every place that shares it.
+ */
+export function sharedAnchor(doc: Document, map: YAMLMap): string | undefined {
+  const anchor = map.anchor;
+  if (anchor === undefined) return undefined;
+  let used = false;
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.source !== anchor) return undefined;
+      used = true;
+      return visit.BREAK;
+    },
+  });
+  return used ? anchor : undefined;
 }
 
 /** Sets each changed key on a YAML map; null removes the key (back to its default). */

@@ -153,6 +153,26 @@ flows:
     expect(result).toMatchObject({ ok: false, code: 'conflict', message: expect.stringMatching(/cannot be written into the config file: .*alias/i) });
   });
 
+  it('an output or flow anchored and merged elsewhere (`<<: *yt`) is not changed in place: that would change the other too', () => {
+    const merged =
+      'flows:\n  - id: a\n    inputs: [{name: main, type: rtmp-push}]\n    outputs:\n      - &yt {name: yt, type: rtmp, url: "rtmp://x.example/live", streamKey: aaaa-0123456789}\n' +
+      '  - id: b\n    inputs: [{name: main, type: rtmp-push}]\n    outputs:\n      - <<: *yt\n        name: yt2\n';
+    expect(applyEdit(merged, { kind: 'output.update', flowId: 'a', name: 'yt', changes: { url: 'rtmp://y.example/live' } })).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      message: 'output "yt" of flow "a" is anchored as &yt in the config file and shared through *yt elsewhere: changing it here would change those too; edit the file by hand',
+    });
+    // The output that merges from it is its own map: changing it overrides the merged key there only.
+    const text = edited(applyEdit(merged, { kind: 'output.update', flowId: 'b', name: 'yt2', changes: { url: 'rtmp://y.example/live' } }));
+    const plain = plainOf(text) as { config: { flows: { outputs: { url: string }[] }[] } };
+    expect(plain.config.flows.map((f) => f.outputs[0]!.url)).toEqual(['rtmp://x.example/live', 'rtmp://y.example/live']);
+
+    const sharedFlow = 'flows:\n  - &a\n    id: a\n    inputs: [{name: main, type: rtmp-push}]\n  - <<: *a\n    id: b\n';
+    expect(applyEdit(sharedFlow, { kind: 'flow.update', id: 'a', changes: { name: 'A' } })).toMatchObject({ ok: false, code: 'conflict', message: expect.stringMatching(/^flow "a" is anchored as &a/) });
+    // An anchor nothing uses is no reason to refuse.
+    expect(applyEdit('flows:\n  - &lonely\n    id: a\n    inputs: [{name: main, type: rtmp-push}]\n', { kind: 'flow.update', id: 'a', changes: { name: 'A' } }).ok).toBe(true);
+  });
+
   it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
     const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
     const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
