@@ -48,7 +48,7 @@ export interface AppOptions {
   /** Reload when the config file changes (default true; SIGHUP works either way). */
   watchConfig?: boolean;
   /** How API changes are written (default: atomically); tests inject a failing one. */
-  writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>;
+  writeConfigFile?: typeof writeFileAtomic;
   /** Where recordings are written (default: the real file system); tests inject a failing disk. */
   recordingFs?: RecordingFileSystem;
   /** A task's retry interval in ms (default: its intervalSeconds); tests shorten it. */
@@ -473,11 +473,11 @@ export class App {
     const file = this.options.configFile;
     if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
     const env = this.options.env ?? process.env;
-    let edited: Extract<ReturnType<typeof applyEdit>, { ok: true }> | undefined;
+    let written = false;
     // The edit is made on the text read here; a hand edit saved while it was being made
-    // would be lost by writing it. So the file is read again just before writing, and a
-    // file that changed meanwhile is edited again from its new text.
-    for (let attempt = 0; attempt < EDIT_ATTEMPTS && edited === undefined; attempt++) {
+    // would be lost by writing it. So the file is read again just before the new one is
+    // renamed over it, and a file that changed meanwhile is edited again from its new text.
+    for (let attempt = 0; attempt < EDIT_ATTEMPTS && !written; attempt++) {
       let disk: string;
       try {
         disk = await readFile(file, 'utf8');
@@ -498,19 +498,18 @@ export class App {
         const issues = check.issues.map((i) => relativeIssue({ ...i, line: diskLines.get(i.path) ?? i.line }, made.target));
         return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
       }
-      const now = await readFile(file, 'utf8').catch(() => undefined);
-      if (now === disk) edited = made;
+      try {
+        // Through a symlink, the file it points to is replaced, not the link.
+        const target = await realpath(file);
+        const stillAsRead = async () => (await readFile(file, 'utf8').catch(() => undefined)) === disk;
+        written = await (this.options.writeConfigFile ?? writeFileAtomic)(target, made.text, (await stat(target)).mode & 0o777, stillAsRead);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'cannot write the config file; the API change is not applied');
+        return { ok: false, code: 'config_not_writable', message: `cannot write ${file}: ${(err as Error).message}; change the file where it comes from (a read-only mount, a ConfigMap) instead` };
+      }
     }
-    if (edited === undefined) {
+    if (!written) {
       return { ok: false, code: 'conflict', message: `${file} kept changing while the edit was being made; nothing was written, try again` };
-    }
-    try {
-      // Through a symlink, the file it points to is replaced, not the link.
-      const target = await realpath(file);
-      await (this.options.writeConfigFile ?? writeFileAtomic)(target, edited.text, (await stat(target)).mode & 0o777);
-    } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'cannot write the config file; the API change is not applied');
-      return { ok: false, code: 'config_not_writable', message: `cannot write ${file}: ${(err as Error).message}; change the file where it comes from (a read-only mount, a ConfigMap) instead` };
     }
     this.logger.info({ edit: edit.kind, target: describeTarget(edit) }, 'config changed through the API');
     const applied = await this.reloadNow();

@@ -6,8 +6,10 @@ import { basename, dirname, join } from 'node:path';
  * Replaces `path` with `text` so that a crash leaves either the old file or the new one,
  * never half of either: write a temp file next to it, fsync, rename over, fsync the
  * directory. `mode` is set explicitly (open's mode is masked by the umask).
+ * `stillCurrent`, asked last before the rename, may call the write off (returning false,
+ * nothing written): the config file edited by hand since the caller read it.
  */
-export async function writeFileAtomic(path: string, text: string, mode: number): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, mode: number, stillCurrent?: () => Promise<boolean>): Promise<boolean> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -18,6 +20,10 @@ export async function writeFileAtomic(path: string, text: string, mode: number):
     // fsync before rename, or a crash can leave the new name pointing at empty data.
     await fh.sync();
     await fh.close();
+    if (stillCurrent && !(await stillCurrent())) {
+      await unlink(tmp);
+      return false;
+    }
     await rename(tmp, path);
   } catch (err) {
     await fh.close().catch(() => undefined);
@@ -25,6 +31,7 @@ export async function writeFileAtomic(path: string, text: string, mode: number):
     throw err;
   }
   await syncDir(dir);
+  return true;
 }
 
 /** Makes the rename itself durable; some file systems refuse to fsync a directory, which is fine. */

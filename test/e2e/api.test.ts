@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { App } from '../../src/app.js';
+import { writeFileAtomic } from '../../src/lib/atomic-write.js';
 import { flowYaml, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
@@ -481,7 +482,7 @@ describe('API access settings', () => {
 });
 
 describe('API changes and the config file on disk', () => {
-  const start = async (configFile: string, writeConfigFile?: (path: string, text: string, mode: number) => Promise<void>) => {
+  const start = async (configFile: string, writeConfigFile?: typeof writeFileAtomic) => {
     const app = await App.load({ configFile, logger: pino({ level: 'silent' }), announce: () => undefined, ...(writeConfigFile && { writeConfigFile }) });
     await app.start();
     const post = (json: unknown) =>
@@ -567,6 +568,40 @@ describe('an API change while the file is being edited by hand', () => {
       expect(daemon.app.registry.get('api-side')!.spec.name).toBe('Changed through the API');
     } finally {
       await daemon.close();
+    }
+  });
+});
+
+describe('a hand edit saved while the API change is being written', () => {
+  it('is kept: the file is compared again just before the new one replaces it, and the change is made again on the new text', async () => {
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\napi:\n  listen: "127.0.0.1:0"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n${flowYaml('hand-side')}`);
+    let handEdit: (() => void) | undefined = () => writeFileSync(cfg.file, readFileSync(cfg.file, 'utf8').replace('  - id: hand-side\n', '  - id: hand-side\n    name: Edited by hand\n'));
+    const app = await App.load({
+      configFile: cfg.file,
+      logger: pino({ level: 'silent' }),
+      announce: () => undefined,
+      // The operator saves after the API change passed every check, while its file is written.
+      writeConfigFile: async (path, text, mode, stillCurrent) => {
+        handEdit?.();
+        handEdit = undefined;
+        return writeFileAtomic(path, text, mode, stillCurrent);
+      },
+    });
+    await app.start();
+    try {
+      const res = await fetch(`http://127.0.0.1:${app.apiPort()}/v1/flows`, {
+        method: 'POST',
+        body: JSON.stringify({ id: 'api-side', inputs: [{ name: 'main', type: 'rtmp-push' }] }),
+        headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const text = await readFile(cfg.file, 'utf8');
+      expect(text).toContain('name: Edited by hand');
+      expect(text).toContain('id: api-side');
+      expect(app.registry.get('hand-side')!.spec.name).toBe('Edited by hand');
+    } finally {
+      await app.close('test done');
+      await cfg.cleanup();
     }
   });
 });
