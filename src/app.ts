@@ -5,11 +5,12 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiContext, ConfigStatus } from './api/context.js';
 import { hashApiToken, newApiToken, TokenVerifier } from './api/tokens.js';
-import { applyEdit, describeTarget, editConflicts, flowIdOf, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal } from './config/edit.js';
-import { formatIssue, parseConfigText, readConfigFile, type ConfigIssue, type LoadResult } from './config/load.js';
+import { describeTarget, editConflicts, flowIdOf, type ConfigEdit, type EditRefusal } from './config/edit.js';
+import { formatIssue, readConfigFile, type ConfigIssue, type LoadResult } from './config/load.js';
 import { writeFileAtomic } from './lib/atomic-write.js';
 import { parseListen, type PeerConfig, type ResolvedConfig, type ResolvedFlowConfig } from './config/schema.js';
 import { fileSecretStore, fillMissingSecrets, forgetFlowSecrets, resolveApiTokens, secretsFilePath, type GeneratedSecret } from './config/secrets.js';
+import { ConfigThread } from './config/config-thread.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlowRegistry, type ApplyResult } from './core/flow-registry.js';
 import type { FlowSpec } from './core/flow.js';
@@ -123,6 +124,8 @@ export class App {
   private configStatus: ConfigStatus;
   private readonly startedAt = Date.now();
   private readonly webhooks: Webhooks;
+  /** Reloads and API edits parse there, off the media thread. */
+  private readonly configThread = new ConfigThread();
   private recordingService: RecordingService | undefined;
   private recordJobs: RecordJobs | undefined;
   private readonly tasks: TaskScheduler;
@@ -386,7 +389,7 @@ export class App {
     // What is read now is handled here; the watcher need not report it again.
     await this.watcher?.noteCurrentContent();
     const checkedAt = new Date().toISOString();
-    const { text, loaded } = await readConfigFile(this.options.configFile, this.options.env ?? process.env);
+    const { text, loaded } = await this.readConfig();
     // A renewed certificate is taken on SIGHUP too (systemctl reload), not only when the
     // watcher or the poll notices the files.
     await this.rtmp?.reloadTls();
@@ -438,6 +441,18 @@ export class App {
     return { ok: true, changes };
   }
 
+  /** The config file's text and what it says, parsed on the config thread. */
+  private async readConfig(): Promise<{ text: string | undefined; loaded: LoadResult }> {
+    const file = this.options.configFile;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
+    }
+    return { text, loaded: await this.configThread.run('parse', text, file, { ...(this.options.env ?? process.env) }) };
+  }
+
   /**
    * A file without a list under `flows` while flows run is taken for one caught in the
    * middle of a save (emptied, or written up to `flows:`), not for "remove every flow":
@@ -472,7 +487,8 @@ export class App {
   private async editNow(edit: ConfigEdit): Promise<EditOutcome> {
     const file = this.options.configFile;
     if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
-    const env = this.options.env ?? process.env;
+    // A plain copy: the config thread gets the environment by value.
+    const env = { ...(this.options.env ?? process.env) };
     let written = false;
     // The edit is made on the text read here; a hand edit saved while it was being made
     // would be lost by writing it. So the file is read again just before the new one is
@@ -487,17 +503,9 @@ export class App {
       if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
         return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
       }
-      // Literal first: the keys kept from the file are copied as written, references and all.
-      const made = applyEdit(disk, keepStreamKeys(literalValues(edit), disk, this.registry.get(flowIdOf(edit))?.spec.inputs ?? []));
+      const running = (this.registry.get(flowIdOf(edit))?.spec.inputs ?? []).map(({ name, type, ...rest }) => ({ name, type, streamKey: 'streamKey' in rest ? rest.streamKey : undefined }));
+      const made = await this.configThread.run('prepareEdit', disk, edit, running, file, env);
       if (!made.ok) return made;
-      const check = parseConfigText(made.text, file, env);
-      if (!check.ok) {
-        // A problem the file already had is named at its line in the file, not in the edited text.
-        const onDisk = parseConfigText(disk, file, env);
-        const diskLines = new Map(onDisk.ok ? [] : onDisk.issues.map((i) => [i.path, i.line]));
-        const issues = check.issues.map((i) => relativeIssue({ ...i, line: diskLines.get(i.path) ?? i.line }, made.target));
-        return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
-      }
       try {
         // Through a symlink, the file it points to is replaced, not the link.
         const target = await realpath(file);
@@ -527,6 +535,7 @@ export class App {
     this.closing ??= (async () => {
       this.logger.info({ reason }, 'flowrelay stopping');
       this.watcher?.close();
+      const configThreadClosed = this.configThread.close();
       const apiClosed = this.api?.close();
       const rtmpClosed = this.rtmp?.close();
       const srtIngestClosed = this.srtIngest?.close();
@@ -539,7 +548,7 @@ export class App {
       })();
       // A stuck disk (a dead NFS server) must not keep the daemon from stopping.
       await Promise.race([
-        Promise.all([rtmpClosed, srtIngestClosed, apiClosed, recordingsClosed, tasksClosed]),
+        Promise.all([rtmpClosed, srtIngestClosed, apiClosed, recordingsClosed, tasksClosed, configThreadClosed]),
         new Promise<void>((resolve) => {
           setTimeout(() => {
             this.logger.error({ waitedMs: SHUTDOWN_WAIT_MS }, 'recordings, tasks or connections did not close in time; stopping anyway');

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { App } from '../../src/app.js';
 import { writeFileAtomic } from '../../src/lib/atomic-write.js';
-import { flowYaml, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
+import { flowYaml, spawnDaemon, startInProcess, tempConfig, type InProcessDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/peers.js';
 import { delay, play, probeStreams, publish, videoFrames } from '../helpers/ffmpeg.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
 
@@ -568,6 +569,34 @@ describe('an API change while the file is being edited by hand', () => {
       expect(daemon.app.registry.get('api-side')!.spec.name).toBe('Changed through the API');
     } finally {
       await daemon.close();
+    }
+  });
+});
+
+describe('the built daemon, whose config work runs on a thread of its own', () => {
+  it('an API create and a refused change go through that thread, and so does a hand edit', async () => {
+    const apiPort = await freePort();
+    const cfg = await tempConfig(`rtmp: { listen: "127.0.0.1:0" }\napi:\n  listen: "127.0.0.1:${apiPort}"\n  tokens: [{ name: ops, scope: write, sha256: ${sha256(WRITE_TOKEN)} }]\nflows:\n${flowYaml('first')}`);
+    const daemon = await spawnDaemon(cfg.file);
+    await daemon.waitForLine(/"msg":"flowrelay started"/);
+    const api = (path: string, method: string, json: unknown) =>
+      fetch(`http://127.0.0.1:${apiPort}${path}`, { method, body: JSON.stringify(json), headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' } });
+    try {
+      const created = await api('/v1/flows', 'POST', { id: 'second', inputs: [{ name: 'main', type: 'rtmp-push' }] });
+      expect(created.status).toBe(201);
+      expect(await readFile(cfg.file, 'utf8')).toContain('id: second');
+      const refused = await api('/v1/flows/second', 'PATCH', { enabled: 'maybe' });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as Envelope).errors[0]).toMatchObject({ code: 'validation_error', message: expect.stringMatching(/^enabled: /) });
+      await writeFile(cfg.file, (await readFile(cfg.file, 'utf8')).replace('  - id: first\n', '  - id: first\n    name: By hand\n'));
+      const nameOfFirst = async () =>
+        (((await (await fetch(`http://127.0.0.1:${apiPort}/v1/flows/first`, { headers: { authorization: `Bearer ${WRITE_TOKEN}` } })).json()) as Envelope).result as { name: string }).name;
+      for (let i = 0; i < 100 && (await nameOfFirst()) !== 'By hand'; i++) await delay(100);
+      expect(await nameOfFirst()).toBe('By hand');
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+      await cfg.cleanup();
     }
   });
 });
