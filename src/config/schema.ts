@@ -144,7 +144,11 @@ export const flowConfigSchema = z
     id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be 1..64 characters of a-z 0-9 -'),
     name: nonEmpty.optional(),
     enabled: z.boolean().default(true),
-    meta: z.record(z.string(), z.string()).prefault({}),
+    // Bounded: the file is the store, and a map of 60,000 keys took the YAML library minutes.
+    meta: z
+      .record(z.string().min(1).max(64), z.string().max(1024))
+      .refine((m) => Object.keys(m).length <= 64, 'at most 64 entries')
+      .prefault({}),
     limits: flowLimitsSchema.prefault({}),
     inputs: inputsSchema,
     outputs: z.array(outputConfigSchema).prefault([]),

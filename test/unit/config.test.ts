@@ -153,6 +153,13 @@ flows:
     });
   });
 
+  it('bounds meta: 64 entries, keys up to 64 characters, values up to 1,024', () => {
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect(summary(parseBad(oneFlow('{ name: main, type: rtmp-push }', `    meta: ${JSON.stringify(many)}\n`)))).toEqual([[5, 'flows[0].meta', 'at most 64 entries']]);
+    expect(parseBad(oneFlow('{ name: main, type: rtmp-push }', `    meta: { note: "${'x'.repeat(1025)}" }\n`))[0]?.path).toBe('flows[0].meta.note');
+    expect(parseOk(oneFlow('{ name: main, type: rtmp-push }', `    meta: ${JSON.stringify(Object.fromEntries(Object.entries(many).slice(1)))}\n`)).flows[0]?.meta).toHaveProperty('k64');
+  });
+
   it('treats an empty key or playback section in a flow as not set', () => {
     const config = parseOk(oneFlow('{ name: main, type: rtmp-push, streamKey: }', '    meta:\n    playback:\n'));
     expect(streamKeyOf(config.flows[0]?.inputs[0])).toBeUndefined();
