@@ -2,7 +2,12 @@
 # Installs what flowrelay and its tests need on Debian 12 / Ubuntu 22.04+, then
 # installs the npm dependencies and builds dist/.
 #
-#   scripts/setup.sh [--no-build]
+#   scripts/setup.sh [--no-build] [--test-peers]
+#
+# --test-peers also installs nginx with Debian's RTMP module, a peer the tests and the
+# benchmark run on their own ports; without it nginx is never touched. An nginx that
+# was already installed keeps running as it was; one installed here is kept from
+# starting as a service.
 #
 # Idempotent and fast on a machine that already has everything: apt is only
 # touched when `dpkg-query` says a package is missing, `npm ci` only runs when
@@ -12,13 +17,15 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 build=1
+test_peers=0
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
+    --test-peers) test_peers=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -178,9 +185,14 @@ remove_policy_rc_d() {
 }
 
 nginx_missing=()
-is_installed libnginx-mod-rtmp || nginx_missing+=(libnginx-mod-rtmp)
-have_nginx_binary || nginx_missing+=(nginx)
+if [ "$test_peers" -eq 1 ]; then
+  is_installed libnginx-mod-rtmp || nginx_missing+=(libnginx-mod-rtmp)
+  have_nginx_binary || nginx_missing+=(nginx)
+fi
 if [ "${#nginx_missing[@]}" -gt 0 ]; then
+  # The operator's own nginx (a TLS proxy, say) is left exactly as it runs.
+  nginx_was_there=0
+  have_nginx_binary && nginx_was_there=1
   need_root "${nginx_missing[@]}"
   nginx_pkgs=()
   is_installed libnginx-mod-rtmp || nginx_pkgs+=(libnginx-mod-rtmp)
@@ -198,9 +210,11 @@ if [ "${#nginx_missing[@]}" -gt 0 ]; then
   fi
   apt_install "${nginx_pkgs[@]}"
   remove_policy_rc_d
-  # If a pre-existing policy let the service start anyway, stop it; and keep it from
-  # starting at the next boot.
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  # If a pre-existing policy let the service of the nginx installed here start anyway,
+  # stop it; and keep it from starting at the next boot.
+  if [ "$nginx_was_there" -eq 1 ]; then
+    :
+  elif [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     "${SUDO[@]}" systemctl disable --now nginx.service >/dev/null 2>&1 || true
   else
     if [ -s /run/nginx.pid ] && [ -x /etc/init.d/nginx ]; then

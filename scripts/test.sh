@@ -14,7 +14,7 @@ cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-bash scripts/setup.sh --no-build
+bash scripts/setup.sh --no-build --test-peers
 
 failed_steps=()
 run_step() {

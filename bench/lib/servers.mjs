@@ -71,7 +71,7 @@ function nginxVersion(nginx) {
 async function startNginx() {
   const nginx = findNginx();
   const module = findRtmpModule();
-  if (!nginx || !module) throw new Error('nginx or libnginx-mod-rtmp is not installed (scripts/setup.sh installs both)');
+  if (!nginx || !module) throw new Error('nginx or libnginx-mod-rtmp is not installed (scripts/setup.sh --test-peers installs both)');
   const dir = tempDir('nginx');
   const port = await freePort();
   const q = JSON.stringify;
