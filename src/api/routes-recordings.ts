@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { recordJobRequestSchema } from '../config/schema-recording.js';
 import { redactSourceUrl } from '../ffmpeg/args.js';
+import { redactHookUrl } from '../telemetry/webhooks.js';
 import type { RecordJobRecord } from '../recording/record-job.js';
 import type { RecordingEntry } from '../recording/recording-index.js';
 import { parseByteRange } from './byte-range.js';
@@ -29,7 +30,7 @@ export function recordingView(entry: RecordingEntry): Record<string, unknown> {
 /** A record job as the API shows it: the source URL and notify secret only to write tokens. */
 function jobView(job: RecordJobRecord, secrets: boolean): Record<string, unknown> {
   if (secrets) return { ...job };
-  return { ...job, url: redactSourceUrl(job.url), ...(job.notifyUrl !== null && { notifyUrl: redactSourceUrl(job.notifyUrl) }), notifySecret: job.notifySecret && '***' };
+  return { ...job, url: redactSourceUrl(job.url), ...(job.notifyUrl !== null && { notifyUrl: redactHookUrl(job.notifyUrl) }), notifySecret: job.notifySecret && '***' };
 }
 
 /** Recordings (list, read, download with ranges, delete) and record jobs. */

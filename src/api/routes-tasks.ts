@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { destinationKey, type TaskConfig } from '../config/schema-tasks.js';
 import { redactSourceUrl } from '../ffmpeg/args.js';
+import { redactHookUrl } from '../telemetry/webhooks.js';
 import { RequestRateLimiter } from '../policy/request-rate.js';
 import { isRecord } from '../lib/is-record.js';
 import type { ApiContext } from './context.js';
@@ -19,7 +20,7 @@ function taskView(config: TaskConfig, report: unknown, secrets: boolean): Record
     ...config,
     destination: redactSourceUrl(config.destination),
     source: source.type === 'live' ? { ...source, url: redactSourceUrl(source.url) } : { ...source, urls: source.urls.map(redactSourceUrl) },
-    ...(config.callbackUrl !== undefined && { callbackUrl: redactSourceUrl(config.callbackUrl) }),
+    ...(config.callbackUrl !== undefined && { callbackUrl: redactHookUrl(config.callbackUrl) }),
     ...(config.callbackSecret !== undefined && { callbackSecret: '***' }),
     run: report,
   };

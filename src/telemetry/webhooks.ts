@@ -67,7 +67,7 @@ class WebhookEndpoint {
       this.queue.shift();
       this.counters.dropped += 1;
       if (this.counters.dropped === 1 || this.counters.dropped % 100 === 0) {
-        this.logger.warn({ url: this.config.url, dropped: this.counters.dropped }, 'webhook queue full; dropping the oldest events');
+        this.logger.warn({ url: redactHookUrl(this.config.url), dropped: this.counters.dropped }, 'webhook queue full; dropping the oldest events');
       }
     }
     this.queue.push(delivery);
@@ -104,7 +104,7 @@ class WebhookEndpoint {
       if (error === undefined) return true;
       if (this.closed) return false;
       if (attempt === this.config.maxAttempts) {
-        this.logger.warn({ url: this.config.url, event: delivery.type, seq: delivery.seq, attempts: attempt, err: error }, 'webhook delivery failed; giving up on this event');
+        this.logger.warn({ url: redactHookUrl(this.config.url), event: delivery.type, seq: delivery.seq, attempts: attempt, err: error }, 'webhook delivery failed; giving up on this event');
         return false;
       }
       this.counters.retries += 1;
@@ -127,6 +127,9 @@ class WebhookEndpoint {
         method: 'POST',
         body,
         signal: this.abort.signal,
+        // A redirect is not a delivery: followed, a 302 turns the POST into a GET without
+        // the event, and a 307 hands the signed body to wherever it points.
+        redirect: 'manual',
         headers: {
           'content-type': 'application/json',
           'user-agent': 'flowrelay-webhook',
@@ -135,13 +138,31 @@ class WebhookEndpoint {
           'x-flowrelay-signature': signWebhook(this.config.secret, Math.floor(Date.now() / 1000), body),
         },
       });
-      await res.arrayBuffer().catch(() => undefined);
+      // The answer's body is not read: a receiver streaming gigabytes would be held in memory.
+      await res.body?.cancel().catch(() => undefined);
+      if (res.status >= 300 && res.status < 400) return `HTTP ${res.status} (a redirect, not followed: configure the receiver's final URL)`;
       return res.ok ? undefined : `HTTP ${res.status}`;
     } catch (err) {
-      return (err as Error).name === 'AbortError' ? `no answer within ${this.config.timeoutMs} ms` : (err as Error).message;
+      if ((err as Error).name === 'AbortError') return `no answer within ${this.config.timeoutMs} ms`;
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error) is its cause.
+      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+      return cause ? `${(err as Error).message}: ${cause.code ?? cause.message ?? String(cause)}` : (err as Error).message;
     } finally {
       clearTimeout(timeout);
     }
+  }
+}
+
+/**
+ * A receiver's URL for logs and read-only views: scheme and host. Hook URLs often carry
+ * their secret in the path (Slack's and Discord's do) or the query.
+ */
+export function redactHookUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && u.search === '' ? u.origin : `${u.origin}/<path redacted>`;
+  } catch {
+    return '<invalid URL>';
   }
 }
 

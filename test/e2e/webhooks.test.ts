@@ -86,6 +86,56 @@ describe('webhook queue', () => {
     }
   });
 
+  it('a redirect is a failed delivery (not followed), an endless answer body is not read, and a refused connection names its reason; logs hide the URL\'s path', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const seen: string[] = [];
+    const server = createHttpServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url?.startsWith('/redirect')) {
+        res.writeHead(307, { location: '/elsewhere' }).end();
+        return;
+      }
+      // 200, then a body that never ends: reading it whole would hold the daemon's memory.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = setInterval(() => res.write(chunk), 5);
+      res.on('close', () => clearInterval(pump));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const refused = `http://127.0.0.1:${await deadPort()}/services/T0/B0/SECRETPATH`;
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const hooks = new Webhooks(logger);
+    const settings = { secret: SECRET, events: ['flow.created'] as ['flow.created'], maxQueue: 10, timeoutMs: 5_000, maxAttempts: 1, retryDelayMs: 10 };
+    hooks.configure([
+      { ...settings, url: `${base}/redirect` },
+      { ...settings, url: `${base}/endless` },
+      { ...settings, url: refused },
+    ]);
+    try {
+      hooks.emit({ type: 'flow.created', flowId: 'f' });
+      await waitFor(() => hooks.stats().every((h) => h.counters.delivered + h.counters.failed === 1), 'every receiver to settle', 4_000);
+      expect(hooks.stats().map((h) => h.counters)).toEqual([
+        expect.objectContaining({ delivered: 0, failed: 1 }),
+        expect.objectContaining({ delivered: 1, failed: 0 }),
+        expect.objectContaining({ delivered: 0, failed: 1 }),
+      ]);
+      expect(seen.sort()).toEqual(['POST /endless', 'POST /redirect']);
+      const failures = logs.filter((l) => l.msg === 'webhook delivery failed; giving up on this event');
+      expect(failures).toHaveLength(2);
+      expect(failures.map((l) => [l.url, l.err])).toEqual(expect.arrayContaining([
+        [`${base}/<path redacted>`, 'HTTP 307 (a redirect, not followed: configure the receiver\'s final URL)'],
+        [`${refused.slice(0, refused.indexOf('/services'))}/<path redacted>`, 'fetch failed: ECONNREFUSED'],
+      ]));
+      expect(JSON.stringify(logs)).not.toContain('SECRETPATH');
+    } finally {
+      hooks.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('a reload that changes a receiver\'s settings keeps its queue; the new settings apply', async () => {
     const sockets: import('node:net').Socket[] = [];
     const hung = createTcpServer((socket) => void sockets.push(socket));
