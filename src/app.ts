@@ -575,7 +575,7 @@ export class App {
     return issues;
   }
 
-  private warnAboutRestartOnlySettings(next: Pick<ResolvedConfig, 'rtmp' | 'srt' | 'api' | 'storage'>): void {
+  private warnAboutRestartOnlySettings(next: Pick<ResolvedConfig, 'rtmp' | 'srt' | 'api' | 'storage' | 'log'>): void {
     if (JSON.stringify(next.rtmp) !== JSON.stringify(this.config.rtmp)) {
       this.logger.warn('rtmp settings changed; they take effect at the next restart');
     }
@@ -590,6 +590,8 @@ export class App {
     if (next.storage.dir !== this.config.storage.dir) {
       this.logger.warn('storage.dir changed; it takes effect at the next restart (move secrets.json and the recordings there first)');
     }
+    // Every flow, input and output logs through a child logger fixed at its creation.
+    if (next.log.level !== this.config.log.level) this.logger.warn('log.level changed; it takes effect at the next restart');
   }
 
   /** Prints a newly generated API token, once, outside the logs. */

@@ -35,6 +35,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface TaskRunnerDeps {
   clock: Clock;
+  /** Bound to the task (its `taskId`), so lines here do not repeat it. */
   logger: Logger;
   ffmpegPath(): string;
   ffprobePath(): string;
@@ -121,7 +122,7 @@ export class TaskRunner {
       this.deps.clock.clearTimeout(this.timer);
       this.deps.clock.clearTimeout(this.nextRun);
       this.supervisor?.stop();
-      this.deps.logger.info({ taskId: this.id, reason }, 'task closed');
+      this.deps.logger.info({ reason }, 'task closed');
     }
     return this.supervisor?.whenIdle() ?? Promise.resolve();
   }
@@ -250,13 +251,13 @@ export class TaskRunner {
     const previous = this.status;
     if (next === previous && error === this.error) return;
     if (next !== previous && !ALLOWED[previous].includes(next)) {
-      this.deps.logger.error({ taskId: this.id, from: previous, to: next }, 'task transition not allowed; ignored');
+      this.deps.logger.error({ from: previous, to: next }, 'task transition not allowed; ignored');
       return;
     }
     this.status = next;
     this.error = error;
     if (next === 'failed') this.deps.slotFreed();
-    this.deps.logger.info({ taskId: this.id, status: next, previous, error }, 'task status');
+    this.deps.logger.info({ status: next, previous, error }, 'task status');
     this.deps.events({ type: 'task.status', taskId: this.id, status: next, previous, error, attempt: (this.supervisor?.report().attempts ?? 0) + ahead });
   }
 }

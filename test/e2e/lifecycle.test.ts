@@ -240,12 +240,13 @@ ${backup ? `      - { name: backup, type: rtmp-push, streamKey: "${publishKey('g
       const key = flow.spec.inputs[0]!.type === 'rtmp-push' ? flow.spec.inputs[0]!.streamKey : undefined;
       expect(key).toMatch(/.{16,}/);
       const elsewhere = join(local.dir, 'elsewhere');
-      await writeFile(local.configFile, `storage: { dir: ${JSON.stringify(elsewhere)} }\nrtmp: { listen: "127.0.0.1:0" }\n${body}`);
+      await writeFile(local.configFile, `storage: { dir: ${JSON.stringify(elsewhere)} }\nrtmp: { listen: "127.0.0.1:0" }\nlog: { level: warn }\n${body}`);
       const reloaded = await local.app.reload();
       expect(reloaded).toMatchObject({ ok: true, changes: { added: [], removed: [], restarted: [], updated: [] } });
       expect(local.app.registry.get('gen')).toBe(flow);
       expect(flow.spec.inputs[0]).toMatchObject({ streamKey: key });
       expect(logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('storage.dir changed; it takes effect at the next restart'))).toBe(true);
+      expect(logs.some((l) => l.msg === 'log.level changed; it takes effect at the next restart')).toBe(true);
       await expect(readFile(join(elsewhere, 'secrets.json'))).rejects.toThrow(/ENOENT/);
       // The running daemon still publishes with the key it had.
       const publisher = await publish(local.url(key!), { seconds: 1 }).done;

@@ -41,9 +41,10 @@ describe('task scheduler', () => {
     dir = await mkdtemp(join(tmpdir(), 'flowrelay-sched-'));
     const events: TaskEvent[] = [];
     const deleted: string[] = [];
+    const logLines: string[] = [];
     scheduler = new TaskScheduler({
       clock: systemClock,
-      logger: pino({ level: 'silent' }),
+      logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) }),
       ffmpegPath: () => 'ffmpeg',
       ffprobePath: () => 'ffprobe',
       workDir: dir,
@@ -54,7 +55,7 @@ describe('task scheduler', () => {
       retryDelayMs: () => 3_600_000,
       ...extra,
     });
-    return { scheduler, events, deleted };
+    return { scheduler, events, deleted, logLines };
   };
 
   it('runs at most limits.maxRunningTasks at once; the next waits for a slot and starts when one frees', async () => {
@@ -70,11 +71,15 @@ describe('task scheduler', () => {
   });
 
   it('a task that fails for good frees its slot for a waiting one', async () => {
-    const { scheduler } = await make(1);
+    const { scheduler, logLines } = await make(1);
     const [a, b] = [await failingTask('a', { retry: { intervalSeconds: 60, count: 0 } }), await failingTask('b')];
     scheduler.apply([a, b]);
     await waitFor(() => scheduler.get('a')?.report.status === 'failed', 'task a to fail (no retries)', 15_000);
     await waitFor(() => scheduler.get('b')?.report.status === 'retrying', 'task b to get the slot', 15_000);
+    // Each line names its task once: a repeated key is refused by strict JSON ingesters.
+    const statusLines = logLines.filter((l) => l.includes('"msg":"task status"'));
+    expect(statusLines.length).toBeGreaterThan(0);
+    for (const line of statusLines) expect(line.match(/"taskId":/g)).toHaveLength(1);
   });
 
   it('an unchanged task is left alone on apply; a changed one restarts; one already over is completed and deleted at once', async () => {
