@@ -37,19 +37,23 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'run': {
+      // A second file would be ignored silently: refuse it instead.
+      const files = [...(values.config ? [values.config] : []), ...rest];
+      if (files.length > 1) return usageError(`flowrelay run: one config file, got ${files.length} (${files.join(', ')})`);
       const { runCommand } = await import('./cli/run.js');
-      return runCommand(values.config ?? rest[0] ?? 'config/flowrelay.yaml');
+      return runCommand(files[0] ?? 'config/flowrelay.yaml');
     }
     case 'check': {
-      const file = rest[0] ?? values.config;
-      if (!file) {
-        process.stderr.write('flowrelay check: missing FILE\n');
-        return 64;
-      }
+      const files = [...(values.config ? [values.config] : []), ...rest];
+      if (files.length === 0) return usageError('flowrelay check: missing FILE');
       const { checkCommand } = await import('./cli/check.js');
-      return checkCommand(file, process.stdout, process.stderr);
+      // Every file is checked (`check conf/*.yaml` in CI); the worst result is the exit status.
+      let status = 0;
+      for (const file of files) status = Math.max(status, await checkCommand(file, process.stdout, process.stderr));
+      return status;
     }
     case 'token': {
+      if (rest.length > 0 || values.config) return usageError(`flowrelay token: unexpected ${values.config ? '--config' : `argument "${rest[0]}"`}`);
       const { tokenCommand } = await import('./cli/token.js');
       return tokenCommand(values.name, values.scope, process.stdout, process.stderr);
     }
@@ -57,6 +61,11 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`flowrelay: unknown command "${command}"\n\n${HELP}`);
       return 64;
   }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`${message}\n\n${HELP}`);
+  return 64;
 }
 
 main(process.argv.slice(2)).then(

@@ -2,7 +2,7 @@ export const HELP = `flowrelay - live media relay: RTMP/RTMPS/SRT in, RTMP/RTMPS
 
 Usage:
   flowrelay run -c FILE       run the daemon in the foreground with config FILE
-  flowrelay check FILE        validate FILE (and load the RTMPS certificate and key it names); prints "file:line: path: message" per error, exit 2 if invalid
+  flowrelay check FILE...     validate each FILE (and load the RTMPS certificate and key it names); prints "file:line: path: message" per error, exit 2 if any is invalid
   flowrelay token [--name N] [--scope read|write]
                               print a new API token and the api.tokens line (its SHA-256) for the config
   flowrelay --version         print the version

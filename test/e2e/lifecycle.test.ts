@@ -158,6 +158,22 @@ flows:
     expect(stdout).toMatch(/ok \(1 flow\)/);
   });
 
+  it('`check` checks every file it is given (a good one first does not hide a bad one); `run` and `token` refuse extra arguments', async () => {
+    const bad = await tempConfig('flows:\n  - id: Bad_Id\n    inputs: [{ name: main, type: rtmp-push }]\n');
+    const cli = (args: string[]) =>
+      execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/flowrelay'), ...args]).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+    const both = await cli(['check', join(REPO_ROOT, 'config/flowrelay.yaml'), bad.file]);
+    expect(both.code).toBe(2);
+    expect(both.stdout).toMatch(/ok \(1 flow\)/);
+    expect(both.stderr).toContain(`${bad.file}:3: flows[0].id: `);
+    expect(await cli(['run', '-c', bad.file, join(REPO_ROOT, 'config/flowrelay.yaml')])).toMatchObject({ code: 64, stderr: expect.stringMatching(/^flowrelay run: one config file, got 2/) });
+    expect(await cli(['token', 'extra'])).toMatchObject({ code: 64, stderr: expect.stringMatching(/^flowrelay token: unexpected argument "extra"/) });
+    await bad.cleanup();
+  });
+
   let daemon: SpawnedDaemon | undefined;
   afterEach(() => {
     daemon?.proc.kill('SIGKILL');
