@@ -64,8 +64,12 @@ function playback(flow: Flow, at: PublicEndpoints, secrets: boolean): Record<str
 /** Live state of one input, in one shape whatever its type. */
 export function inputStatus(flow: Flow, input: InputSpec, now: number): Record<string, unknown> {
   const pushed = flow.inputs.get(input.name);
+  const part = flow.pullInputs.get(input.name);
   if (pushed) {
     const live = pushed.remoteAddress !== undefined;
+    // An input on a port of its own that it could not open is failed, whatever its publisher state says.
+    const listening = part?.report();
+    const failed = listening?.status === 'failed_to_connect' ? { status: listening.status, lastError: listening.lastError ?? null } : {};
     return {
       status: pushed.status,
       remoteAddress: pushed.remoteAddress ?? null,
@@ -79,10 +83,10 @@ export function inputStatus(flow: Flow, input: InputSpec, now: number): Record<s
       bitrateExceeded: pushed.bitrateExceeded,
       lastViolation: pushed.lastViolation ?? null,
       ...(live && pushed.transportStats && { transport: pushed.transportStats() }),
+      ...failed,
     };
   }
-  const pull = flow.pullInputs.get(input.name);
-  return pull ? connectionView(pull.report()) : notRunning(flow);
+  return part ? connectionView(part.report()) : notRunning(flow);
 }
 
 /** A ConnectionReport as JSON: dates as ISO strings, absent values as null. */

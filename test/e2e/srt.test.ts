@@ -266,6 +266,22 @@ flows:
     }
   });
 
+  it('an srt-listener input whose own port is taken reads failed_to_connect with the reason, not idle', async () => {
+    const taken = createSocket('udp4');
+    await new Promise<void>((r) => taken.bind(0, '127.0.0.1', r));
+    const port = taken.address().port;
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      await reconfigure(daemon, `  - id: own\n    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${port}", passphrase: "${PASS}" }]\n`);
+      const flow = daemon.app.registry.get('own')!;
+      const { inputStatus } = await import('../../src/api/flow-views.js');
+      expect(inputStatus(flow, flow.spec.inputs[0]!, Date.now())).toMatchObject({ status: 'failed_to_connect', lastError: expect.stringMatching(/.+/) });
+    } finally {
+      await daemon.close();
+      taken.close();
+    }
+  });
+
   it('an srt-listener input on a port of its own, and an srt-listener output serving two callers at once', async () => {
     const daemon = await startInProcess('api: { listen: "127.0.0.1:0" }\nflows: []\n');
     try {
