@@ -139,14 +139,19 @@ export function keepStreamKeys(edit: ConfigEdit, fileText: string, running: read
  * values, so the file alone says how to reach what the API created.
  */
 function fillKeys(flow: Record<string, unknown>): Record<string, unknown> {
-  const inputs = Array.isArray(flow.inputs) ? flow.inputs : [{ name: 'main', type: 'rtmp-push' }];
-  const filled = inputs.map((input: unknown) => {
-    if (typeof input !== 'object' || input === null) return input;
-    const i = input as Record<string, unknown>;
-    return (i.type === 'rtmp-push' || i.type === 'srt-listener') && i.streamKey === undefined ? { ...i, streamKey: generateKey() } : i;
-  });
-  const playback = typeof flow.playback === 'object' && flow.playback !== null ? (flow.playback as Record<string, unknown>) : {};
-  return { ...flow, inputs: filled, playback: { ...playback, key: playback.key ?? generateKey() } };
+  // A value of the wrong type is passed on as sent, for validation to refuse: replacing
+  // it with the default would accept a request that said something else.
+  const inputs = flow.inputs === undefined ? [{ name: 'main', type: 'rtmp-push' }] : flow.inputs;
+  const filled = !Array.isArray(inputs)
+    ? inputs
+    : inputs.map((input: unknown) => {
+        if (typeof input !== 'object' || input === null) return input;
+        const i = input as Record<string, unknown>;
+        return (i.type === 'rtmp-push' || i.type === 'srt-listener') && i.streamKey === undefined ? { ...i, streamKey: generateKey() } : i;
+      });
+  const playback = flow.playback ?? {};
+  const filledPlayback = typeof playback === 'object' && !Array.isArray(playback) ? { ...playback, key: (playback as { key?: unknown }).key ?? generateKey() } : playback;
+  return { ...flow, inputs: filled, playback: filledPlayback };
 }
 
 /** A flow that cascades from `flowId` on this node (a `flow` input without `node`), if any. */

@@ -173,6 +173,17 @@ flows:
     expect(applyEdit('flows:\n  - &lonely\n    id: a\n    inputs: [{name: main, type: rtmp-push}]\n', { kind: 'flow.update', id: 'a', changes: { name: 'A' } }).ok).toBe(true);
   });
 
+  it('a create whose inputs or playback have the wrong type is refused, not filled with defaults', async () => {
+    const { prepareEdit } = await import('../../src/config/prepare-edit.js');
+    const file = 'flows: []\n';
+    const garbled = prepareEdit(file, { kind: 'flow.create', flow: { id: 'u4', inputs: 'garbage' } }, [], '/x.yaml', {});
+    expect(garbled).toMatchObject({ ok: false, code: 'validation_error', message: expect.stringMatching(/^inputs: /) });
+    const playback = prepareEdit(file, { kind: 'flow.create', flow: { id: 'u8', playback: 'x' } }, [], '/x.yaml', {});
+    expect(playback).toMatchObject({ ok: false, code: 'validation_error', message: expect.stringMatching(/^playback: /) });
+    // Left out, both get their defaults (one rtmp-push input, generated keys).
+    expect(prepareEdit(file, { kind: 'flow.create', flow: { id: 'u9' } }, [], '/x.yaml', {}).ok).toBe(true);
+  });
+
   it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
     const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
     const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
