@@ -134,6 +134,8 @@ export const PERFMON = {
   pktSndLossTotal: { offset: 24, type: 'int32' },
   pktRcvLossTotal: { offset: 28, type: 'int32' },
   pktRetransTotal: { offset: 32, type: 'int32' },
+  /** Retransmitted packets received. A "local" field, but never cleared here (srt_bstats with clear 0), so a total. */
+  pktRcvRetrans: { offset: 164, type: 'int32' },
   pktSndDropTotal: { offset: 64, type: 'int32' },
   pktRcvDropTotal: { offset: 68, type: 'int32' },
   byteSentTotal: { offset: 80, type: 'uint64' },

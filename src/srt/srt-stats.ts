@@ -10,7 +10,9 @@ export function srtTransportStats(connection: SrtConnection): TransportStats {
     sendRateMbps: s.mbpsSendRate,
     packetsLostReceiving: s.pktRcvLossTotal,
     packetsLostSending: s.pktSndLossTotal,
-    packetsRetransmitted: s.pktRetransTotal,
+    // Sent again by us (outputs) or received again from the sender (inputs): libsrt counts
+    // the two apart, and an input's own pktRetransTotal is always 0.
+    packetsRetransmitted: s.pktRetransTotal + s.pktRcvRetrans,
     packetsDroppedReceiving: s.pktRcvDropTotal,
     packetsDroppedSending: s.pktSndDropTotal,
     messagesRefusedSending: s.sendDrops,

@@ -96,7 +96,10 @@ export interface SrtStats {
   mbpsSendRate: number;
   pktRcvLossTotal: number;
   pktSndLossTotal: number;
+  /** Packets this side sent again. */
   pktRetransTotal: number;
+  /** Packets this side received again (the sender's retransmits that arrived). */
+  pktRcvRetrans: number;
   pktRcvDropTotal: number;
   pktSndDropTotal: number;
   byteRecvTotal: number;
