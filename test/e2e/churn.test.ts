@@ -172,9 +172,11 @@ ${flowYaml('steady')}${flowYaml('churn')}`);
   it('RTMP, SRT and API churn: connections, file descriptors and flows return to where they were; the steady stream is whole', async () => {
     await untilConnections({ rtmp: 2 }, 'steady publisher and player connected');
     // One cycle of each kind first, so that whatever the daemon opens once (the SRT
-    // runtime's epoll, an output's first connect attempt) is in the baseline.
+    // runtime's epoll, an output's first connect attempt, the config thread of the first
+    // API edit) is in the baseline.
     await rtmpCycle(daemon.port, tags, 1);
     await untilConnections({ rtmp: 2 }, 'warm-up cycle gone');
+    expect((await api(apiPort, 'PATCH', '/v1/flows/churn', { meta: { warm: 'up' } })).status).toBe(200);
     const baseline = await settledFds(daemon.proc.pid!);
 
     for (let i = 0; i < RTMP_CYCLES; i++) {
