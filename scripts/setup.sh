@@ -184,6 +184,21 @@ remove_policy_rc_d() {
   fi
 }
 
+# The nginx installed here is a test peer, not a service: if a pre-existing policy let
+# its service start anyway, stop it; and keep it from starting at the next boot.
+keep_nginx_service_off() {
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "${SUDO[@]}" systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    return
+  fi
+  if [ -s /run/nginx.pid ] && [ -x /etc/init.d/nginx ]; then
+    "${SUDO[@]}" /etc/init.d/nginx stop >/dev/null 2>&1 || true
+  fi
+  if command -v update-rc.d >/dev/null 2>&1; then
+    "${SUDO[@]}" update-rc.d nginx disable >/dev/null 2>&1 || true
+  fi
+}
+
 nginx_missing=()
 if [ "$test_peers" -eq 1 ]; then
   is_installed libnginx-mod-rtmp || nginx_missing+=(libnginx-mod-rtmp)
@@ -210,20 +225,7 @@ if [ "${#nginx_missing[@]}" -gt 0 ]; then
   fi
   apt_install "${nginx_pkgs[@]}"
   remove_policy_rc_d
-  # If a pre-existing policy let the service of the nginx installed here start anyway,
-  # stop it; and keep it from starting at the next boot.
-  if [ "$nginx_was_there" -eq 1 ]; then
-    :
-  elif [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    "${SUDO[@]}" systemctl disable --now nginx.service >/dev/null 2>&1 || true
-  else
-    if [ -s /run/nginx.pid ] && [ -x /etc/init.d/nginx ]; then
-      "${SUDO[@]}" /etc/init.d/nginx stop >/dev/null 2>&1 || true
-    fi
-    if command -v update-rc.d >/dev/null 2>&1; then
-      "${SUDO[@]}" update-rc.d nginx disable >/dev/null 2>&1 || true
-    fi
-  fi
+  [ "$nginx_was_there" -eq 1 ] || keep_nginx_service_off
   have_nginx_binary || die "nginx is still missing after installing ${nginx_pkgs[*]}"
 fi
 

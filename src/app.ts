@@ -389,7 +389,7 @@ export class App {
     // What is read now is handled here; the watcher need not report it again.
     await this.watcher?.noteCurrentContent();
     const checkedAt = new Date().toISOString();
-    const { text, loaded } = await this.readConfig();
+    const { text, loaded } = await readConfigFile(this.options.configFile, this.envSnapshot(), (...args) => this.configThread.run('parse', ...args));
     // A renewed certificate is taken on SIGHUP too (systemctl reload), not only when the
     // watcher or the poll notices the files.
     await this.rtmp?.reloadTls();
@@ -441,16 +441,9 @@ export class App {
     return { ok: true, changes };
   }
 
-  /** The config file's text and what it says, parsed on the config thread. */
-  private async readConfig(): Promise<{ text: string | undefined; loaded: LoadResult }> {
-    const file = this.options.configFile;
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
-    }
-    return { text, loaded: await this.configThread.run('parse', text, file, { ...(this.options.env ?? process.env) }) };
+  /** The environment for `${NAME}` references, as a plain copy: the config thread gets it by value. */
+  private envSnapshot(): Record<string, string | undefined> {
+    return { ...(this.options.env ?? process.env) };
   }
 
   /**
@@ -487,8 +480,7 @@ export class App {
   private async editNow(edit: ConfigEdit): Promise<EditOutcome> {
     const file = this.options.configFile;
     if (this.closing) return { ok: false, code: 'conflict', message: 'the daemon is stopping' };
-    // A plain copy: the config thread gets the environment by value.
-    const env = { ...(this.options.env ?? process.env) };
+    const env = this.envSnapshot();
     let written = false;
     // The edit is made on the text read here; a hand edit saved while it was being made
     // would be lost by writing it. So the file is read again just before the new one is
@@ -503,8 +495,7 @@ export class App {
       if (this.appliedText !== undefined && editConflicts(this.appliedText, disk, edit)) {
         return { ok: false, code: 'conflict', message: `${describeTarget(edit)} was edited in ${file} since the running config was read, and that edit is not applied yet (see GET /v1/config/status); refusing to overwrite it` };
       }
-      const running = (this.registry.get(flowIdOf(edit))?.spec.inputs ?? []).map(({ name, type, ...rest }) => ({ name, type, streamKey: 'streamKey' in rest ? rest.streamKey : undefined }));
-      const made = await this.configThread.run('prepareEdit', disk, edit, running, file, env);
+      const made = await this.configThread.run('prepareEdit', disk, edit, this.registry.get(flowIdOf(edit))?.spec.inputs ?? [], file, env);
       if (!made.ok) return made;
       try {
         // Through a symlink, the file it points to is replaced, not the link.

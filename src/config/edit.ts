@@ -119,7 +119,14 @@ export function literalValues<T>(value: T): T {
  * one: the secret never lands in the file); a generated one (not in the file) is written
  * with the value the running input has, as keys the API creates are.
  */
-export function keepStreamKeys(edit: ConfigEdit, fileText: string, running: readonly { name: string; type: string; streamKey?: string | undefined }[]): ConfigEdit {
+/** An input of the running flow, for keeping its stream key. */
+export interface RunningInput {
+  name: string;
+  type: string;
+  streamKey?: string | undefined;
+}
+
+export function keepStreamKeys(edit: ConfigEdit, fileText: string, running: readonly RunningInput[]): ConfigEdit {
   if (edit.kind !== 'flow.update' || !Array.isArray(edit.changes.inputs)) return edit;
   const inFile = (objectIn(fileText, edit.id) as { inputs?: unknown } | undefined)?.inputs;
   const written = Array.isArray(inFile) ? (inFile as (Record<string, unknown> | null)[]) : [];

@@ -103,6 +103,8 @@ export function parseConfigText(text: string, file: string, env: Record<string, 
 export async function readConfigFile(
   file: string,
   env: Record<string, string | undefined> = process.env,
+  /** How the text is parsed (a reload parses on the config thread). */
+  parse: (text: string, file: string, env: Record<string, string | undefined>) => LoadResult | Promise<LoadResult> = parseConfigText,
 ): Promise<{ text: string | undefined; loaded: LoadResult }> {
   let text: string;
   try {
@@ -110,7 +112,7 @@ export async function readConfigFile(
   } catch (err) {
     return { text: undefined, loaded: { ok: false, issues: [{ file, line: 0, path: '', message: (err as Error).message }] } };
   }
-  return { text, loaded: parseConfigText(text, file, env) };
+  return { text, loaded: await parse(text, file, env) };
 }
 
 /** Reads and parses `file` (readConfigFile without the text). */

@@ -1,14 +1,7 @@
-import { applyEdit, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal } from './edit.js';
+import { applyEdit, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal, type RunningInput } from './edit.js';
 import { parseConfigText, type ConfigIssue } from './load.js';
 
 export type PreparedEdit = { ok: true; text: string } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
-
-/** An input of the running flow, for keeping its stream key (keepStreamKeys). */
-export interface RunningInput {
-  name: string;
-  type: string;
-  streamKey?: string | undefined;
-}
 
 /**
  * An API change made on the file's text and validated as a whole file: the new text, or

@@ -70,7 +70,7 @@ export class ConfigWatcher {
     for (const dir of wanted) {
       if (this.watchers.has(dir)) continue;
       try {
-        const watcher = watch(dir, { persistent: false }, () => this.schedule(SETTLE_MS));
+        const watcher = watch(dir, { persistent: false }, () => this.schedule());
         watcher.on('error', (err) => this.onError(err));
         this.watchers.set(dir, watcher);
       } catch (err) {
@@ -79,12 +79,12 @@ export class ConfigWatcher {
     }
   }
 
-  private schedule(quietMs: number): void {
+  private schedule(): void {
     if (this.closed) return;
     const now = Date.now();
     this.pendingSince ??= now;
     clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(quietMs, this.pendingSince + MAX_SETTLE_MS - now));
+    const wait = Math.max(0, Math.min(SETTLE_MS, this.pendingSince + MAX_SETTLE_MS - now));
     this.timer = setTimeout(() => {
       this.pendingSince = undefined;
       void this.check();

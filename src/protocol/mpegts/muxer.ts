@@ -97,7 +97,7 @@ export class TsMuxer {
   private ccPmt = 0;
   private ccVideo = 0;
   /** The counter of the video PID not in use, kept for a change back. */
-  private readonly ccByVideoPid = new Map<number, number>();
+  private ccIdleVideo = 0;
   private ccAudio = 0;
 
   constructor(options: TsMuxerOptions = {}) {
@@ -130,9 +130,8 @@ export class TsMuxer {
         this.waitingForKeyframe = true;
         if (this.video !== undefined) {
           // Each PID's continuity counter carries on where that PID left off.
-          this.ccByVideoPid.set(this.videoPid, this.ccVideo);
           this.videoPid = this.videoPid === VIDEO_PID ? VIDEO_PID_AFTER_CODEC_CHANGE : VIDEO_PID;
-          this.ccVideo = this.ccByVideoPid.get(this.videoPid) ?? 0;
+          [this.ccVideo, this.ccIdleVideo] = [this.ccIdleVideo, this.ccVideo];
         }
       }
       this.video = config;
