@@ -69,7 +69,7 @@ export function inputStatus(flow: Flow, input: InputSpec, now: number): Record<s
     const live = pushed.remoteAddress !== undefined;
     // An input on a port of its own that it could not open is failed, whatever its publisher state says.
     const listening = part?.report();
-    const failed = listening?.status === 'failed_to_connect' ? { status: listening.status, lastError: listening.lastError ?? null } : {};
+    const failed = listening?.status === 'failed_to_connect' ? { status: listening.status, lastError: listening.lastError ?? null, nextAttemptAt: listening.nextAttemptAt?.toISOString() ?? null } : {};
     return {
       status: pushed.status,
       remoteAddress: pushed.remoteAddress ?? null,

@@ -9,6 +9,7 @@ import type { SrtRuntime } from './runtime.js';
 import { CidrList } from '../policy/cidr.js';
 import { RateMeter } from '../policy/rate-meter.js';
 import { srtTransportStats } from './srt-stats.js';
+import { ListenRetry } from './listen-retry.js';
 import { serveTsToCaller } from './ts-to-caller.js';
 import { SrtReject, type SrtListener } from './types.js';
 
@@ -30,8 +31,7 @@ export class SrtListenerOutput implements FlowOutput {
   private sampler: NodeJS.Timeout | undefined;
   private sampledBytes = 0;
   private rejected = 0;
-  private lastError: string | undefined;
-  private lastErrorAt: Date | undefined;
+  private retry: ListenRetry | undefined;
   private bytesBefore = 0;
   private framesBefore = 0;
   private closed = false;
@@ -52,32 +52,26 @@ export class SrtListenerOutput implements FlowOutput {
 
   start(): void {
     const { host, port } = parseListen(this.spec.listen);
-    // Replacing an output on the same port (a config change): the old one's listener may still be closing.
-    this.runtime.onPortFree(port, () => this.listen(host, port));
+    // A busy port fails this output, visibly, and nothing else; the retry keeps trying.
+    this.retry = new ListenRetry(this.runtime, port, () => this.listen(host, port), this.logger);
+    this.retry.start();
   }
 
+  /** Throws when the port cannot be opened. */
   private listen(host: string, port: number): void {
-    if (this.closed) return;
-    try {
-      this.listener = this.runtime.listen({
-        host,
-        port,
-        latencyMs: this.spec.latencyMs,
-        ...(this.spec.passphrase !== undefined && { passphrase: this.spec.passphrase, pbkeylen: this.spec.pbkeylen }),
-        onHandshake: ({ peer }) => {
-          if (this.cidrs.size > 0 && !this.cidrs.matches(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
-          return this.callers.size >= this.spec.maxCallers ? { accept: false, reason: SrtReject.Overload } : { accept: true };
-        },
-        onConnection: (connection) => this.onCaller(connection),
-        onRejected: () => void (this.rejected += 1),
-      });
-      this.logger.info({ host, port: this.listener.port }, 'srt listener output listening');
-    } catch (err) {
-      // A busy port fails this output, visibly, and nothing else.
-      this.lastError = (err as Error).message;
-      this.lastErrorAt = new Date();
-      this.logger.error({ err: this.lastError }, 'srt listener output cannot listen');
-    }
+    this.listener = this.runtime.listen({
+      host,
+      port,
+      latencyMs: this.spec.latencyMs,
+      ...(this.spec.passphrase !== undefined && { passphrase: this.spec.passphrase, pbkeylen: this.spec.pbkeylen }),
+      onHandshake: ({ peer }) => {
+        if (this.cidrs.size > 0 && !this.cidrs.matches(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
+        return this.callers.size >= this.spec.maxCallers ? { accept: false, reason: SrtReject.Overload } : { accept: true };
+      },
+      onConnection: (connection) => this.onCaller(connection),
+      onRejected: () => void (this.rejected += 1),
+    });
+    this.logger.info({ host, port: this.listener.port }, 'srt listener output listening');
   }
 
   /** The bound port (useful when the config says port 0). */
@@ -88,6 +82,7 @@ export class SrtListenerOutput implements FlowOutput {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.retry?.stop();
     clearInterval(this.sampler);
     void this.listener?.close();
     for (const connection of [...this.callers.keys()]) connection.close();
@@ -113,16 +108,16 @@ export class SrtListenerOutput implements FlowOutput {
       skips += feed.dropped.skips;
     }
     return {
-      status: this.listener === undefined ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
+      status: this.listener === undefined && (this.retry?.failures ?? 0) > 0 ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: this.accepted + this.rejected,
       reconnects: this.reconnects,
-      consecutiveFailures: 0,
-      lastError: this.lastError,
-      lastErrorAt: this.lastErrorAt,
+      consecutiveFailures: this.retry?.failures ?? 0,
+      lastError: this.retry?.lastError,
+      lastErrorAt: this.retry?.lastErrorAt,
       // Since when callers have been served without a break: the longest-connected one's time.
       connectedAt: [...this.callers.values()].reduce<Date | undefined>((first, c) => (first === undefined || c.connectedAt < first ? c.connectedAt : first), undefined),
-      nextAttemptAt: undefined,
+      nextAttemptAt: this.retry?.nextAttemptAt,
       bytes: this.bytesSent(),
       bitrate: this.callers.size > 0 ? this.meter.bitsPerSecond(Date.now()) : 0,
       frames,

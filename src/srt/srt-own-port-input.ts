@@ -4,6 +4,7 @@ import type { ConnectionReport, FlowPullInput } from '../core/flow-parts.js';
 import type { Flow, SrtListenerInputSpec } from '../core/flow.js';
 import { parseStreamId } from '../protocol/srt/stream-id.js';
 import type { SrtRuntime } from './runtime.js';
+import { ListenRetry } from './listen-retry.js';
 import { attachSrtPublisher } from './srt-publisher.js';
 import { admitPublisher, publisherDecision } from './srt-routing.js';
 import { SrtReject, type SrtListener } from './types.js';
@@ -14,9 +15,8 @@ import { SrtReject, type SrtListener } from './types.js';
  */
 export class SrtOwnPortInput implements FlowPullInput {
   private listener: SrtListener | undefined;
-  private lastError: string | undefined;
+  private retry: ListenRetry | undefined;
   private refused = 0;
-  private closed = false;
 
   constructor(
     private readonly spec: SrtListenerInputSpec & { listen: string },
@@ -31,35 +31,30 @@ export class SrtOwnPortInput implements FlowPullInput {
 
   start(): void {
     const { host, port } = parseListen(this.spec.listen);
-    // Replacing an input on the same port (a config change): the old one's listener may still be closing.
-    this.runtime.onPortFree(port, () => this.listen(host, port));
+    this.retry = new ListenRetry(this.runtime, port, () => this.listen(host, port), this.logger);
+    this.retry.start();
   }
 
+  /** Throws when the port cannot be opened; the retry tries again. */
   private listen(host: string, port: number): void {
-    if (this.closed) return;
-    try {
-      this.listener = this.runtime.listen({
-        host,
-        port,
-        latencyMs: this.spec.latencyMs,
-        onHandshake: ({ streamId, peer }) => {
-          if (!this.flow.admitsAddress(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
-          const refused = admitPublisher(keyOf(streamId), this.spec);
-          if (refused && !refused.ok) return { accept: false, reason: refused.reason };
-          if (!this.flow.makeRoomForPublisher(this.spec.name)) return { accept: false, reason: SrtReject.Conflict };
-          return publisherDecision(this.spec);
-        },
-        onConnection: (connection) => attachSrtPublisher(connection, this.flow, this.spec.name, this.logger),
-        onRejected: (_h, reason) => {
-          this.refused += 1;
-          this.logger.warn({ reason }, 'srt caller refused');
-        },
-      });
-      this.logger.info({ protocol: 'srt', host, port: this.listener.port }, 'srt input listening');
-    } catch (err) {
-      this.lastError = (err as Error).message;
-      this.logger.error({ err: this.lastError }, 'srt input cannot listen');
-    }
+    this.listener = this.runtime.listen({
+      host,
+      port,
+      latencyMs: this.spec.latencyMs,
+      onHandshake: ({ streamId, peer }) => {
+        if (!this.flow.admitsAddress(peer.address)) return { accept: false, reason: SrtReject.Forbidden };
+        const refused = admitPublisher(keyOf(streamId), this.spec);
+        if (refused && !refused.ok) return { accept: false, reason: refused.reason };
+        if (!this.flow.makeRoomForPublisher(this.spec.name)) return { accept: false, reason: SrtReject.Conflict };
+        return publisherDecision(this.spec);
+      },
+      onConnection: (connection) => attachSrtPublisher(connection, this.flow, this.spec.name, this.logger),
+      onRejected: (_h, reason) => {
+        this.refused += 1;
+        this.logger.warn({ reason }, 'srt caller refused');
+      },
+    });
+    this.logger.info({ protocol: 'srt', host, port: this.listener.port }, 'srt input listening');
   }
 
   get port(): number | undefined {
@@ -67,22 +62,23 @@ export class SrtOwnPortInput implements FlowPullInput {
   }
 
   close(): void {
-    this.closed = true;
+    this.retry?.stop();
     void this.listener?.close();
   }
 
   report(): ConnectionReport {
     const state = this.flow.inputs.get(this.spec.name);
     return {
-      status: this.lastError !== undefined ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
+      // While the port cannot be opened, the input fails; the retry keeps trying.
+      status: this.listener === undefined && (this.retry?.failures ?? 0) > 0 ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: (state?.publishes ?? 0) + this.refused,
       reconnects: Math.max(0, (state?.publishes ?? 0) - 1),
-      consecutiveFailures: 0,
-      lastError: this.lastError,
-      lastErrorAt: undefined,
+      consecutiveFailures: this.retry?.failures ?? 0,
+      lastError: this.retry?.lastError,
+      lastErrorAt: this.retry?.lastErrorAt,
       connectedAt: state?.connectedAt,
-      nextAttemptAt: undefined,
+      nextAttemptAt: this.retry?.nextAttemptAt,
       bytes: 0,
       bitrate: 0,
       frames: 0,

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { FlowOutput } from '../../src/core/flow-parts.js';
 import { SILENT_PUBLISHER_REPLACE_MS } from '../../src/core/flow.js';
+import type { SrtRuntime } from '../../src/srt/runtime.js';
 import type { SrtListenerOutput } from '../../src/srt/srt-listener-output.js';
 import { playKey, publishKey, reconfigure, spawnDaemon, startInProcess, tempConfig } from '../helpers/daemon.js';
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
@@ -266,19 +267,49 @@ flows:
     }
   });
 
-  it('an srt-listener input whose own port is taken reads failed_to_connect with the reason, not idle', async () => {
+  it('an srt-listener input whose own port is taken reads failed_to_connect with the reason, and listens once the port is free', async () => {
     const taken = createSocket('udp4');
     await new Promise<void>((r) => taken.bind(0, '127.0.0.1', r));
     const port = taken.address().port;
     const daemon = await startInProcess('flows: []\n');
     try {
-      await reconfigure(daemon, `  - id: own\n    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${port}", passphrase: "${PASS}" }]\n`);
+      await reconfigure(daemon, `  - id: own\n    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${port}", passphrase: "${PASS}", latencyMs: 200 }]\n`);
       const flow = daemon.app.registry.get('own')!;
       const { inputStatus } = await import('../../src/api/flow-views.js');
-      expect(inputStatus(flow, flow.spec.inputs[0]!, Date.now())).toMatchObject({ status: 'failed_to_connect', lastError: expect.stringMatching(/.+/) });
+      expect(inputStatus(flow, flow.spec.inputs[0]!, Date.now())).toMatchObject({ status: 'failed_to_connect', lastError: expect.stringMatching(/.+/), nextAttemptAt: expect.any(String) });
+      // The other process lets go of the port: the input retries and takes it.
+      await new Promise<void>((r) => taken.close(() => r()));
+      await waitFor(() => inputStatus(flow, flow.spec.inputs[0]!, Date.now()).status === 'idle', 'the input listening after the port was freed', 10_000);
+      const publisher = publishSrt(srtUrl(port, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 3);
+      await waitFor(() => flow.hub.live, 'a publisher live on the retried port', 10_000);
+      expect((await publisher.done).code).toBe(0);
     } finally {
       await daemon.close();
-      taken.close();
+      try {
+        taken.close();
+      } catch {
+        // Closed above.
+      }
+    }
+  });
+
+  it('a port handed from one flow\'s srt-listener to another flow\'s in one reload ends with the new one listening', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      const port = await freeUdpPort();
+      const ownPort = (on: number) => `    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${on}", passphrase: "${PASS}", latencyMs: 200 }]\n`;
+      const rtmp = `    inputs: [{ name: main, type: rtmp-push, streamKey: "${publishKey('a')}" }]\n`;
+      await reconfigure(daemon, `  - id: a\n${rtmp}  - id: b\n${ownPort(port)}`);
+      await waitFor(() => daemon.app.registry.get('b')!.pullInputs.get('main')!.report().status === 'idle', 'b listening');
+      // Both flows stay and change; a is applied first and takes the port while b still holds it.
+      await reconfigure(daemon, `  - id: a\n${ownPort(port)}  - id: b\n${ownPort(await freeUdpPort())}`);
+      const flow = daemon.app.registry.get('a')!;
+      await waitFor(() => flow.pullInputs.get('main')!.report().status === 'idle', 'a listening on the port b had', 10_000);
+      const publisher = publishSrt(srtUrl(port, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 3);
+      await waitFor(() => flow.hub.live, 'a publisher live on the handed-over port', 10_000);
+      expect((await publisher.done).code).toBe(0);
+    } finally {
+      await daemon.close();
     }
   });
 
@@ -316,6 +347,38 @@ flows:
       }
       expect(flow.pullInputs.get('main')!.report().status).toBe('connected');
       expect((await publisher.done).code).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('four callers started at once get the one place of an srt-listener output with maxCallers: 1; the others are refused', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    try {
+      const inPort = await freeUdpPort();
+      await reconfigure(daemon, `  - id: own
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: 200 }]
+    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", maxCallers: 1 }]
+`);
+      const flow = daemon.app.registry.get('own')!;
+      const output = flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
+      await waitFor(() => output.port !== undefined, 'srt listener output bound');
+      const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 8);
+      await waitFor(() => flow.hub.live, 'own-port publisher live', 10_000);
+      let most = 0;
+      const watch = setInterval(() => (most = Math.max(most, (output.report().peers ?? []).length)), 5);
+      // Started in one tick: each handshake is answered (on the main thread) after the accept of the one before.
+      const srt = (daemon.app as unknown as { srtRuntime(): SrtRuntime }).srtRuntime();
+      const calls = [1, 2, 3, 4].map(() => srt.call({ host: '127.0.0.1', port: output.port!, latencyMs: 120, connectTimeoutMs: 3000 }));
+      const received = calls.map(() => 0);
+      calls.forEach((call, i) => call.on('data', () => (received[i]! += 1)));
+      await delay(2_000);
+      clearInterval(watch);
+      expect(most).toBe(1);
+      expect(received.filter((n) => n > 0)).toHaveLength(1);
+      expect(output.report()).toMatchObject({ attempts: 4, peers: [expect.anything()] });
+      for (const call of calls) call.close();
+      await publisher.done;
     } finally {
       await daemon.close();
     }
