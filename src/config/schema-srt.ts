@@ -42,6 +42,8 @@ export const srtListenerInputSchema = z
     ...srtSecurity,
     /** A port of this input's own, instead of the shared srt.listen port. */
     listen: listenAddress.optional(),
+    /** A publisher that sends no media for this long is closed (SRT keepalives hold a frozen encoder's connection open). */
+    idleTimeoutMs: intRange(1_000, 600_000).default(15_000),
   })
   .strict();
 

@@ -2,7 +2,8 @@
  * Status of a push input, in the vocabulary operators know from hosted services.
  * Transitions are explicit so an impossible one is a bug caught at the call site.
  * `ttl_exceeded` is a publisher the relay dropped itself, for sending no media for
- * `rtmp.idleTimeoutMs` (its connection outlived its time to live without data);
+ * `rtmp.idleTimeoutMs` or an SRT input's `idleTimeoutMs` (its connection outlived its
+ * time to live without data);
  * `client_disconnect` is every other end of a publisher's connection.
  */
 export type PushInputStatus = 'idle' | 'connected' | 'reconnected' | 'client_disconnect' | 'ttl_exceeded';

@@ -122,7 +122,7 @@ export class SrtIngest {
     const { route } = routing;
     const logger = this.logger.child({ flowId: route.flow.id, peer: connection.peer.address });
     if (route.kind === 'publish') {
-      attachSrtPublisher(connection, route.flow, route.input.name, logger.child({ inputName: route.input.name }));
+      attachSrtPublisher(connection, route.flow, route.input.name, route.input.idleTimeoutMs, logger.child({ inputName: route.input.name }));
     } else {
       serveTsToCaller(connection, route.flow.hub, PLAYER_BACKLOG_BYTES, logger);
       logger.info('srt player connected');

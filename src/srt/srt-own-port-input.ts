@@ -48,7 +48,7 @@ export class SrtOwnPortInput implements FlowPullInput {
         if (!this.flow.makeRoomForPublisher(this.spec.name)) return { accept: false, reason: SrtReject.Conflict };
         return publisherDecision(this.spec);
       },
-      onConnection: (connection) => attachSrtPublisher(connection, this.flow, this.spec.name, this.logger),
+      onConnection: (connection) => attachSrtPublisher(connection, this.flow, this.spec.name, this.spec.idleTimeoutMs, this.logger),
       onRejected: (_h, reason) => {
         this.refused += 1;
         this.logger.warn({ reason }, 'srt caller refused');

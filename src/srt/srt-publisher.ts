@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Flow } from '../core/flow.js';
+import { IDLE_TIMEOUT_REASON } from '../core/input-status.js';
 import type { SrtConnection } from './connection.js';
 import { srtTransportStats } from './srt-stats.js';
 import { demuxInto, tsInputStats } from './ts-input.js';
@@ -7,9 +8,11 @@ import type { TsDemuxer } from '../protocol/mpegts/demuxer.js';
 
 /**
  * Makes an accepted SRT caller the publisher of a flow input: its MPEG-TS is demuxed into
- * the hub until it leaves. A busy input (another publisher won the race) closes it.
+ * the hub until it leaves. A busy input (another publisher won the race) closes it. A
+ * publisher that sends no media for `idleTimeoutMs` is closed: libsrt's keepalives hold
+ * the connection of a frozen encoder (or one sending only null packets) open for ever.
  */
-export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputName: string, logger: Logger): void {
+export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputName: string, idleTimeoutMs: number, logger: Logger): void {
   // The demuxer comes after the input accepts the caller; its counters join the SRT statistics.
   const demux: { demuxer?: TsDemuxer } = {};
   const stats = () => ({ ...srtTransportStats(connection), ...tsInputStats(demux.demuxer) });
@@ -20,8 +23,18 @@ export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputN
     return;
   }
   const { source } = result;
+  let lastMediaAt = Date.now();
+  let timedOut = false;
+  const idleCheck = setInterval(() => {
+    if (Date.now() - lastMediaAt < idleTimeoutMs) return;
+    timedOut = true;
+    logger.warn({ idleTimeoutMs }, 'srt publisher sent no media; closed');
+    connection.close();
+  }, Math.min(1_000, idleTimeoutMs));
+  idleCheck.unref();
   demux.demuxer = demuxInto(connection, {
     media: (kind, timestamp, payload) => {
+      lastMediaAt = Date.now();
       try {
         source.push(kind, timestamp, payload);
       } catch (err) {
@@ -32,5 +45,8 @@ export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputN
     },
     data: (timestamp, payload) => source.pushData(timestamp, payload),
   }, logger);
-  connection.once('closed', (error) => source.detach(error?.message ?? 'srt publisher left'));
+  connection.once('closed', (error) => {
+    clearInterval(idleCheck);
+    source.detach(timedOut ? IDLE_TIMEOUT_REASON : (error?.message ?? 'srt publisher left'));
+  });
 }

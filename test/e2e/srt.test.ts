@@ -134,6 +134,28 @@ describe('SRT', () => {
     }
   });
 
+  it('an SRT publisher that stays connected but sends no media is dropped after the input\'s idleTimeoutMs (ttl_exceeded)', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const flowYaml = `  - id: quiet
+    inputs: [{ name: main, type: srt-listener, streamKey: "${SRT_KEY}-quiet", passphrase: "${PASS}", idleTimeoutMs: 1000 }]
+`;
+    const daemon = await startInProcess(`${SHARED_SRT}flows:\n${flowYaml}`, '', logs);
+    try {
+      const port = await enableSrt(daemon);
+      const flow = daemon.app.registry.get('quiet')!;
+      // A caller that completes the handshake and then sends nothing: libsrt's keepalives hold it open.
+      const srt = (daemon.app as unknown as { srtRuntime(): SrtRuntime }).srtRuntime();
+      const silent = srt.call({ host: '127.0.0.1', port, streamId: `#!::r=quiet,m=publish,s=${SRT_KEY}-quiet`, passphrase: PASS, latencyMs: 120, connectTimeoutMs: 3000 });
+      const closed = new Promise<void>((resolve) => silent.once('closed', () => resolve()));
+      await waitFor(() => flow.inputs.get('main')!.status === 'connected', 'the silent publisher attached', 10_000);
+      await closed;
+      expect(flow.inputs.get('main')!).toMatchObject({ status: 'ttl_exceeded', remoteAddress: undefined });
+      expect(logs.some((l) => l.msg === 'srt publisher sent no media; closed' && l.idleTimeoutMs === 1000)).toBe(true);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('two SRT publishers to two flows on the shared port at once', async () => {
     const daemon = await startInProcess(`${SHARED_SRT}flows:\n${srtFlow('left')}${srtFlow('right')}`);
     try {
