@@ -15,11 +15,12 @@ export type ConnectionStatus =
 const ALLOWED: Record<ConnectionStatus, readonly ConnectionStatus[]> = {
   new_configuration_accepted: ['connected', 'failed_to_connect', 'idle'],
   connected: ['reconnecting', 'idle'],
-  reconnecting: ['reconnected', 'failed_to_reconnect', 'idle'],
+  // From idle, reconnecting is also the way back for a connection that never came up.
+  reconnecting: ['reconnected', 'failed_to_reconnect', 'connected', 'failed_to_connect', 'idle'],
   reconnected: ['reconnecting', 'idle'],
   failed_to_connect: ['connected', 'idle'],
   failed_to_reconnect: ['reconnected', 'idle'],
-  idle: ['connected', 'reconnected', 'failed_to_connect', 'failed_to_reconnect'],
+  idle: ['reconnecting', 'connected', 'reconnected', 'failed_to_connect', 'failed_to_reconnect'],
 };
 
 /** The statuses in which the connection is up. */

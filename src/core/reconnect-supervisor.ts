@@ -74,6 +74,8 @@ export class ReconnectSupervisor {
   want(): void {
     if (this.closedForGood || this.wanted) return;
     this.wanted = true;
+    // Trying again after a wait for input: not idle any more, whatever the first attempts give.
+    if (this.current === 'idle') this.setStatus('reconnecting');
     this.startAttempt();
   }
 

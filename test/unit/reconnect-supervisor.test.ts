@@ -73,6 +73,48 @@ describe('ReconnectSupervisor', () => {
     expect(supervisor.status).toBe('connected');
   });
 
+  it('wanted again after idle, it reads reconnecting while its attempts fail, not idle, until failAfter', () => {
+    const { clock, supervisor, last } = harness();
+    supervisor.want();
+    last().handlers.ready();
+    supervisor.unwant('input stopped');
+    expect(supervisor.status).toBe('idle');
+    supervisor.want();
+    expect(supervisor.status).toBe('reconnecting');
+    last().handlers.closed(new Error('refused'));
+    expect(supervisor.status).toBe('reconnecting');
+    for (let i = 0; i < 2; i++) {
+      clock.advance(clock.nextDelay()!);
+      last().handlers.closed(new Error('refused'));
+    }
+    expect(supervisor.status).toBe('failed_to_reconnect');
+    clock.advance(clock.nextDelay()!);
+    last().handlers.ready();
+    expect(supervisor.status).toBe('reconnected');
+  });
+
+  it('a connection that never came up, wanted again after idle, reads reconnecting, then connected or failed_to_connect', () => {
+    const { supervisor, last } = harness();
+    supervisor.want();
+    last().handlers.closed(new Error('refused'));
+    supervisor.unwant('input stopped');
+    supervisor.want();
+    expect(supervisor.status).toBe('reconnecting');
+    last().handlers.ready();
+    expect(supervisor.status).toBe('connected');
+
+    const other = harness();
+    other.supervisor.want();
+    other.supervisor.unwant('input stopped');
+    other.supervisor.want();
+    for (let i = 0; i < 3; i++) {
+      expect(other.supervisor.status).toBe('reconnecting');
+      other.last().handlers.closed(new Error('refused'));
+      other.clock.advance(other.clock.nextDelay()!);
+    }
+    expect(other.supervisor.status).toBe('failed_to_connect');
+  });
+
   it('says failed_to_reconnect after a connection, and with giveUp stops trying', () => {
     const { clock, attempts, supervisor, last } = harness({ ...policy, giveUp: true });
     supervisor.want();
