@@ -280,7 +280,8 @@ function checkFlowCount(config: unknown, ctx: { addIssue(i: { code: 'custom' } &
  * Every SRT port the daemon binds (the shared `srt.listen`, `srt-listener` inputs and
  * outputs with a port of their own) is bound once: a second user of a port would fail
  * to listen when it starts, after `check` and the API had said yes. Port 0 (any free
- * port) is never a clash.
+ * port) is never a clash. An srt-listener input without a port of its own needs the
+ * shared one.
  */
 function checkSrtPorts(config: unknown, ctx: { addIssue(i: { code: 'custom' } & Issue): void }): void {
   if (!isRecord(config)) return;
@@ -306,7 +307,12 @@ function checkSrtPorts(config: unknown, ctx: { addIssue(i: { code: 'custom' } & 
       const parts = flow[key];
       if (!Array.isArray(parts)) continue;
       (parts as unknown[]).forEach((part, j) => {
-        if (isRecord(part) && part.type === 'srt-listener') claim(part.listen, ['flows', i, key, j, 'listen']);
+        if (!isRecord(part) || part.type !== 'srt-listener') return;
+        claim(part.listen, ['flows', i, key, j, 'listen']);
+        // Without a port of its own, an input is reached on the shared port: none, and no caller could publish.
+        if (key === 'inputs' && part.listen === undefined && !isRecord(config.srt)) {
+          ctx.addIssue({ code: 'custom', path: ['flows', i, key, j], message: 'an srt-listener input without `listen` is reached on the shared SRT port: add an `srt` section (srt.listen), or give the input a `listen` port of its own' });
+        }
       });
     }
   });

@@ -130,6 +130,12 @@ export class SrtListenerOutput implements FlowOutput {
 
   private onCaller(connection: SrtConnection): void {
     if (this.closed) return connection.close();
+    if (this.callers.size >= this.spec.maxCallers) {
+      // Callers whose handshakes overlapped all passed the check there, before any was connected.
+      this.rejected += 1;
+      this.logger.warn({ peer: connection.peer.address, maxCallers: this.spec.maxCallers }, 'srt caller over maxCallers closed');
+      return connection.close();
+    }
     if (this.callers.size === 0) {
       if (this.accepted > 0) this.reconnects += 1;
       this.startSampling();

@@ -330,7 +330,8 @@ describe('inputs', () => {
   });
 
   it('takes a primary and a backup input, and rejects a third at that input, explaining why', () => {
-    const two = parseOk(`flows:
+    const two = parseOk(`srt: {}
+flows:
   - id: demo
     inputs:
       - { name: main, type: rtmp-push }
@@ -480,6 +481,19 @@ flows:
       [4, 'flows[0].inputs[0].listen', 'SRT port 9000 is already used by srt.listen'],
       [11, 'flows[1].outputs[0].listen', 'SRT port 9100 is already used by flows[0].outputs[0].listen'],
     ]);
+  });
+
+  it('refuses an srt-listener input on the shared port when there is no srt section; one with a port of its own needs none', () => {
+    const issues = parseBad(`flows:
+  - id: a
+    inputs: [{ name: main, type: srt-listener }]
+  - id: b
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:9001" }]
+`);
+    expect(summary(issues)).toEqual([
+      [3, 'flows[0].inputs[0]', 'an srt-listener input without `listen` is reached on the shared SRT port: add an `srt` section (srt.listen), or give the input a `listen` port of its own'],
+    ]);
+    expect(parseOk(`srt: {}\nflows:\n  - id: a\n    inputs: [{ name: main, type: srt-listener }]\n`).flows[0]?.inputs[0]?.type).toBe('srt-listener');
   });
 
   it('reports a duplicate input name at the duplicate', () => {
