@@ -36,6 +36,10 @@ export const ERRORS = {
   /** The change is in the config file, but applying it failed (the state directory cannot be written). */
   not_applied: 500,
   validation_error: 400,
+  /** A request body over 1 MiB. */
+  payload_too_large: 413,
+  /** A body that is not application/json. */
+  unsupported_media_type: 415,
   /** A task whose endTime is not after its startTime, or not after now. */
   illegal_duration: 400,
   /** A limit such as recordJobs.maxActive is reached; try again later. */

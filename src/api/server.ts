@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiContext } from './context.js';
 import { flowEditRoutes } from './routes-flow-edits.js';
@@ -21,6 +21,14 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
     // One log line per request would drown the daemon's own; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // A URL fastify cannot route (bad percent-encoding, a path segment over 100 characters)
+    // never reaches the hooks: it gets the same address and token checks here, and the envelope.
+    frameworkErrors: (err, request, reply) => {
+      const refused = gate(ctx, request, reply);
+      if (refused) return refused;
+      if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, 'not_found', 'no route or resource has a path segment that long');
+      return sendError(reply, 'validation_error', 'the URL is not valid (bad percent-encoding?)');
+    },
   });
   // `curl -X DELETE -H 'content-type: application/json'` sends no body: that is no body,
   // not a malformed one (fastify's own parser answers 400).
@@ -40,22 +48,14 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
-    // Decided by the route the router matched, never by the raw URL: the router decodes
-    // `%76` to `v` before matching, so a prefix test on the URL can be walked around.
-    // Fails closed: only the listed routes are open; an unknown path needs a token too.
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const check = ctx.tokens().check(request.headers.authorization);
-    if (!check.ok) return sendError(reply, check.code, check.message);
-    if (request.method !== 'GET' && request.method !== 'HEAD' && check.scope !== 'write') {
-      return sendError(reply, 'forbidden', `token "${check.name}" has the read scope; this route needs a write token`);
-    }
-    request.tokenScope = check.scope;
-    request.tokenName = check.name;
+    const refused = gate(ctx, request, reply);
+    if (refused) return refused;
   });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    if (err.statusCode === 413) return sendError(reply, 'payload_too_large', err.message);
+    if (err.statusCode === 415) return sendError(reply, 'unsupported_media_type', `${err.message}; send application/json`);
     if (err.validation || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
       return sendError(reply, 'validation_error', err.message);
     }
@@ -69,6 +69,26 @@ export function buildApiServer(ctx: ApiContext, logger: Logger): FastifyInstance
   recordingRoutes(app, ctx);
   taskRoutes(app, ctx);
   return app;
+}
+
+/**
+ * The address lists and the bearer token: the refusal sent, or undefined when the request
+ * may go on (its token's scope and name then set on it).
+ */
+function gate(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  if (!ctx.admits(request.ip)) return sendError(reply, 'forbidden', 'this address may not use the API (api.allow / api.deny)');
+  // Decided by the route the router matched, never by the raw URL: the router decodes
+  // `%76` to `v` before matching, so a prefix test on the URL can be walked around.
+  // Fails closed: only the listed routes are open; an unknown path needs a token too.
+  if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
+  const check = ctx.tokens().check(request.headers.authorization);
+  if (!check.ok) return sendError(reply, check.code, check.message);
+  if (request.method !== 'GET' && request.method !== 'HEAD' && check.scope !== 'write') {
+    return sendError(reply, 'forbidden', `token "${check.name}" has the read scope; this route needs a write token`);
+  }
+  request.tokenScope = check.scope;
+  request.tokenName = check.name;
+  return undefined;
 }
 
 /** Deeper than any config value (a flow's inputs' tls is 4 levels below the body). */

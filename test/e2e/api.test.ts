@@ -90,6 +90,16 @@ ${flowYaml('cam')}`,
 
     expect((await call('/no/such/route')).status).toBe(401);
     expect((await call('/no/such/route', READ_TOKEN)).status).toBe(404);
+    // Paths the router cannot take get the token check and the envelope too.
+    expect(await call('/v1/flows/%zz')).toMatchObject({ status: 401, body: { errors: [{ code: 'unauthorized' }] } });
+    expect(await call('/v1/flows/%zz', READ_TOKEN)).toMatchObject({ status: 400, body: { errors: [{ code: 'validation_error' }] } });
+    expect(await call(`/v1/flows/${'a'.repeat(150)}`)).toMatchObject({ status: 401, body: { errors: [{ code: 'unauthorized' }] } });
+    expect(await call(`/v1/flows/${'a'.repeat(150)}`, READ_TOKEN)).toMatchObject({ status: 404, body: { errors: [{ code: 'not_found' }] } });
+    // A body over 1 MiB, or not JSON.
+    const big = await call('/v1/flows', WRITE_TOKEN, { method: 'POST', body: JSON.stringify({ id: 'x', meta: { a: 'b'.repeat(2 * 1024 * 1024) } }), headers: { 'content-type': 'application/json' } });
+    expect(big).toMatchObject({ status: 413, body: { errors: [{ code: 'payload_too_large' }] } });
+    const text = await call('/v1/flows', WRITE_TOKEN, { method: 'POST', body: 'id: x', headers: { 'content-type': 'text/yaml' } });
+    expect(text).toMatchObject({ status: 415, body: { errors: [{ code: 'unsupported_media_type', message: expect.stringContaining('application/json') }] } });
     // Still open without a token, however spelled.
     expect((await call('/%68ealthz')).status).toBe(200);
   });
@@ -452,7 +462,8 @@ describe('API access settings', () => {
       await writeFile(daemon.configFile, text.replace('  metricsAuth: true', '  metricsAuth: true\n  deny: ["127.0.0.0/8"]'));
       const reloaded = await daemon.app.reload();
       expect(reloaded.ok).toBe(true);
-      for (const path of ['/healthz', '/v1/flows']) {
+      // Also a URL the router cannot take (bad percent-encoding, an overlong segment): fastify answered those itself.
+      for (const path of ['/healthz', '/v1/flows', '/v1/flows/%zz', `/v1/flows/${'a'.repeat(150)}`]) {
         const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
         expect(res.status).toBe(403);
         expect(((await res.json()) as Envelope).errors[0]).toMatchObject({ code: 'forbidden', message: expect.stringContaining('api.allow / api.deny') });
