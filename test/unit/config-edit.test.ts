@@ -184,6 +184,21 @@ flows:
     expect(prepareEdit(file, { kind: 'flow.create', flow: { id: 'u9' } }, [], '/x.yaml', {}).ok).toBe(true);
   });
 
+  it('a delete refused for a problem elsewhere in the file names it as the file on disk has it, past the deleted item', async () => {
+    const { prepareEdit } = await import('../../src/config/prepare-edit.js');
+    const flow = (id: string, extra = '') => `  - id: ${id}\n    inputs: [{ name: main, type: rtmp-push, streamKey: "key-${id}-0123456789abcdef"${extra} }]\n    outputs:\n      - { name: o1, url: "rtmp://x.example/live/${id}" }\n      - { name: o2, url: "rtmp://y.example/live/${id}" }\n`;
+    const file = `flows:\n${flow('a')}${flow('b')}${flow('c', ', bogus: 1')}tasks:\n  - { id: t1, bogus: 2 }\n`;
+    const lineOf = (text: string) => file.split('\n').findIndex((l) => l.includes(text)) + 1;
+    const flowGone = prepareEdit(file, { kind: 'flow.delete', id: 'b' }, [], '/x.yaml', {});
+    expect(flowGone).toMatchObject({ ok: false, code: 'validation_error' });
+    const issues = (flowGone as { issues: { path: string; line: number; message: string }[] }).issues;
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'flows[2].inputs[0].bogus', line: lineOf('key-c-'), message: expect.stringContaining(`elsewhere in the config file, line ${lineOf('key-c-')}`) }));
+    expect(issues).toContainEqual(expect.objectContaining({ path: expect.stringMatching(/^tasks\[0\]/), line: lineOf('id: t1') }));
+
+    const outputGone = prepareEdit(file, { kind: 'output.delete', flowId: 'a', name: 'o1' }, [], '/x.yaml', {});
+    expect((outputGone as { issues: { path: string; line: number }[] }).issues).toContainEqual(expect.objectContaining({ path: 'flows[2].inputs[0].bogus', line: lineOf('key-c-') }));
+  });
+
   it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
     const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
     const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
