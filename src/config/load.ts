@@ -40,6 +40,13 @@ const YAML_MESSAGES: Readonly<Record<string, string>> = {
   MULTIPLE_DOCS: 'the file must contain a single YAML document (found a second "---")',
 };
 
+/** The library says "Map keys must be unique"; the operator wants to know which key. */
+function duplicateKeyMessage(text: string, pos: [number, number]): string {
+  // The error points at the start of the second key: a quoted or plain scalar.
+  const key = /^("[^"\n]{0,80}"|'[^'\n]{0,80}'|[^\s:,{}[\]#]{1,80})/.exec(text.slice(pos[0]))?.[1];
+  return key === undefined ? 'a key appears twice in the same map' : `key ${key.startsWith('"') || key.startsWith("'") ? key : `"${key}"`} appears twice in the same map`;
+}
+
 /**
  * Parses, expands `${ENV}` and validates one config text, collecting every problem
  * rather than stopping at the first, each at the line an operator has to edit.
@@ -56,7 +63,7 @@ export function parseConfigText(text: string, file: string, env: Record<string, 
       file,
       line: lineAt(e.pos[0]),
       path: '',
-      message: YAML_MESSAGES[e.code] ?? e.message,
+      message: e.code === 'DUPLICATE_KEY' ? duplicateKeyMessage(text, e.pos) : (YAML_MESSAGES[e.code] ?? e.message),
     }));
     return { ok: false, issues };
   }

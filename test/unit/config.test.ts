@@ -667,9 +667,12 @@ describe('YAML syntax', () => {
     expect(issues[0]).toMatchObject({ file: FILE, line, path: '' });
   });
 
-  it('reports a duplicate key at the duplicate', () => {
+  it('reports a duplicate key at the duplicate, naming it', () => {
     expect(summary(parseBad('log: { level: info }\npublicHost: a\nlog: { level: warn }\n'))).toEqual([
-      [3, '', 'Map keys must be unique'],
+      [3, '', 'key "log" appears twice in the same map'],
+    ]);
+    expect(summary(parseBad('flows:\n  - id: a\n    inputs: [{ name: main, type: rtmp-push, "name": x }]\n'))).toEqual([
+      [3, '', 'key "name" appears twice in the same map'],
     ]);
   });
 
