@@ -146,8 +146,12 @@ export const flowConfigSchema = z
     enabled: z.boolean().default(true),
     // Bounded: the file is the store, and a map of 60,000 keys took the YAML library minutes.
     meta: z
-      .record(z.string().min(1).max(64), z.string().max(1024))
-      .refine((m) => Object.keys(m).length <= 64, 'at most 64 entries')
+      .unknown()
+      // The record would drop this key without a word (it is the object's prototype in JavaScript).
+      .superRefine((m, ctx) => {
+        if (isRecord(m) && Object.hasOwn(m, '__proto__')) ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'this key cannot be used' });
+      })
+      .pipe(z.record(z.string().min(1).max(64), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 entries'))
       .prefault({}),
     limits: flowLimitsSchema.prefault({}),
     inputs: inputsSchema,

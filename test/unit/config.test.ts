@@ -158,6 +158,8 @@ flows:
     expect(summary(parseBad(oneFlow('{ name: main, type: rtmp-push }', `    meta: ${JSON.stringify(many)}\n`)))).toEqual([[5, 'flows[0].meta', 'at most 64 entries']]);
     expect(parseBad(oneFlow('{ name: main, type: rtmp-push }', `    meta: { note: "${'x'.repeat(1025)}" }\n`))[0]?.path).toBe('flows[0].meta.note');
     expect(parseOk(oneFlow('{ name: main, type: rtmp-push }', `    meta: ${JSON.stringify(Object.fromEntries(Object.entries(many).slice(1)))}\n`)).flows[0]?.meta).toHaveProperty('k64');
+    // JSON (and YAML) can spell a __proto__ key; the schema would drop it without a word.
+    expect(summary(parseBad(oneFlow('{ name: main, type: rtmp-push }', '    meta: { "__proto__": x, team: live }\n')))).toEqual([[5, 'flows[0].meta.__proto__', 'this key cannot be used']]);
   });
 
   it('treats an empty key or playback section in a flow as not set', () => {
