@@ -2,6 +2,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { explainIssue } from '../config/load.js';
+import { formatPath } from '../config/path.js';
 import { recordJobRequestSchema } from '../config/schema-recording.js';
 import { redactSourceUrl } from '../ffmpeg/args.js';
 import { redactHookUrl } from '../telemetry/webhooks.js';
@@ -71,7 +73,8 @@ export function recordingRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/v1/record-jobs', async (request, reply) => {
     const parsed = recordJobRequestSchema.safeParse(request.body);
     if (!parsed.success) {
-      return reply.code(400).send(failure(parsed.error.issues.map((i) => ({ code: 'validation_error', message: i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message }))));
+      const problems = parsed.error.issues.flatMap(explainIssue);
+      return reply.code(400).send(failure(problems.map((i) => ({ code: 'validation_error', message: i.path.length ? `${formatPath(i.path)}: ${i.message}` : i.message }))));
     }
     const result = ctx.recordJobs().create(parsed.data);
     return result.ok ? reply.code(201).send(ok(jobView(result.job, true))) : sendError(reply, result.code, result.message);

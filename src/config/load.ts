@@ -88,7 +88,7 @@ export function parseConfigText(text: string, file: string, env: Record<string, 
   const parsed = configSchema.safeParse(dropNullEntries(value ?? {}));
   if (!parsed.success) {
     for (const iss of parsed.error.issues) {
-      for (const { path, message } of explain(iss)) {
+      for (const { path, message } of explainIssue(iss)) {
         // A value whose ${VAR} failed is not what the operator wrote; its env issue says enough.
         if (envIssues.some((e) => startsWith(path, e.path))) continue;
         add(path, locate(doc, path), message);
@@ -149,7 +149,7 @@ function finish(issues: (ConfigIssue & { order: number })[]): LoadResult {
 }
 
 /** One zod issue can stand for several problems: each unknown key gets its own line. */
-function explain(iss: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
+export function explainIssue(iss: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
   if (iss.code === 'unrecognized_keys') {
     return iss.keys.map((key) => ({ path: [...iss.path, key], message: `unknown key "${key}"` }));
   }

@@ -178,6 +178,10 @@ flows: []
     const bad = await api('/v1/record-jobs', { method: 'POST', json: { name: 'x', url: 'http://example.com/live.m3u8', format: 'avi' } });
     expect(bad.status).toBe(400);
     expect(bad.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^url: .*rtmp:\/\//), expect.stringMatching(/^format: /)]);
+    // Unknown keys are each named, as in the config file's errors.
+    const unknown = await api('/v1/record-jobs', { method: 'POST', json: { name: 'x', url: 'rtmp://127.0.0.1:1/live/x', formt: 'mp4', durationSec: 5 } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.errors.map((e) => e.message)).toEqual(expect.arrayContaining(['formt: unknown key "formt"', 'durationSec: unknown key "durationSec"']));
     const list = await api<Job[]>('/v1/record-jobs');
     expect(list.result.map((j) => j.id)).not.toContain(jobs[0]);
   });
