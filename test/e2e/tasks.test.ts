@@ -240,6 +240,16 @@ describe.skipIf(!nginxRtmpAvailable() && !process.env.CI)('scheduled pull-to-pus
     for (const id of ['untrusted', 'trusted']) await api(`/v1/tasks/${id}`, { method: 'DELETE' });
   });
 
+  it('two tasks to one destination created at the same moment: one is created, the other is already_exists (409)', async () => {
+    const daemon = await start(`${apiSection('')}flows: []\n`);
+    const api = apiOf(daemon);
+    const base = { source: { type: 'live', protocol: 'rtmp', url: 'rtmp://127.0.0.1:1/live/x' }, destination: 'rtmp://127.0.0.1:2/live/same', startTime: inSeconds(3600), endTime: inSeconds(7200) };
+    const both = await Promise.all(['one', 'two'].map((id) => api('/v1/tasks', { method: 'POST', json: { id, ...base } })));
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(both.find((r) => r.status === 409)!.errors[0]).toMatchObject({ code: 'already_exists', message: expect.stringMatching(/^destination: task "(one|two)" already pushes/) });
+    expect((await api<unknown[]>('/v1/tasks')).result).toHaveLength(1);
+  });
+
   it('refuses a second task to the same destination and illegal durations; limits the rate per token', async () => {
     const daemon = await start(`${apiSection('  taskRequestsPerMinute: 8\n')}flows: []\n`);
     const api = apiOf(daemon);
