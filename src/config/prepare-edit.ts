@@ -2,6 +2,8 @@ import { applyEdit, keepStreamKeys, literalValues, relativeIssue, type ConfigEdi
 import { lineOfPath, parseConfigText, type ConfigIssue } from './load.js';
 import type { ConfigPath } from './path.js';
 
+const BOM = '\uFEFF';
+
 export type PreparedEdit = { ok: true; text: string } | ({ ok: false; issues?: ConfigIssue[] } & EditRefusal);
 
 /**
@@ -14,7 +16,8 @@ export function prepareEdit(disk: string, edit: ConfigEdit, running: readonly Ru
   const made = applyEdit(disk, keepStreamKeys(literalValues(edit), disk, running));
   if (!made.ok) return made;
   const check = parseConfigText(made.text, file, env);
-  if (check.ok) return { ok: true, text: made.text };
+  // The YAML library reads past a byte-order mark and does not write one back; an editor that saved one expects it kept.
+  if (check.ok) return { ok: true, text: disk.startsWith(BOM) && !made.text.startsWith(BOM) ? BOM + made.text : made.text };
   // A problem the file already had is named at its line in the file, not in the edited text.
   const onDisk = parseConfigText(disk, file, env);
   const diskLines = new Map(onDisk.ok ? [] : onDisk.issues.map((i) => [i.path, i.line]));

@@ -199,6 +199,14 @@ flows:
     expect((outputGone as { issues: { path: string; line: number }[] }).issues).toContainEqual(expect.objectContaining({ path: 'flows[2].inputs[0].bogus', line: lineOf('key-c-') }));
   });
 
+  it('a file saved with a UTF-8 byte-order mark keeps it through an API edit', async () => {
+    const { prepareEdit } = await import('../../src/config/prepare-edit.js');
+    const file = '\uFEFFflows:\n  - id: a\n    inputs: [{ name: main, type: rtmp-push, streamKey: "key-a-0123456789abcdef" }]\n';
+    const result = prepareEdit(file, { kind: 'flow.update', id: 'a', changes: { name: 'A' } }, [], '/x.yaml', {});
+    expect(result).toMatchObject({ ok: true, text: expect.stringMatching(/^\uFEFFflows:\n/) });
+    expect((result as { text: string }).text).toContain('name: A');
+  });
+
   it('indentation the library would not write is kept where it fits, and the file always says the same as a plain rewrite', () => {
     const odd = 'flows:\n- id: a\n  inputs: [{name: main, type: rtmp-push, streamKey: key-a-0123456789}]\n- id: b   # b\n  inputs: [{name: main, type: rtmp-push, streamKey: key-b-0123456789}]\n';
     const result = applyEdit(odd, { kind: 'flow.update', id: 'a', changes: { name: 'A' } });
