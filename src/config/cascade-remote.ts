@@ -19,6 +19,7 @@ export function remoteCascadeSpec(input: FlowInputConfig & { node: string; key: 
       type: 'srt-caller',
       url: `srt://${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${input.srtPort ?? peer.srtPort}`,
       streamId: `#!::r=${input.flow},m=request,s=${input.key}`,
+      latencyMs: peer.latencyMs,
       ...(passphrase !== undefined && { passphrase }),
     });
   }

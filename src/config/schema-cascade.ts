@@ -54,6 +54,8 @@ export const peerSchema = z
     srtPort: intRange(1, 65_535).default(9000),
     /** The SRT passphrase of the peer's playback, if it has one. */
     passphrase: z.string().min(10).max(79).optional(),
+    /** SRT receive latency from this node: about 4x the round trip to it (a long link needs more than the 120 ms default). */
+    latencyMs: intRange(20, 8_000).default(120),
   })
   .strict();
 

@@ -70,11 +70,13 @@ describe('cascading flows', () => {
     const origin = await startInProcess(`flows:\n${flowYaml('feed', { outputs: [{ name: 'edges', type: 'srt-listener', listen: `127.0.0.1:${srtPort}`, passphrase: 'cascade-passphrase' }] })}`);
     closers.push(() => origin.close());
     const edge = await startInProcess(
-      `peers: [{ name: origin, host: 127.0.0.1, protocol: srt }]\nflows:\n${cascadeFlow('feed', { flow: 'feed', node: 'origin', key: playKey('feed'), srtPort, passphrase: 'cascade-passphrase', reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } })}`,
+      `peers: [{ name: origin, host: 127.0.0.1, protocol: srt, latencyMs: 400 }]\nflows:\n${cascadeFlow('feed', { flow: 'feed', node: 'origin', key: playKey('feed'), srtPort, passphrase: 'cascade-passphrase', reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } })}`,
     );
     closers.push(() => edge.close());
     procs.push(publish(origin.url(publishKey('feed')), { seconds: 30 }));
     await waitFor(() => edge.app.registry.get('feed')!.hub.live, 'the edge to pull over SRT', 20_000);
+    // The peer's latency is the one the link runs with (the larger of the two sides').
+    expect(edge.app.registry.get('feed')!.pullInputs.get('up')!.report().transport).toMatchObject({ latencyMs: 400 });
     await playable(edge.url(playKey('feed')), join(edge.dir, 'srt-edge.flv'), 4);
   });
 
