@@ -361,7 +361,7 @@ flows:
   - id: far
     inputs: [{ name: a, type: flow, flow: show, node: origin, key: "play-show-0123456789" }]
 `);
-    expect(config.peers).toEqual([{ name: 'origin', host: 'origin.example.com', protocol: 'rtmp', rtmpPort: 1935, tls: false, srtPort: 9000 }]);
+    expect(config.peers).toEqual([{ name: 'origin', host: 'origin.example.com', protocol: 'rtmp', rtmpPort: 1935, tls: false, srtPort: 9000, latencyMs: 120 }]);
     expect(config.flows[1]?.inputs[0]).toMatchObject({ type: 'flow', flow: 'up', idleTimeoutMs: 15_000 });
     expect(summary(parseBad(oneFlow('{ name: main, type: flow, flow: x, node: origin }')))).toEqual(
       expect.arrayContaining([[4, 'flows[0].inputs[0].key', "required with node: the upstream flow's playback key on that node"]]),
