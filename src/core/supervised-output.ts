@@ -6,6 +6,7 @@ import type { ConnectionReport, FlowOutput, TransportStats } from './flow-parts.
 import { CONNECTED_STATUSES } from './connection-status.js';
 import { OutputFeed, type OutputSink } from './output-feed.js';
 import { ReconnectSupervisor, type ReconnectPolicy } from './reconnect-supervisor.js';
+import { STALL_MS, StallWatch } from './stall-watch.js';
 import type { StreamHub } from './stream-hub.js';
 
 /** One connection to a destination, made by a protocol (RTMP publish, SRT call). */
@@ -30,9 +31,6 @@ export interface SupervisedOutputSpec {
   idleDisconnectMs: number;
   maxBacklog: number;
 }
-
-/** Above maxBacklog without draining for this long: the destination has stopped reading. */
-export const STALL_MS = 15_000;
 
 /**
  * A push output of any protocol: connects when the flow's input goes live, keeps
@@ -155,14 +153,12 @@ export class SupervisedOutput implements FlowOutput {
   }
 
   /**
-   * The sink as the feed sees it: sent bytes metered, and its backlog watched. The feed
-   * asks for the backlog before each message, and skips media while it is above
-   * maxBacklog; a destination that drains at all soon comes back below it. One that stays
-   * above it for STALL_MS has stopped reading (a hung ingest, a zero window) while its
-   * TCP connection stays up, and would otherwise stay "connected" sending nothing.
+   * The sink as the feed sees it: sent bytes metered, and its backlog watched (the feed
+   * asks for it before each message). A destination that has stopped reading while its
+   * TCP connection stays up would otherwise stay "connected" sending nothing.
    */
   private metered(sink: OutputSink, onStall: () => void): OutputSink {
-    let behindSince: number | undefined;
+    const watch = new StallWatch(this.spec.maxBacklog);
     return {
       ...sink,
       sendMedia: (kind, timestamp, payload, flags) => {
@@ -174,15 +170,7 @@ export class SupervisedOutput implements FlowOutput {
       sendData: (timestamp, payload) => sink.sendData(timestamp, payload),
       backlog: () => {
         const backlog = sink.backlog();
-        if (backlog <= this.spec.maxBacklog) behindSince = undefined;
-        else {
-          const now = this.clock.now();
-          behindSince ??= now;
-          if (now - behindSince >= STALL_MS) {
-            behindSince = undefined;
-            onStall();
-          }
-        }
+        if (watch.observe(backlog, this.clock.now())) onStall();
         return backlog;
       },
     };
