@@ -140,12 +140,13 @@ export class SupervisedOutput implements FlowOutput {
         this.feed.detachSink();
         this.bytesBefore += attempt.bytesSent();
         if (this.attempt === attempt) this.attempt = undefined;
-        handlers.closed(error ?? stalled);
-        // Lost while the input is away: wait for the input instead of retrying an idle push.
+        // Lost while the input is away: wait for the input instead of retrying an idle
+        // push. First, so that the supervisor goes straight to idle (no "reconnecting").
         if (!this.inputLive && !this.closed) {
           this.cancelIdleTimer();
           this.supervisor.unwant('input idle');
         }
+        handlers.closed(error ?? stalled);
       },
     });
     this.attempt = attempt;

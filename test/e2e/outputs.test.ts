@@ -144,6 +144,26 @@ describe('rtmp outputs', () => {
     }
   });
 
+  it('a destination that drops an output while its input is away leaves it idle, without a reconnecting status or warning', async () => {
+    const logs: Record<string, unknown>[] = [];
+    // The destination (this daemon's sink flow) drops a publisher after 2 s without media.
+    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 2000', logs);
+    try {
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('out', daemon.port, 'sink', { idleDisconnectMs: 60_000, reconnect: FAST_RETRY })] })}${flowYaml('sink')}`);
+      const statuses: string[] = [];
+      daemon.app.registry.get('src')!.outputs.get('out')!.output.onStatusChange?.((status) => void statuses.push(status));
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 3 });
+      await waitFor(() => report(daemon, 'src', 'out').status === 'connected', 'the output connected', 15_000);
+      await publisher.done;
+      await waitFor(() => report(daemon, 'src', 'out').status === 'idle', 'the output idle once the destination dropped it', 15_000);
+      expect(statuses).not.toContain('reconnecting');
+      expect(logs.filter((l) => l.msg === 'connection lost; reconnecting')).toEqual([]);
+      expect(report(daemon, 'src', 'out').lastError).toMatch(/.+/);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('an output\'s bitrate is measured from its connection on, and is 0 once the destination is gone', async () => {
     const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`);
     try {
