@@ -158,7 +158,9 @@ export class ReconnectSupervisor {
     }
     const delay = this.backoff.next();
     this.counters.nextAttemptAt = new Date(this.clock.now() + delay);
-    this.logger.debug({ delayMs: delay, failures: this.counters.consecutiveFailures, err: error?.message }, 'next attempt scheduled');
+    // Why it failed, where operators look: the backoff keeps this to a line every 30 s at most.
+    if (readyAt === undefined) this.logger.warn({ err: error?.message, failures: this.counters.consecutiveFailures, retryInMs: delay }, 'connection attempt failed');
+    else this.logger.debug({ delayMs: delay }, 'next attempt scheduled');
     this.timer = this.clock.setTimeout(() => this.startAttempt(), delay);
   }
 

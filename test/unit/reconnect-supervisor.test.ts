@@ -115,6 +115,17 @@ describe('ReconnectSupervisor', () => {
     expect(other.supervisor.status).toBe('failed_to_connect');
   });
 
+  it('logs why each attempt failed as a warning, with the delay before the next', () => {
+    const lines: Record<string, unknown>[] = [];
+    const captured = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const clock = new FakeClock();
+    let attempt: AttemptHandlers | undefined;
+    const supervisor = new ReconnectSupervisor(policy, (handlers) => ((attempt = handlers), { close: () => handlers.closed(undefined) }), clock, captured, () => 0);
+    supervisor.want();
+    attempt!.closed(new Error('connect ECONNREFUSED 127.0.0.1:1935'));
+    expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: 'connection attempt failed', err: 'connect ECONNREFUSED 127.0.0.1:1935', failures: 1, retryInMs: 1000 }));
+  });
+
   it('says failed_to_reconnect after a connection, and with giveUp stops trying', () => {
     const { clock, attempts, supervisor, last } = harness({ ...policy, giveUp: true });
     supervisor.want();
