@@ -338,17 +338,8 @@ flows:
   it('an srt-listener input on a port of its own, and an srt-listener output serving two callers at once', async () => {
     const daemon = await startInProcess('api: { listen: "127.0.0.1:0" }\nflows: []\n');
     try {
-      const inPort = await freeUdpPort();
-      await reconfigure(daemon, `  - id: own
-    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: 200 }]
-    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", maxCallers: 2 }]
-`);
-      const flow = daemon.app.registry.get('own')!;
-      const output = flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
-      await waitFor(() => output.port !== undefined, 'srt listener output bound');
       // No stream id: on its own port, the passphrase is what admits the caller.
-      const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 8);
-      await waitFor(() => flow.hub.live, 'own-port publisher live', 10_000);
+      const { flow, output, publisher } = await ownPortRelay(daemon, 2);
       const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-own-'));
       const callers = ['a', 'b'].map((name) => recordSrt(srtUrl(output.port!, { mode: 'caller' }), join(dir, `${name}.ts`), 4));
       await waitFor(() => (output.report().peers ?? []).length === 2, 'two callers served');
@@ -377,16 +368,7 @@ flows:
   it('four callers started at once get the one place of an srt-listener output with maxCallers: 1; the others are refused', async () => {
     const daemon = await startInProcess('flows: []\n');
     try {
-      const inPort = await freeUdpPort();
-      await reconfigure(daemon, `  - id: own
-    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: 200 }]
-    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", maxCallers: 1 }]
-`);
-      const flow = daemon.app.registry.get('own')!;
-      const output = flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
-      await waitFor(() => output.port !== undefined, 'srt listener output bound');
-      const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 8);
-      await waitFor(() => flow.hub.live, 'own-port publisher live', 10_000);
+      const { output, publisher } = await ownPortRelay(daemon, 1);
       let most = 0;
       const watch = setInterval(() => (most = Math.max(most, (output.report().peers ?? []).length)), 5);
       // Started in one tick, their handshakes may all pass the output's check before any caller is connected.
@@ -538,6 +520,24 @@ flows:
 });
 
 /** The shared SRT port the daemon bound. */
+/**
+ * Flow `own`: an srt-listener input on a port of its own, with an ffmpeg publisher live on
+ * it for 8 s (admitted by the passphrase alone), and an srt-listener output `edge`.
+ */
+async function ownPortRelay(daemon: Awaited<ReturnType<typeof startInProcess>>, maxCallers: number) {
+  const inPort = await freeUdpPort();
+  await reconfigure(daemon, `  - id: own
+    inputs: [{ name: main, type: srt-listener, listen: "127.0.0.1:${inPort}", passphrase: "${PASS}", latencyMs: 200 }]
+    outputs: [{ name: edge, type: srt-listener, listen: "127.0.0.1:0", maxCallers: ${maxCallers} }]
+`);
+  const flow = daemon.app.registry.get('own')!;
+  const output = flow.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
+  await waitFor(() => output.port !== undefined, 'srt listener output bound');
+  const publisher = publishSrt(srtUrl(inPort, { mode: 'caller', passphrase: PASS, latencyMs: 200 }), 8);
+  await waitFor(() => flow.hub.live, 'own-port publisher live', 10_000);
+  return { flow, output, publisher };
+}
+
 async function enableSrt(daemon: Awaited<ReturnType<typeof startInProcess>>): Promise<number> {
   const port = daemon.app.srtPort();
   if (port === undefined) throw new Error('the daemon was started without an srt section');
