@@ -1,5 +1,4 @@
-import { isMap, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
-import { destinationKey } from './schema-tasks.js';
+import type { Document, YAMLMap } from 'yaml';
 import { blockStyle, findIndex, parse, patchMap, topSeq } from './yaml-doc.js';
 
 /** API changes to `tasks:`, applied to the config file's YAML document like flow edits. */
@@ -23,8 +22,6 @@ export function applyTaskEdit(doc: Document, edit: TaskEdit): TaskEditResult {
     if (typeof id !== 'string') return { ok: false, code: 'validation_error', message: 'id: required, a string of 1..64 characters of a-z 0-9 -' };
     const tasks = topSeq(doc, 'tasks', true)!;
     if (findIndex(tasks, 'id', id) >= 0) return { ok: false, code: 'already_exists', message: `a task with id "${id}" already exists` };
-    const clash = destinationClash(tasks, edit.task.destination, id);
-    if (clash) return clash;
     blockStyle(tasks);
     tasks.add(doc.createNode(edit.task));
     return { ok: true, index: tasks.items.length - 1 };
@@ -38,19 +35,6 @@ export function applyTaskEdit(doc: Document, edit: TaskEdit): TaskEditResult {
   }
   if ('id' in edit.changes && edit.changes.id !== edit.id) return { ok: false, code: 'validation_error', message: "id: a task's id cannot change (create a new task instead)" };
   const { id: _id, ...changes } = edit.changes;
-  const clash = destinationClash(tasks!, changes.destination, edit.id);
-  if (clash) return clash;
   patchMap(doc, tasks!.items[index] as YAMLMap, changes);
   return { ok: true, index };
-}
-
-/**
- * Checked here too, on the file as the edit queue has it: two requests at once for the
- * same destination both pass the route's check against the running tasks.
- */
-function destinationClash(tasks: YAMLSeq, destination: unknown, id: string): TaskEditResult | undefined {
-  if (typeof destination !== 'string') return undefined;
-  const key = destinationKey(destination);
-  const other = tasks.items.find((item) => isMap(item) && item.get('id') !== id && typeof item.get('destination') === 'string' && destinationKey(item.get('destination') as string) === key);
-  return other ? { ok: false, code: 'already_exists', message: `destination: task "${String((other as YAMLMap).get('id'))}" already pushes to this destination` } : undefined;
 }

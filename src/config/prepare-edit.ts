@@ -1,6 +1,7 @@
 import { applyEdit, keepStreamKeys, literalValues, relativeIssue, type ConfigEdit, type EditRefusal, type EditTarget, type RunningInput } from './edit.js';
 import { lineOfPath, parseConfigText, type ConfigIssue } from './load.js';
 import type { ConfigPath } from './path.js';
+import { DUPLICATE_DESTINATION } from './schema-tasks.js';
 
 const BOM = '\uFEFF';
 
@@ -24,6 +25,10 @@ export function prepareEdit(disk: string, edit: ConfigEdit, running: readonly Ru
   const issues = isDelete(edit)
     ? check.issues.map((i) => issueOnDisk(i, made.target, disk, made.text))
     : check.issues.map((i) => relativeIssue({ ...i, line: diskLines.get(i.path) ?? i.line }, made.target));
+  // Checked here, in the edit queue, on the file as it is: two requests at once for one
+  // destination both pass any check made before it.
+  const duplicate = issues.find((i) => i.message.startsWith(DUPLICATE_DESTINATION));
+  if (duplicate) return { ok: false, code: 'already_exists', message: `${duplicate.path}: ${duplicate.message.slice(DUPLICATE_DESTINATION.length)}` };
   return { ok: false, code: 'validation_error', message: issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), issues };
 }
 

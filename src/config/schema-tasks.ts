@@ -98,6 +98,9 @@ export function destinationKey(url: string): string {
   }
 }
 
+/** Marks the issue of a second task to one destination, which the API answers as already_exists. */
+export const DUPLICATE_DESTINATION = 'already_exists: ';
+
 /** Task ids and destinations are unique; issues land on the later duplicate. */
 export function checkTasks(tasks: unknown, ctx: { addIssue(i: { code: 'custom'; path: (string | number)[]; message: string }): void }): void {
   if (!Array.isArray(tasks)) return;
@@ -113,7 +116,7 @@ export function checkTasks(tasks: unknown, ctx: { addIssue(i: { code: 'custom'; 
     if (typeof destination === 'string') {
       const key = destinationKey(destination);
       const first = destinations.get(key);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'destination'], message: `already_exists: task "${first}" already pushes to this destination` });
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'destination'], message: `${DUPLICATE_DESTINATION}task "${first}" already pushes to this destination` });
       else destinations.set(key, typeof id === 'string' ? id : `tasks[${i}]`);
     }
   });

@@ -20,7 +20,8 @@ const ALLOWED: Record<ConnectionStatus, readonly ConnectionStatus[]> = {
   reconnected: ['reconnecting', 'idle'],
   failed_to_connect: ['connected', 'idle'],
   failed_to_reconnect: ['reconnected', 'idle'],
-  idle: ['reconnecting', 'connected', 'reconnected', 'failed_to_connect', 'failed_to_reconnect'],
+  // Wanted again, a connection is reconnecting first, whatever its attempts then give.
+  idle: ['reconnecting'],
 };
 
 /** The statuses in which the connection is up. */

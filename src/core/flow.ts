@@ -375,6 +375,11 @@ export class Flow {
     return { ok: true, source };
   }
 
+  /** How long the input's publisher has sent no media (since it connected, if it sent none yet). */
+  silentForMs(inputName: string): number {
+    return this.now() - (this.inputs.get(inputName)?.lastMediaAt ?? 0);
+  }
+
   /**
    * Whether a new publisher may attach to the input: it has none, or its publisher sent no
    * media for SILENT_PUBLISHER_REPLACE_MS and is disconnected now to make room. The caller
@@ -385,7 +390,7 @@ export class Flow {
     const current = this.publishers.get(inputName);
     const state = this.inputs.get(inputName);
     if (!current || !state) return false;
-    const silentMs = this.now() - state.lastMediaAt;
+    const silentMs = this.silentForMs(inputName);
     if (silentMs < SILENT_PUBLISHER_REPLACE_MS) return false;
     const reason = `replaced by a new publisher after ${(silentMs / 1000).toFixed(1)} s without media`;
     this.logger.warn({ code: 'publisher_replaced', inputName, remoteAddress: state.remoteAddress, silentMs }, 'silent publisher replaced by a new one');

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectionReport } from '../core/flow-parts.js';
 import { Backoff } from '../lib/backoff.js';
 import type { SrtRuntime } from './runtime.js';
 
@@ -18,11 +19,11 @@ export class ListenRetry {
   private readonly backoff = new Backoff({ initialDelayMs: FIRST_RETRY_MS, maxDelayMs: MAX_RETRY_MS });
   private stopped = false;
   /** Failed attempts since the last success; the first one is logged as an error, the rest at debug. */
-  failures = 0;
+  private failures = 0;
   /** Kept after a success, as other connections keep theirs: what went wrong last. */
-  lastError: string | undefined;
-  lastErrorAt: Date | undefined;
-  nextAttemptAt: Date | undefined;
+  private lastError: string | undefined;
+  private lastErrorAt: Date | undefined;
+  private nextAttemptAt: Date | undefined;
 
   /** `tryListen` throws when the port cannot be opened. */
   constructor(
@@ -35,6 +36,16 @@ export class ListenRetry {
   start(): void {
     // Replacing a listener on the same port (a config change): the old one may still be closing.
     this.runtime.onPortFree(this.port, () => this.attempt());
+  }
+
+  /** The port could not be opened at the last attempt; the next one is scheduled. */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+
+  /** The retries as a connection report tells them. */
+  report(): Pick<ConnectionReport, 'consecutiveFailures' | 'lastError' | 'lastErrorAt' | 'nextAttemptAt'> {
+    return { consecutiveFailures: this.failures, lastError: this.lastError, lastErrorAt: this.lastErrorAt, nextAttemptAt: this.nextAttemptAt };
   }
 
   stop(): void {

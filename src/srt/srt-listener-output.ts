@@ -31,7 +31,7 @@ export class SrtListenerOutput implements FlowOutput {
   private sampler: NodeJS.Timeout | undefined;
   private sampledBytes = 0;
   private rejected = 0;
-  private retry: ListenRetry | undefined;
+  private readonly retry: ListenRetry;
   private bytesBefore = 0;
   private framesBefore = 0;
   private closed = false;
@@ -44,6 +44,9 @@ export class SrtListenerOutput implements FlowOutput {
     private readonly logger: Logger,
   ) {
     this.cidrs = CidrList.parse(spec.cidrs);
+    const { host, port } = parseListen(spec.listen);
+    // A busy port fails this output, visibly, and nothing else; the retry keeps trying.
+    this.retry = new ListenRetry(runtime, port, () => this.listen(host, port), logger);
   }
 
   get name(): string {
@@ -51,9 +54,6 @@ export class SrtListenerOutput implements FlowOutput {
   }
 
   start(): void {
-    const { host, port } = parseListen(this.spec.listen);
-    // A busy port fails this output, visibly, and nothing else; the retry keeps trying.
-    this.retry = new ListenRetry(this.runtime, port, () => this.listen(host, port), this.logger);
     this.retry.start();
   }
 
@@ -82,7 +82,7 @@ export class SrtListenerOutput implements FlowOutput {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.retry?.stop();
+    this.retry.stop();
     clearInterval(this.sampler);
     void this.listener?.close();
     for (const connection of [...this.callers.keys()]) connection.close();
@@ -108,16 +108,13 @@ export class SrtListenerOutput implements FlowOutput {
       skips += feed.dropped.skips;
     }
     return {
-      status: this.listener === undefined && (this.retry?.failures ?? 0) > 0 ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
+      status: this.retry.failing ? 'failed_to_connect' : this.callers.size > 0 ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: this.accepted + this.rejected,
       reconnects: this.reconnects,
-      consecutiveFailures: this.retry?.failures ?? 0,
-      lastError: this.retry?.lastError,
-      lastErrorAt: this.retry?.lastErrorAt,
+      ...this.retry.report(),
       // Since when callers have been served without a break: the longest-connected one's time.
       connectedAt: [...this.callers.values()].reduce<Date | undefined>((first, c) => (first === undefined || c.connectedAt < first ? c.connectedAt : first), undefined),
-      nextAttemptAt: this.retry?.nextAttemptAt,
       bytes: this.bytesSent(),
       bitrate: this.callers.size > 0 ? this.meter.bitsPerSecond(Date.now()) : 0,
       frames,

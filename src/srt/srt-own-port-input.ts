@@ -15,7 +15,7 @@ import { SrtReject, type SrtListener } from './types.js';
  */
 export class SrtOwnPortInput implements FlowPullInput {
   private listener: SrtListener | undefined;
-  private retry: ListenRetry | undefined;
+  private readonly retry: ListenRetry;
   private refused = 0;
 
   constructor(
@@ -23,15 +23,16 @@ export class SrtOwnPortInput implements FlowPullInput {
     private readonly flow: Flow,
     private readonly runtime: SrtRuntime,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const { host, port } = parseListen(spec.listen);
+    this.retry = new ListenRetry(runtime, port, () => this.listen(host, port), logger);
+  }
 
   get name(): string {
     return this.spec.name;
   }
 
   start(): void {
-    const { host, port } = parseListen(this.spec.listen);
-    this.retry = new ListenRetry(this.runtime, port, () => this.listen(host, port), this.logger);
     this.retry.start();
   }
 
@@ -62,7 +63,7 @@ export class SrtOwnPortInput implements FlowPullInput {
   }
 
   close(): void {
-    this.retry?.stop();
+    this.retry.stop();
     void this.listener?.close();
   }
 
@@ -70,15 +71,12 @@ export class SrtOwnPortInput implements FlowPullInput {
     const state = this.flow.inputs.get(this.spec.name);
     return {
       // While the port cannot be opened, the input fails; the retry keeps trying.
-      status: this.listener === undefined && (this.retry?.failures ?? 0) > 0 ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
+      status: this.retry.failing ? 'failed_to_connect' : state?.remoteAddress ? 'connected' : 'idle',
       target: `srt listener ${this.spec.listen}`,
       attempts: (state?.publishes ?? 0) + this.refused,
       reconnects: Math.max(0, (state?.publishes ?? 0) - 1),
-      consecutiveFailures: this.retry?.failures ?? 0,
-      lastError: this.retry?.lastError,
-      lastErrorAt: this.retry?.lastErrorAt,
+      ...this.retry.report(),
       connectedAt: state?.connectedAt,
-      nextAttemptAt: this.retry?.nextAttemptAt,
       bytes: 0,
       bitrate: 0,
       frames: 0,

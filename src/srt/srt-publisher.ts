@@ -23,10 +23,9 @@ export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputN
     return;
   }
   const { source } = result;
-  let lastMediaAt = Date.now();
   let timedOut = false;
   const idleCheck = setInterval(() => {
-    if (Date.now() - lastMediaAt < idleTimeoutMs) return;
+    if (flow.silentForMs(inputName) < idleTimeoutMs) return;
     timedOut = true;
     logger.warn({ idleTimeoutMs }, 'srt publisher sent no media; closed');
     connection.close();
@@ -34,7 +33,6 @@ export function attachSrtPublisher(connection: SrtConnection, flow: Flow, inputN
   idleCheck.unref();
   demux.demuxer = demuxInto(connection, {
     media: (kind, timestamp, payload) => {
-      lastMediaAt = Date.now();
       try {
         source.push(kind, timestamp, payload);
       } catch (err) {
