@@ -12,6 +12,11 @@ import type { StreamHub } from './stream-hub.js';
 /** One connection to a destination, made by a protocol (RTMP publish, SRT call). */
 export interface OutputAttempt {
   close(reason: string): void;
+  /**
+   * Drops the connection at once, discarding what is queued, where the protocol can (a
+   * TCP reset): how a stalled destination is left, so that it frees the stream at once.
+   */
+  abort?(reason: string): void;
   /** Bytes written on this connection so far. */
   bytesSent(): number;
   transportStats?(): TransportStats;
@@ -132,7 +137,8 @@ export class SupervisedOutput implements FlowOutput {
         this.feed.attach(this.metered(sink, () => {
           stalled = new Error(`the destination stopped reading: more than maxBacklog queued for ${STALL_MS / 1000} s without draining; reconnecting`);
           this.logger.warn({ err: stalled.message }, 'output stalled');
-          attempt.close('destination stalled');
+          if (attempt.abort) attempt.abort('destination stalled');
+          else attempt.close('destination stalled');
         }));
         handlers.ready();
       },

@@ -13,15 +13,15 @@ export function startClientAttempt(
   options: () => RtmpClientOptions,
   events: RtmpClientEvents,
   handlers: { closed(error: Error | undefined): void },
-): { connection: RtmpClientConnection | undefined; close(reason: string): void } {
+): { connection: RtmpClientConnection | undefined; close(reason: string): void; abort(reason: string): void } {
   let connection: RtmpClientConnection;
   try {
     connection = new RtmpClientConnection(options(), events);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     queueMicrotask(() => handlers.closed(new RtmpClientError('CONNECT_FAILED', message)));
-    return { connection: undefined, close: () => undefined };
+    return { connection: undefined, close: () => undefined, abort: () => undefined };
   }
   connection.start();
-  return { connection, close: (reason) => connection.close(reason) };
+  return { connection, close: (reason) => connection.close(reason), abort: (reason) => connection.abort(reason) };
 }

@@ -27,7 +27,7 @@ export function rtmpOutputConnector(spec: RtmpOutputConfig, defaults: RtmpClient
         },
         events,
       );
-      return { close: (reason) => attempt.close(reason), bytesSent: () => attempt.connection?.bytesOut ?? 0 };
+      return { close: (reason) => attempt.close(reason), abort: (reason) => attempt.abort(reason), bytesSent: () => attempt.connection?.bytesOut ?? 0 };
     },
   };
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConnectionReport } from '../../src/core/flow-parts.js';
 import { flowYaml, outputTo, playKey, publishKey, reconfigure, startInProcess, type InProcessDaemon } from '../helpers/daemon.js';
 import { play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
-import { blackHole, throttlingProxy } from '../helpers/tcp-tools.js';
+import { blackHole, tcpStatesTo, throttlingProxy } from '../helpers/tcp-tools.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -135,6 +135,30 @@ describe('rtmp outputs', () => {
         await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
         await waitFor(() => report(daemon, 'src', 'stuck').attempts >= 2, 'a new connection attempt', 10_000);
         expect(report(daemon, 'src', 'stuck').skips).toBeGreaterThan(0);
+      } finally {
+        publisher.proc.kill('SIGKILL');
+      }
+    } finally {
+      await daemon.close();
+      await proxy.close();
+    }
+  });
+
+  it('a stalled destination\'s connection is reset, not closed behind its unread backlog', async () => {
+    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 120000');
+    const proxy = await throttlingProxy(daemon.port, 256 * 1024, 1);
+    try {
+      // The next attempt waits 10 s, so the stalled connection is the only one to the proxy meanwhile.
+      const reconnect = { initialDelayMs: 10_000, maxDelayMs: 10_000, failAfter: 2 };
+      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('stuck', proxy.port, 'sink', { maxBacklog: '64Ki', reconnect })] })}${flowYaml('sink')}`);
+      const publisher = publish(daemon.url(publishKey('src')), { seconds: 40, lossless: true });
+      try {
+        await waitFor(() => report(daemon, 'src', 'stuck').status === 'connected', 'the output connected', 15_000);
+        await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
+        await waitFor(() => !tcpStatesTo(proxy.port).includes('ESTABLISHED'), 'the stalled connection closed', 5_000);
+        // A graceful close would leave the socket in FIN_WAIT1 holding megabytes the
+        // destination does not read, and the destination holding the stream key, for minutes.
+        expect(tcpStatesTo(proxy.port)).toEqual([]);
       } finally {
         publisher.proc.kill('SIGKILL');
       }

@@ -20,7 +20,7 @@ import { flowYaml, playKey, publishKey, startInProcess, type InProcessDaemon } f
 import { delay, play, probeStreams, publish, videoFrames, waitFor } from '../helpers/ffmpeg.js';
 import { flvTagBytes, isVideoFrame, readFlvFile, type FlvFileTag } from '../helpers/flv-file.js';
 import { freePort, nginxRtmpAvailable, startNginxRtmp, startNodeMediaServer, type RtmpPeer } from '../helpers/peers.js';
-import { closedPort } from '../helpers/tcp-tools.js';
+import { closedPort, tcpStatesTo, throttlingProxy } from '../helpers/tcp-tools.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -347,6 +347,26 @@ describe('RTMPS client', () => {
     await waitFor(() => daemon.app.registry.get('tls')!.hub.live, 'flow live');
     client.conn.close('done');
     expect(await client.closed).toBeUndefined();
+  });
+
+  it('abort() resets the TCP connection under TLS: nothing queued toward a server that stopped reading is left', async () => {
+    // The server stops reading after 64 KiB: the published media piles up in the client.
+    const proxy = await throttlingProxy(tlsPort, 64 * 1024, 1);
+    try {
+      const client = startClient(`rtmps://127.0.0.1:${proxy.port}/live/${publishKey('tls')}`, 'publish', { tls: { ca: cert, rejectUnauthorized: true } });
+      await client.ready;
+      for (let round = 0; round < 20 && client.conn.writableLength < 2 * 1024 * 1024; round++) {
+        for (const tag of sourceTags) if (tag.type === 9) client.conn.sendMedia('video', tag.timestamp + round * 4000, tag.body);
+      }
+      expect(client.conn.writableLength).toBeGreaterThan(1024 * 1024);
+      client.conn.abort('server stopped reading');
+      expect(await client.closed).toBeUndefined();
+      await waitFor(() => !tcpStatesTo(proxy.port).includes('ESTABLISHED'), 'the connection closed', 5_000);
+      // A graceful close leaves the socket in FIN_WAIT1, holding what the server does not read.
+      expect(tcpStatesTo(proxy.port)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('publishes when verification is turned off', async () => {

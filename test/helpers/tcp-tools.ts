@@ -1,4 +1,26 @@
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT',
+  '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+};
+
+/**
+ * The states of this machine's IPv4 TCP sockets connected to `port`, from /proc/net/tcp:
+ * what the kernel still holds, including sockets their process has closed. A socket
+ * closed gracefully with data its peer does not read stays in FIN_WAIT1, holding that
+ * data, until the kernel gives up on it.
+ */
+export function tcpStatesTo(port: number): string[] {
+  const remotePort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, , remote]) => remote?.endsWith(remotePort))
+    .map(([, , , state]) => TCP_STATES[state!] ?? state!);
+}
 
 /** A TCP server that accepts connections and never answers (a stuck destination). */
 export async function blackHole(): Promise<{ port: number; open: () => number; accepted: () => number; close: () => Promise<void> }> {

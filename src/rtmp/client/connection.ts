@@ -58,6 +58,8 @@ export class RtmpClientConnection {
   private current: RtmpClientState = 'connecting';
   private started = false;
   private socket: Socket | undefined;
+  /** The TCP socket under `socket` (the same one without TLS): what abort() resets. */
+  private tcp: Socket | undefined;
   private tcpConnected = false;
   private transportReady = false;
   private handshake: ClientHandshake | undefined;
@@ -140,7 +142,18 @@ export class RtmpClientConnection {
       if (this.options.mode === 'publish') this.invoke('FCUnpublish', this.options.target.streamName);
       this.invoke('deleteStream', this.streamId);
     }
-    this.finish(undefined, this.transportReady);
+    this.finish(undefined, this.transportReady ? 'graceful' : 'destroy');
+  }
+
+  /**
+   * Drops the connection at once with a TCP reset, discarding what is still queued. For
+   * a destination that stopped reading: a graceful close would queue its FIN behind
+   * megabytes it will not read, leaving it (and the stream key it holds) live for minutes.
+   */
+  abort(reason: string): void {
+    if (this.current === 'closed') return;
+    this.logger.debug({ reason }, 'rtmp client aborting');
+    this.finish(undefined, 'reset');
   }
 
   sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer): void {
@@ -172,10 +185,13 @@ export class RtmpClientConnection {
 
   private openSocket(): Socket {
     const { target, tls } = this.options;
-    if (!target.secure) return netConnect({ host: target.host, port: target.port });
+    this.tcp = netConnect({ host: target.host, port: target.port });
+    if (!target.secure) return this.tcp;
+    // TLS over our own TCP socket, so that abort() can reset it (a TLS socket cannot be).
     return tlsConnect({
+      socket: this.tcp,
+      // Still given: certificates are checked against it.
       host: target.host,
-      port: target.port,
       // SNI must not carry an IP address (RFC 6066 section 3); Node warns if it does.
       ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
       // `ca` replaces the default store; operators mean "trust this one as well".
@@ -480,10 +496,10 @@ export class RtmpClientConnection {
   private fail(code: RtmpClientErrorCode, message: string): void {
     if (this.current === 'closed') return;
     this.logger.debug({ code }, message);
-    this.finish(new RtmpClientError(code, message), false);
+    this.finish(new RtmpClientError(code, message), 'destroy');
   }
 
-  private finish(error: RtmpClientError | undefined, graceful: boolean): void {
+  private finish(error: RtmpClientError | undefined, how: 'graceful' | 'destroy' | 'reset'): void {
     this.transition('closed');
     clearTimeout(this.connectTimer);
     clearTimeout(this.readyTimer);
@@ -491,12 +507,13 @@ export class RtmpClientConnection {
     this.handshake = undefined;
     const socket = this.socket;
     if (socket && !socket.destroyed) {
-      if (graceful) {
+      if (how === 'graceful') {
         socket.end();
         // Cleared when the socket closes; unref'd so a peer that never closes cannot hold the process.
         this.flushTimer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS);
         this.flushTimer.unref();
       } else {
+        if (how === 'reset' && this.tcp && !this.tcp.destroyed) this.tcp.resetAndDestroy();
         socket.destroy();
       }
     }
