@@ -34,7 +34,7 @@ export interface SourceHandle {
   /**
    * The messages that follow come from another encoder (a failover switch): readers stay
    * attached and see no end, the cached headers, metadata and GOP are dropped (the new
-   * encoder's follow), and its timestamps continue just after the last ones sent.
+   * encoder's follow), and its timestamps continue one frame after the last ones sent.
    */
   splice(): void;
 }
@@ -51,6 +51,12 @@ export interface StreamHubOptions {
  * on those would shift one track against the other for the rest of the source.
  */
 export const BACKWARD_JUMP_MS = 5000;
+
+/**
+ * A gap between two frames of a track longer than this is a pause, not the frame
+ * duration a later source should continue with.
+ */
+const MAX_FRAME_DURATION_MS = 200;
 
 export const DEFAULT_HUB_OPTIONS: StreamHubOptions = { gopCacheMaxBytes: 32 * 1024 * 1024 };
 
@@ -91,6 +97,8 @@ export class StreamHub {
   /** Before a later source's anchor: the time its first frame will get (see toTimeline). */
   private continueAt: number | undefined;
   private readonly lastOut: Record<MediaKind, number> = { audio: -1, video: -1, data: -1 };
+  /** Per track, the last coded frame's time and its distance from the one before (its frame duration). */
+  private readonly lastFrame = { audio: { at: -1, duration: 0 }, video: { at: -1, duration: 0 } };
   readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0, timestampJumps: 0 };
   private readonly options: StreamHubOptions;
 
@@ -249,8 +257,10 @@ export class StreamHub {
 
   /**
    * The first source starts the timeline at its own timestamps; a later source continues
-   * just after the last timestamp sent, so readers that stay attached across a publisher
-   * reconnect never see time go backwards.
+   * one frame after the last timestamp sent, so readers that stay attached across a
+   * publisher reconnect or a failover never see time go backwards, nor two frames of a
+   * track a millisecond apart (which players and muxers working in frame units read as
+   * the same time).
    */
   private toTimeline(kind: MediaKind, sourceTimestamp: number, codedFrame: boolean): number {
     if (this.timelineOffset === undefined) {
@@ -261,7 +271,7 @@ export class StreamHub {
       // them would jump the output forward by the difference. Until the anchor, data messages
       // carry the last time sent, and other packets the time the first frame will get.
       if (kind === 'data') return Math.max(this.lastTimestamp, 0);
-      const next = this.continueAt ?? (this.lastTimestamp < 0 ? undefined : this.lastTimestamp + 1);
+      const next = this.continueAt ?? (this.lastTimestamp < 0 ? undefined : this.nextFrameTime());
       if (!codedFrame && next !== undefined) {
         this.continueAt = next;
         this.lastOut[kind] = Math.max(this.lastOut[kind], next);
@@ -269,18 +279,44 @@ export class StreamHub {
       }
       this.timelineOffset = next === undefined ? 0 : next - sourceTimestamp;
       this.continueAt = undefined;
+      this.forgetLastFrames();
     }
     if (sourceTimestamp + this.timelineOffset < this.lastOut[kind] - BACKWARD_JUMP_MS) {
       // The source's clock went back (an encoder that restarted its clock, ffmpeg's
-      // timestamps wrapping at 2^31 ms after 24.8 days): continue just after the last
+      // timestamps wrapping at 2^31 ms after 24.8 days): continue one frame after the last
       // time sent. Clamping instead would stamp every frame with the same time until the
       // source's clock caught up again, for as long as it ran before.
-      this.timelineOffset = this.lastTimestamp + 1 - sourceTimestamp;
+      this.timelineOffset = this.nextFrameTime() - sourceTimestamp;
       this.counters.timestampJumps += 1;
+      this.forgetLastFrames();
     }
     const out = Math.max(sourceTimestamp + this.timelineOffset, this.lastOut[kind], 0);
     this.lastOut[kind] = out;
+    if (codedFrame && kind !== 'data') {
+      const last = this.lastFrame[kind];
+      const duration = out - last.at;
+      if (last.at >= 0 && duration > 0 && duration <= MAX_FRAME_DURATION_MS) last.duration = duration;
+      last.at = out;
+    }
     return out;
+  }
+
+  /** At a new anchor: the jump to it is no frame's duration; the durations known are kept. */
+  private forgetLastFrames(): void {
+    this.lastFrame.audio.at = -1;
+    this.lastFrame.video.at = -1;
+  }
+
+  /**
+   * Where a new anchor puts the next frame: one frame duration after each track's last
+   * time (1 ms where none is known yet), and after anything sent at all.
+   */
+  private nextFrameTime(): number {
+    let next = this.lastTimestamp + 1;
+    for (const kind of ['audio', 'video'] as const) {
+      if (this.lastOut[kind] >= 0) next = Math.max(next, this.lastOut[kind] + Math.max(1, this.lastFrame[kind].duration));
+    }
+    return next;
   }
 
   private cacheInGop(message: MediaMessage): void {

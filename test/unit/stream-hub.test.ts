@@ -475,7 +475,7 @@ describe('StreamHub timeline', () => {
     expect(reader.delivered.map((m) => m.timestamp)).toEqual([5000, 5010, 5040]);
   });
 
-  it('continues a second source that restarts at 0 just after the last timestamp sent', () => {
+  it('continues a second source that restarts at 0 one frame after the last timestamp sent', () => {
     const { second, reader } = secondSource((source) => {
       source.push('video', 0, keyframe(1));
       source.push('audio', 0, aacFrame(1));
@@ -487,11 +487,13 @@ describe('StreamHub timeline', () => {
     second.push('audio', 0, aacFrame(3));
     second.push('audio', 23, aacFrame(4));
     second.push('video', 40, interframe(3));
+    // The first source's video ran at 40 ms a frame (its audio, 46): its last frame at 80
+    // is followed 40 ms later, not 1 ms (a duplicate time to a player counting frames).
     expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
-      ['video', 81],
-      ['audio', 81],
-      ['audio', 104],
-      ['video', 121],
+      ['video', 120],
+      ['audio', 120],
+      ['audio', 143],
+      ['video', 160],
     ]);
   });
 
@@ -593,16 +595,17 @@ describe('StreamHub timeline', () => {
     source.push('video', 0, interframe(2));
     source.push('video', 33, interframe(3));
     source.push('audio', 26, aacFrame(3));
-    // Audio re-anchors at the last time sent + 1; video, 3 ms behind audio on the source's
-    // clock, is held at its own last time for that one frame, then both run on.
+    // Audio re-anchors one frame after the last time sent (video's last frame + its 33 ms
+    // duration); video, 3 ms behind audio on the source's clock, follows 30 ms after its
+    // last frame, then both run on.
     expect(reader.delivered.map((m) => [m.kind, m.timestamp])).toEqual([
       ['video', WRAP - 66],
       ['audio', WRAP - 50],
       ['video', WRAP - 33],
-      ['audio', WRAP - 32],
-      ['video', WRAP - 33],
-      ['video', WRAP - 2],
-      ['audio', WRAP - 9],
+      ['audio', WRAP],
+      ['video', WRAP - 3],
+      ['video', WRAP + 30],
+      ['audio', WRAP + 23],
     ]);
     expect(hub.counters.timestampJumps).toBe(1);
   });
@@ -614,7 +617,7 @@ describe('StreamHub timeline', () => {
     source.push('video', 20_040, interframe(2));
     source.push('video', 0, keyframe(2)); // the encoder restarted its clock
     source.push('video', 40, interframe(3));
-    expect(reader.delivered.map((m) => m.timestamp)).toEqual([20_000, 20_000, 20_040, 20_041, 20_081]);
+    expect(reader.delivered.map((m) => m.timestamp)).toEqual([20_000, 20_000, 20_040, 20_080, 20_120]);
     expect(hub.counters.timestampJumps).toBe(1);
   });
 
@@ -634,7 +637,8 @@ describe('StreamHub timeline', () => {
       for (let i = 1; i < ts.length; i++) expect(ts[i]).toBeGreaterThan(ts[i - 1]!);
     }
     const all = reader.delivered.map((m) => m.timestamp);
-    expect(all.at(-1)).toBe(4 * 34 + 33);
+    // Each source starts one video frame (33 ms) after the last: 66 ms per source.
+    expect(all.at(-1)).toBe(4 * 66 + 33);
   });
 });
 
