@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isRecord } from '../lib/is-record.js';
 import { clientTlsSchema, reconnectSchema } from './schema-restream.js';
 import { intRange, isHostName, objectName, secretKey } from './schema-parts.js';
+import { passphrase } from './schema-srt.js';
 import { isIP } from 'node:net';
 
 const flowId = z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a flow id (1..64 characters of a-z 0-9 -)');
@@ -27,7 +28,7 @@ export const flowInputSchema = z
      * instead of the node's shared SRT port (and that output's passphrase, if it has one).
      */
     srtPort: intRange(1, 65_535).optional(),
-    passphrase: z.string().min(10).max(79).optional(),
+    passphrase: passphrase.optional(),
     /** Remote only: reconnect settings, and how long a connection may deliver no media. */
     reconnect: reconnectSchema.prefault({}),
     idleTimeoutMs: intRange(1_000, 600_000).default(15_000),
@@ -53,7 +54,7 @@ export const peerSchema = z
     tls: z.union([z.boolean(), clientTlsSchema], { error: 'must be true, false or { ca, verify }' }).default(false),
     srtPort: intRange(1, 65_535).default(9000),
     /** The SRT passphrase of the peer's playback, if it has one. */
-    passphrase: z.string().min(10).max(79).optional(),
+    passphrase: passphrase.optional(),
     /** SRT receive latency from this node: about 4x the round trip to it (a long link needs more than the 120 ms default). */
     latencyMs: intRange(20, 8_000).default(120),
   })

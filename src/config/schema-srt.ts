@@ -3,11 +3,19 @@ import { cidrList, intRange, listen, listenAddress, listenerAccess, objectName, 
 import { reconnectSchema } from './schema-restream.js';
 
 /**
- * SRT settings. Passphrases are 10..79 characters (libsrt's SRTO_PASSPHRASE limits);
+ * SRT settings. Passphrases are 10..79 bytes (libsrt's SRTO_PASSPHRASE limits);
  * pbkeylen 0 lets libsrt choose (AES-128 when a passphrase is set). ffmpeg's SRT
  * latency is in microseconds; ours is in milliseconds like libsrt's SRTO_LATENCY.
  */
-const passphrase = z.string().min(10, 'must be 10..79 characters').max(79, 'must be 10..79 characters');
+/** libsrt counts bytes (of UTF-8), not characters: "é" is two. */
+const utf8Bytes = (min: number, max: number) =>
+  z.string().refine((s) => Buffer.byteLength(s) >= min && Buffer.byteLength(s) <= max, {
+    error: (issue) => `must be ${min === 0 ? `at most ${max}` : `${min}..${max}`} bytes of UTF-8 (is ${Buffer.byteLength(String(issue.input))})`,
+  });
+
+export const passphrase = utf8Bytes(10, 79);
+/** SRT's stream id: at most 512 bytes (SRT_STREAMID_MAX). */
+const streamId = utf8Bytes(0, 512);
 const pbkeylen = z.union([z.literal(0), z.literal(16), z.literal(24), z.literal(32)], { error: 'must be 0, 16, 24 or 32' }).default(0);
 const latencyMs = intRange(20, 8_000).default(120);
 
@@ -52,7 +60,7 @@ export const srtCallerInputSchema = z
     name: objectName,
     type: z.literal('srt-caller'),
     url: srtUrl,
-    streamId: z.string().max(512).optional(),
+    streamId: streamId.optional(),
     ...srtSecurity,
     reconnect: reconnectSchema.prefault({}),
     connectTimeoutMs: intRange(1_000, 120_000).default(5_000),
@@ -66,7 +74,7 @@ export const srtCallerOutputSchema = z
     name: objectName,
     type: z.literal('srt-caller'),
     url: srtUrl,
-    streamId: z.string().max(512).optional(),
+    streamId: streamId.optional(),
     ...srtSecurity,
     enabled: z.boolean().default(true),
     reconnect: reconnectSchema.prefault({}),

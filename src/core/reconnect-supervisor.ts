@@ -110,14 +110,24 @@ export class ReconnectSupervisor {
     this.counters.attempts += 1;
     const serial = ++this.attemptSerial;
     const isCurrent = () => serial === this.attemptSerial && !this.closedForGood;
-    this.attempt = this.connect({
-      ready: () => {
-        if (isCurrent()) this.onReady();
-      },
-      closed: (error) => {
+    try {
+      this.attempt = this.connect({
+        ready: () => {
+          if (isCurrent()) this.onReady();
+        },
+        closed: (error) => {
+          if (isCurrent()) this.onClosed(error);
+        },
+      });
+    } catch (err) {
+      // An attempt that cannot even start (options the protocol refuses) fails like any
+      // other, later: thrown from here, it would reach whoever wanted the connection (a
+      // publisher going live) and break that instead of this one connection.
+      const error = err instanceof Error ? err : new Error(String(err));
+      queueMicrotask(() => {
         if (isCurrent()) this.onClosed(error);
-      },
-    });
+      });
+    }
   }
 
   private onReady(): void {

@@ -153,7 +153,14 @@ export class StreamHub {
     this.counters.sourceStarts += 1;
     this.timelineOffset = undefined;
     this.continueAt = undefined;
-    for (const reader of this.readers) reader.sourceStarted();
+    try {
+      for (const reader of this.readers) reader.sourceStarted();
+    } catch (err) {
+      // A reader broke its contract: refuse this source (the caller reports the error)
+      // rather than keep a source no publisher stands behind, refusing all the next ones.
+      this.source = undefined;
+      throw err;
+    }
     return handle;
   }
 

@@ -751,11 +751,10 @@ function checkLatency(ms: number): void {
   if (!Number.isFinite(ms) || ms < 0 || ms > 60_000) throw invalid(`SRT latency must be 0..60000 ms, got ${ms}`);
 }
 
-/** libsrt: a passphrase is 10..79 characters ('' = none); key length 16, 24 or 32 bytes (0 = default). */
+/** libsrt: a passphrase is 10..79 bytes ('' = none); key length 16, 24 or 32 bytes (0 = default). */
 function checkSecret(passphrase: string | undefined, pbkeylen: number | undefined): void {
-  if (passphrase !== undefined && passphrase !== '' && (passphrase.length < 10 || passphrase.length > 79)) {
-    throw invalid(`SRT passphrase must be 10 to 79 characters (got ${passphrase.length})`);
-  }
+  const bytes = Buffer.byteLength(passphrase ?? '');
+  if (bytes > 0 && (bytes < 10 || bytes > 79)) throw invalid(`SRT passphrase must be 10 to 79 bytes (got ${bytes})`);
   if (pbkeylen !== undefined && ![0, 16, 24, 32].includes(pbkeylen)) throw invalid(`SRT pbkeylen must be 0, 16, 24 or 32 (got ${pbkeylen})`);
 }
 

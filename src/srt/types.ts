@@ -47,7 +47,7 @@ export interface SrtListenOptions {
   /** 0 picks a free port; SrtListener.port tells which. */
   port: number;
   latencyMs: number;
-  /** Listener-wide default; 10..79 characters. */
+  /** Listener-wide default; 10..79 bytes. */
   passphrase?: string;
   pbkeylen?: PbKeyLen;
   /**

@@ -485,6 +485,22 @@ flows:
     ]);
   });
 
+  it('measures SRT stream ids and passphrases in bytes of UTF-8, as libsrt does', () => {
+    const e = (n: number) => 'é'.repeat(n); // two bytes each
+    const issues = parseBad(`flows:
+  - id: a
+    inputs: [{ name: main, type: srt-caller, url: "srt://127.0.0.1:9000", streamId: "${e(257)}" }]
+    outputs:
+      - { name: far, type: srt-caller, url: "srt://127.0.0.1:9001", streamId: "${e(300)}", passphrase: "${e(40)}" }
+      - { name: near, type: srt-caller, url: "srt://127.0.0.1:9002", streamId: "${e(256)}", passphrase: "${e(39)}" }
+`);
+    expect(summary(issues)).toEqual([
+      [3, 'flows[0].inputs[0].streamId', 'must be at most 512 bytes of UTF-8 (is 514)'],
+      [5, 'flows[0].outputs[0].streamId', 'must be at most 512 bytes of UTF-8 (is 600)'],
+      [5, 'flows[0].outputs[0].passphrase', 'must be 10..79 bytes of UTF-8 (is 80)'],
+    ]);
+  });
+
   it('refuses an srt-listener input on the shared port when there is no srt section; one with a port of its own needs none', () => {
     const issues = parseBad(`flows:
   - id: a

@@ -115,6 +115,32 @@ describe('ReconnectSupervisor', () => {
     expect(other.supervisor.status).toBe('failed_to_connect');
   });
 
+  it('an attempt that throws as it starts fails like any other, without throwing out of want()', async () => {
+    const clock = new FakeClock();
+    let calls = 0;
+    const supervisor = new ReconnectSupervisor(
+      { ...policy, failAfter: 2 },
+      () => {
+        calls += 1;
+        throw new Error('SRT stream id longer than 512 bytes');
+      },
+      clock,
+      logger,
+      () => 0,
+    );
+    expect(() => supervisor.want()).not.toThrow();
+    await Promise.resolve();
+    expect(supervisor.counters.lastError).toBe('SRT stream id longer than 512 bytes');
+    expect(supervisor.counters.consecutiveFailures).toBe(1);
+    expect(clock.nextDelay()).toBe(1000);
+    clock.advance(1000);
+    await Promise.resolve();
+    expect(calls).toBe(2);
+    expect(supervisor.status).toBe('failed_to_connect');
+    supervisor.close('done');
+    expect(clock.nextDelay()).toBeUndefined();
+  });
+
   it('logs why each attempt failed as a warning, with the delay before the next', () => {
     const lines: Record<string, unknown>[] = [];
     const captured = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });

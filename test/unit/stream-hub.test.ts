@@ -642,6 +642,31 @@ describe('StreamHub timeline', () => {
   });
 });
 
+describe('StreamHub with a reader that throws', () => {
+  it('refuses the source whose start it threw on, and takes the next one', () => {
+    const hub = new StreamHub();
+    const reader = new FakeReader();
+    hub.addReader(reader);
+    let throws = true;
+    hub.addReader({
+      deliver: () => undefined,
+      sourceStarted: () => {
+        if (throws) throw new Error('reader broke');
+      },
+      sourceEnded: () => undefined,
+      hubClosed: () => undefined,
+    });
+    expect(() => hub.attachSource(new FakeOwner())).toThrow('reader broke');
+    // Not left live with no publisher behind it (which would refuse every next publisher).
+    expect(hub.live).toBe(false);
+    throws = false;
+    const source = attach(hub);
+    source.push('video', 0, keyframe(1));
+    expect(hub.live).toBe(true);
+    expect(reader.delivered).toHaveLength(1);
+  });
+});
+
 describe('StreamHub close', () => {
   it('kicks the source owner, ends the source and closes every reader', () => {
     const hub = new StreamHub();
