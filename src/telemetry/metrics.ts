@@ -3,6 +3,7 @@ import type { Flow } from '../core/flow.js';
 import type { ConnectionReport, TransportStats } from '../core/flow-parts.js';
 import { CONNECTED_STATUSES } from '../core/connection-status.js';
 import type { ListenerReport } from '../policy/connection-admission.js';
+import { redactHookUrl } from './webhooks.js';
 
 /** What the metrics read at scrape time; nothing is counted twice on the media path. */
 export interface MetricsSource {
@@ -148,17 +149,15 @@ export function createMetrics(source: MetricsSource): Registry {
   counter('flowrelay_srt_ts_continuity_errors_total', 'MPEG-TS continuity counter gaps on an SRT input (lost or damaged packets)', srtLabels, srt('tsContinuityErrors'));
   counter('flowrelay_srt_ts_pes_dropped_total', 'MPEG-TS PES packets an SRT input dropped (incomplete, malformed or too large)', srtLabels, srt('tsPesDropped'));
   counter('flowrelay_srt_ts_timestamp_jumps_total', "Times an SRT input's MPEG-TS clock jumped by more than 10 s and the timeline continued past it", srtLabels, srt('tsTimestampJumps'));
-  const hook = (pick: (w: ReturnType<MetricsSource['webhooks']>[number]) => number) => () => source.webhooks().map((w): Sample => [{ url: redactQuery(w.url) }, pick(w)]);
-  counter('flowrelay_webhook_delivered_total', 'Events a webhook receiver accepted', ['url'], hook((w) => w.counters.delivered));
-  counter('flowrelay_webhook_failed_total', 'Events given up on after every attempt failed', ['url'], hook((w) => w.counters.failed));
-  counter('flowrelay_webhook_dropped_total', 'Events dropped because the queue of a slow or dead receiver was full', ['url'], hook((w) => w.counters.dropped));
-  counter('flowrelay_webhook_retries_total', 'Repeated delivery attempts', ['url'], hook((w) => w.counters.retries));
-  gauge('flowrelay_webhook_queued', 'Events waiting for a webhook receiver', ['url'], hook((w) => w.queued));
+  // A receiver is told by its place in `webhooks`, and shown by scheme and host only: hook
+  // URLs carry secrets in their path, query or user info, and /metrics is often open.
+  const hook = (pick: (w: ReturnType<MetricsSource['webhooks']>[number]) => number) => () =>
+    source.webhooks().map((w, index): Sample => [{ receiver: String(index), url: redactHookUrl(w.url) }, pick(w)]);
+  const hookLabels = ['receiver', 'url'];
+  counter('flowrelay_webhook_delivered_total', 'Events a webhook receiver accepted', hookLabels, hook((w) => w.counters.delivered));
+  counter('flowrelay_webhook_failed_total', 'Events given up on after every attempt failed', hookLabels, hook((w) => w.counters.failed));
+  counter('flowrelay_webhook_dropped_total', 'Events dropped because the queue of a slow or dead receiver was full', hookLabels, hook((w) => w.counters.dropped));
+  counter('flowrelay_webhook_retries_total', 'Repeated delivery attempts', hookLabels, hook((w) => w.counters.retries));
+  gauge('flowrelay_webhook_queued', 'Events waiting for a webhook receiver', hookLabels, hook((w) => w.queued));
   return register;
-}
-
-/** Webhook URLs may carry tokens in their query: labels keep scheme, host and path only. */
-function redactQuery(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
 }

@@ -123,7 +123,8 @@ class WebhookEndpoint {
     const timeout = setTimeout(() => this.abort?.abort(), this.config.timeoutMs);
     timeout.unref();
     try {
-      const res = await fetch(this.config.url, {
+      const target = credentialsApart(this.config.url);
+      const res = await fetch(target.url, {
         method: 'POST',
         body,
         signal: this.abort.signal,
@@ -136,6 +137,7 @@ class WebhookEndpoint {
           'x-flowrelay-event': delivery.type,
           'x-flowrelay-delivery': delivery.id,
           'x-flowrelay-signature': signWebhook(this.config.secret, Math.floor(Date.now() / 1000), body),
+          ...(target.authorization ? { authorization: target.authorization } : {}),
         },
       });
       // The answer's body is not read: a receiver streaming gigabytes would be held in memory.
@@ -151,6 +153,19 @@ class WebhookEndpoint {
       clearTimeout(timeout);
     }
   }
+}
+
+/**
+ * `user:password@` in a receiver's URL as HTTP basic authentication: fetch refuses a URL
+ * that carries credentials, so the URL is sent without them and they go in a header.
+ */
+export function credentialsApart(url: string): { url: string; authorization?: string } {
+  const u = new URL(url);
+  if (u.username === '' && u.password === '') return { url };
+  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.href, authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
 }
 
 /**
