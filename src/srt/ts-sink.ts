@@ -36,7 +36,9 @@ export class TsOverSrtSink implements OutputSink {
   /** False when the muxer left the frame out (a codec MPEG-TS cannot carry, malformed, before a keyframe). */
   sendMedia(kind: 'audio' | 'video', timestamp: number, payload: Buffer, flags: { isKeyframe: boolean; isSequenceHeader: boolean }): boolean {
     const skippedBefore = this.muxer.counters.skipped;
-    this.write(this.muxer.mux({ kind, timestamp, payload, ...flags }));
+    // The flags by name: the feed passes the hub's message as `flags`, and spreading it
+    // would put the hub's timestamp over this output's own.
+    this.write(this.muxer.mux({ kind, timestamp, payload, isKeyframe: flags.isKeyframe, isSequenceHeader: flags.isSequenceHeader }));
     return this.muxer.counters.skipped === skippedBefore;
   }
 

@@ -40,7 +40,8 @@ const SRT_TAIL_FRAMES = 6;
 async function firstTimestamps(file: string): Promise<{ audio: number; video: number }> {
   const first = async (stream: string) => {
     const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-select_streams', stream, '-show_entries', 'packet=pts_time', '-read_intervals', '%+#1', '-of', 'csv=p=0', file]);
-    return Number(stdout.trim().split('\n')[0]);
+    // parseFloat: a packet line can end in a comma (side data).
+    return Number.parseFloat(stdout.trim().split('\n')[0]!);
   };
   return { audio: await first('a:0'), video: await first('v:0') };
 }
@@ -185,13 +186,19 @@ describe('SRT', () => {
       const output = daemon.app.registry.get('studio')!.outputs.get('edge')!.output as FlowOutput & SrtListenerOutput;
       await waitFor(() => output.port !== undefined, 'srt listener output bound');
       const dir = await mkdtemp(join(tmpdir(), 'flowrelay-srt-out-'));
-      const publisher = publish(daemon.url(publishKey('studio')), { seconds: 8 });
-      await delay(1_000);
-      const recorder = recordSrt(srtUrl(output.port!, { mode: 'caller', passphrase: PASS }), join(dir, 'edge.ts'), 5);
+      const publisher = publish(daemon.url(publishKey('studio')), { seconds: 9 });
+      await delay(3_000);
+      const recorder = recordSrt(srtUrl(output.port!, { mode: 'caller', passphrase: PASS }), join(dir, 'edge.ts'), 5, { keepTimestamps: true });
       await waitFor(() => (output.report().peers ?? []).length === 1, 'caller connected');
       expect(output.report().peers![0]!.address).toBe('127.0.0.1');
       expect((await recorder.done).code).toBe(0);
       await publisher.done;
+      // The caller came 3 s into the stream: its timestamps start near zero all the same
+      // (the output's own timeline, as for RTMP outputs), not at the flow's time. (ffmpeg's
+      // MPEG-TS muxer puts its own 1.4 s in front.)
+      const first = await firstTimestamps(join(dir, 'edge.ts'));
+      expect(first.video).toBeLessThan(2.5);
+      expect(first.audio).toBeLessThan(2.5);
       const streams = await probeStreams(join(dir, 'edge.ts'));
       expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
       expect(videoFrames(streams)).toBeGreaterThan(3 * 25);

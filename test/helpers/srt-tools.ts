@@ -50,8 +50,9 @@ export function publishSrt(url: string, seconds: number): Proc {
  * ffmpeg reading MPEG-TS over SRT (as caller or listener) into a TS file for `seconds`:
  * MPEG-TS has no end-of-stream signal, so a reader would otherwise wait for more.
  */
-export function recordSrt(url: string, outFile: string, seconds: number): Proc {
-  return run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-i', url, '-t', String(seconds), '-c', 'copy', '-f', 'mpegts', '-y', outFile]);
+export function recordSrt(url: string, outFile: string, seconds: number, o: { keepTimestamps?: boolean } = {}): Proc {
+  // keepTimestamps: the file keeps the sender's timestamps (ffmpeg otherwise starts it at its own).
+  return run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', ...(o.keepTimestamps ? ['-copyts'] : []), '-i', url, '-t', String(seconds), '-c', 'copy', '-f', 'mpegts', '-y', outFile]);
 }
 
 /** srt-live-transmit as an SRT listener serving whatever MPEG-TS arrives on a local UDP port. */
