@@ -18,6 +18,7 @@ export class RecordingFileWriter {
   private pumping: Promise<void> | undefined;
   private error: Error | undefined;
   private finished = false;
+  private verifying: Promise<void> | undefined;
   /** Bytes the file system accepted. */
   bytesWritten = 0;
 
@@ -55,6 +56,7 @@ export class RecordingFileWriter {
     await this.pumping;
     // Nothing was ever written: no file was made, and none is left behind.
     if (!this.file) return;
+    await this.verify();
     try {
       if (patch && !this.error) await this.file.patch(patch.offset, patch.bytes);
     } catch (err) {
@@ -66,6 +68,27 @@ export class RecordingFileWriter {
       this.fail(err as Error);
     }
     this.file = undefined;
+  }
+
+  /**
+   * Fails the writer when its file is no longer at its path (see RecordingFile.gone):
+   * otherwise the recording would go on into a file nobody can reach, and be reported ready.
+   */
+  verify(): Promise<void> {
+    const file = this.file;
+    if (!file?.gone || this.error) return Promise.resolve();
+    // One check at a time: on a hung disk they would pile up on libuv's few threads.
+    this.verifying ??= (async () => {
+      try {
+        const reason = await file.gone!();
+        if (reason) this.fail(Object.assign(new Error(reason), { code: 'EGONE' }));
+      } catch (err) {
+        this.fail(err as Error);
+      } finally {
+        this.verifying = undefined;
+      }
+    })();
+    return this.verifying;
   }
 
   private async open(): Promise<RecordingFile> {

@@ -16,10 +16,19 @@ export interface RecorderSettings {
 
 /**
  * `idle`: no source. `recording`: writing. `waiting_for_reconnect`: the source left and
- * the file stays open for timeoutSeconds. `failed`: a write failed (the next source tries
- * again). `low_disk_space`: below storage.minFreeSpace, nothing is written.
+ * the file stays open for timeoutSeconds. `failed`: a write failed (tried again after a
+ * while if the source is still live, and when the next source comes). `low_disk_space`:
+ * below storage.minFreeSpace, nothing is written.
  */
 export type RecorderState = 'idle' | 'recording' | 'waiting_for_reconnect' | 'failed' | 'low_disk_space';
+
+/**
+ * After a failed write, with the source still live, a new session (a new file) is tried
+ * after this, doubling per failure in a row up to RETRY_MAX_MS: a disk that was full,
+ * read-only or gone for a while must not cost a 24/7 stream its recording for good.
+ */
+export const RETRY_INITIAL_MS = 10_000;
+export const RETRY_MAX_MS = 300_000;
 
 const ALLOWED: Record<RecorderState, readonly RecorderState[]> = {
   idle: ['recording', 'low_disk_space'],
@@ -61,6 +70,8 @@ export interface RecorderReport {
   recordingId: string | null;
   file: string | null;
   lastError: string | null;
+  /** After a failure: when a new file is tried (ISO 8601), if the source is still live then. */
+  nextAttemptAt: string | null;
   /** Recording sessions started, and frames dropped because the disk fell behind. */
   sessions: number;
   framesDropped: number;
@@ -88,6 +99,11 @@ export class Recorder {
   private sessions = 0;
   private closed = false;
   private unwatchSpace: (() => void) | undefined;
+  /** Sessions failed in a row, and the retry after the last one. */
+  private failures = 0;
+  private sessionStartedAt = 0;
+  private retryTimer: unknown;
+  private retryAt: number | undefined;
   /** Sessions finishing (their files closing); close() waits for them. */
   private readonly finishing = new Set<Promise<void>>();
 
@@ -119,6 +135,7 @@ export class Recorder {
       this.closed = true;
       this.unwatchSpace?.();
       this.deps.clock.clearTimeout(this.timer);
+      this.cancelRetry();
       this.feed.stop();
       void this.endSession(null);
       this.deps.logger.debug({ reason }, 'recorder closed');
@@ -135,6 +152,7 @@ export class Recorder {
       recordingId: current?.id ?? null,
       file: current?.file ?? null,
       lastError: this.lastError,
+      nextAttemptAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
       sessions: this.sessions,
       framesDropped: this.feed.dropped.frames,
     };
@@ -144,6 +162,9 @@ export class Recorder {
     if (this.closed) return;
     this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    // A new source tries at once, whatever failed before.
+    this.cancelRetry();
+    this.failures = 0;
     if (this.session) {
       this.session.sourceRestarted();
       this.setState('recording');
@@ -185,6 +206,7 @@ export class Recorder {
     );
     this.session = session;
     this.sessions += 1;
+    this.sessionStartedAt = this.deps.clock.now();
     this.lastError = null;
     this.setState('recording');
     this.feed.attach(session);
@@ -214,6 +236,25 @@ export class Recorder {
     const done = session.finish().finally(() => this.finishing.delete(done));
     this.finishing.add(done);
     this.setState('failed');
+    if (this.closed) return;
+    // A session that ran a good while before failing starts the count again.
+    if (this.deps.clock.now() - this.sessionStartedAt >= RETRY_MAX_MS) this.failures = 0;
+    this.failures += 1;
+    const delay = Math.min(RETRY_INITIAL_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
+    this.retryAt = this.deps.clock.now() + delay;
+    this.retryTimer = this.deps.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryAt = undefined;
+      if (this.closed || this.state !== 'failed' || this.session || !this.hub.live) return;
+      this.deps.logger.info({ failures: this.failures }, 'recording: trying a new file after the failure');
+      this.startSession();
+    }, delay);
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== undefined) this.deps.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryAt = undefined;
   }
 
   private onSpace(ok: boolean): void {

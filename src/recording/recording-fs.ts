@@ -9,6 +9,11 @@ export interface RecordingFile {
   patch(offset: number, bytes: Buffer): Promise<void>;
   /** Flushes to stable storage and closes. */
   close(): Promise<void>;
+  /**
+   * Why the open file is no longer the one at its path (deleted, moved or replaced, its
+   * disk unmounted), or undefined while it is: writes to such a file succeed and are lost.
+   */
+  gone?(): Promise<string | undefined>;
 }
 
 /**
@@ -30,7 +35,18 @@ export interface RecordingFileSystem {
 }
 
 class NodeRecordingFile implements RecordingFile {
-  constructor(private readonly handle: FileHandle) {}
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+  ) {}
+
+  async gone(): Promise<string | undefined> {
+    const open = await this.handle.stat();
+    if (open.nlink === 0) return 'the file was deleted while it was being written';
+    const atPath = await stat(this.path).catch(() => undefined);
+    if (!atPath || atPath.ino !== open.ino || atPath.dev !== open.dev) return 'the file was moved or replaced, or its disk unmounted, while it was being written';
+    return undefined;
+  }
 
   async append(buffers: readonly Buffer[]): Promise<void> {
     // writev may write less than asked (a full disk, a signal); finish or fail, never skip bytes.
@@ -88,7 +104,7 @@ async function makeDirectory(dir: string): Promise<void> {
 export const nodeRecordingFs: RecordingFileSystem = {
   async create(path) {
     await makeDirectory(dirname(path));
-    return new NodeRecordingFile(await open(path, 'wx', 0o644));
+    return new NodeRecordingFile(await open(path, 'wx', 0o644), path);
   },
   async remove(path) {
     await rm(path, { force: true });

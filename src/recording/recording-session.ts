@@ -285,6 +285,7 @@ export class RecordingSession implements OutputSink {
     if (now - file.lastProgressAt >= PROGRESS_INTERVAL_MS) {
       file.lastProgressAt = now;
       this.deps.index.update(file.entry.id, { durationMs: file.lastTs - file.startTs, bytes: file.writer.bytesWritten });
+      void file.writer.verify();
     }
   }
 
@@ -378,6 +379,7 @@ export function describeWriteError(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC') return 'disk full (ENOSPC): no space left on the recordings file system';
   if (code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
+  if (code === 'EGONE') return err.message;
   // Node's own messages already start with the code ("EACCES: permission denied, ...").
   return code && !err.message.startsWith(`${code}:`) ? `${code}: ${err.message}` : err.message;
 }

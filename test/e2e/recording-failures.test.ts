@@ -104,6 +104,37 @@ describe('recording failures leave the live path alone', () => {
     ]);
   });
 
+  it('a file deleted while it is written fails at once (not reported ready), and a new file follows while the publisher stays', async () => {
+    daemon = await startInProcess(`flows:\n${flowYaml('gone', { recording: { mode: 'automatic', format: 'flv', timeoutSeconds: 0 } })}`, '', undefined, { storageExtra: ', minFreeSpace: 0' });
+    const flow = daemon.app.registry.get('gone')!;
+    const pub = publish(daemon.url(publishKey('gone')), { seconds: 22 });
+    await waitFor(() => !!flow.recorder?.report().file, 'the recording', 15_000);
+    const first = join(daemon.dir, 'data', 'recordings', flow.recorder!.report().file!);
+    let size = 0;
+    await waitFor(() => size > 0, 'bytes on disk', 10_000, async () => {
+      size = (await stat(first).catch(() => undefined))?.size ?? 0;
+    });
+    await rm(first);
+    let entries: Record<string, unknown>[] = [];
+    await waitFor(() => flow.recorder!.report().state === 'failed', 'the deleted file to be noticed', 10_000);
+    const report = flow.recorder!.report();
+    expect(report.lastError).toMatch(/deleted while it was being written/);
+    expect(report.nextAttemptAt).not.toBeNull();
+    await waitFor(() => entries[0]?.status === 'failed', 'the index to say so', 10_000, async () => {
+      entries = await readIndex(daemon!);
+    });
+    expect(entries[0]!.error).toMatch(/deleted/);
+
+    // RETRY_INITIAL_MS (10 s) later, with the publisher still on, a new file is written.
+    await waitFor(() => flow.recorder!.report().sessions === 2 && flow.recorder!.report().state === 'recording', 'a new file', 20_000);
+    expect((await pub.done).code).toBe(0);
+    await waitFor(() => entries.length === 2 && entries[1]!.status === 'ready', 'the second file ready', 15_000, async () => {
+      entries = await readIndex(daemon!);
+    });
+    const second = join(daemon.dir, 'data', 'recordings', String(entries[1]!.file));
+    expect(videoFrames(await probeStreams(second))).toBeGreaterThan(25);
+  });
+
   it('below storage.minFreeSpace no recording starts, the status says why, and publishing still works', async () => {
     daemon = await startInProcess(`flows:\n${flowYaml('floor', { recording: { mode: 'automatic', format: 'mp4', timeoutSeconds: 0 } })}`, '', undefined, {
       // Far more than any test machine has free.
