@@ -63,6 +63,8 @@ export interface FlowRecorderReport {
   recordingId: string | null;
   file: string | null;
   lastError: string | null;
+  /** After a failure: when a new file is tried, if the source is still live then. */
+  nextAttemptAt: string | null;
   sessions: number;
   framesDropped: number;
 }

@@ -88,6 +88,7 @@ export class RecordingSession implements OutputSink {
   private audioOnlyHeld: ContainerInput[] = [];
   /** Files still being closed; finish() waits for them. */
   private readonly closing = new Set<Promise<void>>();
+  private readonly closingWriters = new Set<RecordingFileWriter>();
   readonly files: string[] = [];
 
   constructor(
@@ -149,8 +150,15 @@ export class RecordingSession implements OutputSink {
     this.mux({ kind: 'data', timestamp, payload, isKeyframe: false, isSequenceHeader: false });
   }
 
+  /**
+   * Bytes waiting for the disk, in the file being written and in those still closing: on
+   * a disk that hangs, each segment's file would otherwise start a fresh allowance while
+   * the last ones keep theirs, and memory would grow past storage.maxWriteBacklog.
+   */
   backlog(): number {
-    return this.file?.writer.backlog() ?? 0;
+    let bytes = this.file?.writer.backlog() ?? 0;
+    for (const writer of this.closingWriters) bytes += writer.backlog();
+    return bytes;
   }
 
   /** The source stopped: write out what the muxer holds back, so the file is whole up to here. */
@@ -295,10 +303,14 @@ export class RecordingSession implements OutputSink {
     this.file = undefined;
     const durationMs = file.lastTs - file.startTs;
     file.writer.write(this.held(file));
+    this.closingWriters.add(file.writer);
     const done = file.writer
       .finish(file.muxer.durationPatch?.(durationMs))
       .then(() => this.completed(file, durationMs, note))
-      .finally(() => this.closing.delete(done));
+      .finally(() => {
+        this.closing.delete(done);
+        this.closingWriters.delete(file.writer);
+      });
     this.closing.add(done);
   }
 

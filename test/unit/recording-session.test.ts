@@ -387,6 +387,21 @@ describe('RecordingSession', () => {
     expect(await filesUnder(dir)).toEqual([]);
   });
 
+  it('counts the bytes of files still closing in its backlog: a hung disk cannot grow memory segment by segment', () => {
+    // A disk that accepts files and never completes a write.
+    const hung: typeof nodeRecordingFs = {
+      ...nodeRecordingFs,
+      create: async () => ({ append: () => new Promise<void>(() => undefined), patch: async () => undefined, close: async () => undefined }),
+    };
+    const options: RecordingSessionOptions = { flowId: 'cam', jobId: null, nameInPath: 'cam', format: 'flv', segmentMs: 2000, pathTemplate: '{flowId}/{id}' };
+    const s = new RecordingSession(options, { index, fs: hung, now: () => clockMs, events: (e) => events.push(e), logger, failed: (err) => failures.push(err) });
+    feed(s, small);
+    // Three segments were started; all of their bytes are still waiting.
+    expect(ofType('recording.started')).toHaveLength(3);
+    const media = small.tags.reduce((n, t) => n + t.body.length, 0);
+    expect(s.backlog()).toBeGreaterThan(media);
+  });
+
   it('takes nothing after finish', async () => {
     const s = session('mpegts', 2000);
     await s.finish();
