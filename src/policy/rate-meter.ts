@@ -6,8 +6,8 @@
 export class RateMeter {
   private readonly buckets: number[];
   private readonly stamps: number[];
-  /** The second of the first sample since the start or reset: a young meter averages over the seconds it has. */
-  private firstSecond: number | undefined;
+  /** The time of the first sample since the start or reset: a young meter averages over the time it has. */
+  private firstMs: number | undefined;
 
   constructor(private readonly windowSeconds = 5) {
     // One bucket more than the window: the current, still filling second has its own.
@@ -17,7 +17,7 @@ export class RateMeter {
 
   add(bytes: number, nowMs: number): void {
     const second = Math.floor(nowMs / 1000);
-    this.firstSecond ??= second;
+    this.firstMs ??= nowMs;
     const i = second % this.buckets.length;
     if (this.stamps[i] !== second) {
       this.stamps[i] = second;
@@ -27,18 +27,33 @@ export class RateMeter {
   }
 
   /**
-   * Average bits per second over the completed seconds of the window, or of the seconds
-   * since the first sample when that is shorter (a connection that just started is not
-   * averaged with seconds before it existed).
+   * Average bits per second over the completed seconds of the window. A young meter (a
+   * connection that just started) is not averaged with time before it existed: its first
+   * second, which began before the first sample, counts only when it is all there is, and
+   * then for the part of it after that sample.
    */
   bitsPerSecond(nowMs: number): number {
     const current = Math.floor(nowMs / 1000);
+    let from = current - this.windowSeconds;
+    let partial: { second: number; seconds: number } | undefined;
+    if (this.firstMs !== undefined) {
+      const firstSecond = Math.floor(this.firstMs / 1000);
+      if (firstSecond >= from) {
+        from = firstSecond;
+        if (this.firstMs > firstSecond * 1000) partial = { second: firstSecond, seconds: Math.max(0.1, firstSecond + 1 - this.firstMs / 1000) };
+      }
+    }
+    // The partial first second is left out once a whole one follows it.
+    if (partial && current - 1 > partial.second) {
+      from = partial.second + 1;
+      partial = undefined;
+    }
     let bytes = 0;
     for (let i = 0; i < this.buckets.length; i++) {
       const stamp = this.stamps[i]!;
-      if (stamp < current && stamp >= current - this.windowSeconds) bytes += this.buckets[i]!;
+      if (stamp < current && stamp >= from) bytes += this.buckets[i]!;
     }
-    const seconds = this.firstSecond === undefined ? this.windowSeconds : Math.min(this.windowSeconds, Math.max(1, current - this.firstSecond));
+    const seconds = partial ? partial.seconds : Math.max(1, current - from);
     return Math.round((bytes * 8) / seconds);
   }
 
@@ -46,6 +61,6 @@ export class RateMeter {
   reset(): void {
     this.buckets.fill(0);
     this.stamps.fill(-1);
-    this.firstSecond = undefined;
+    this.firstMs = undefined;
   }
 }

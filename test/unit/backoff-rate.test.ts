@@ -39,16 +39,30 @@ describe('RateMeter', () => {
 });
 
 describe('RateMeter start', () => {
-  it('a young meter averages over the seconds since its first sample; reset starts afresh', () => {
+  /** 1 Mbit/s as a stream sends it: 12 500 bytes every 100 ms, from `fromMs` to before `toMs`. */
+  const steady = (m: RateMeter, fromMs: number, toMs: number, bytes = 12_500) => {
+    for (let t = fromMs; t < toMs; t += 100) m.add(bytes, t);
+  };
+
+  it('a young meter averages over the time since its first sample; reset starts afresh', () => {
     const m = new RateMeter(5);
-    m.add(125_000, 100_200); // 1 Mbit in second 100
-    m.add(125_000, 101_200);
-    expect(m.bitsPerSecond(101_500)).toBe(1_000_000);
-    expect(m.bitsPerSecond(102_500)).toBe(1_000_000);
+    steady(m, 100_200, 101_500); // from 0.2 s into second 100
+    expect(m.bitsPerSecond(101_500)).toBe(1_000_000); // the 0.8 s of second 100
+    steady(m, 101_500, 102_500);
+    expect(m.bitsPerSecond(102_500)).toBe(1_000_000); // second 101 whole; the partial 100 left out
     m.reset();
     expect(m.bitsPerSecond(102_500)).toBe(0);
-    m.add(250_000, 102_600);
+    steady(m, 102_600, 103_100, 25_000); // 2 Mbit/s
     expect(m.bitsPerSecond(103_100)).toBe(2_000_000);
+  });
+
+  it('reads a steady rate right from the first seconds of a connection that began mid-second', () => {
+    const m = new RateMeter(5);
+    let t = 7_500; // 1 Mbit/s from half a second into second 7
+    for (const at of [8_050, 9_050, 10_050, 11_050, 12_050, 13_050]) {
+      for (; t < at; t += 100) m.add(12_500, t);
+      expect(m.bitsPerSecond(at)).toBe(1_000_000);
+    }
   });
 });
 
