@@ -1,3 +1,4 @@
+import { isCodedVideo, parseVideoTag } from '../protocol/flv/tag.js';
 import type { MediaMessage } from './media.js';
 import { ReaderGate } from './reader-gate.js';
 import type { HubReader, StreamHub } from './stream-hub.js';
@@ -119,7 +120,8 @@ export class OutputFeed implements HubReader {
       return;
     }
     const carried = sink.sendMedia(message.kind, timestamp, message.payload, message);
-    if (message.isSequenceHeader) return;
+    // Frames as a player counts them: not codec headers, nor a video end-of-sequence tag.
+    if (message.isSequenceHeader || (message.kind === 'video' && !isCodedVideo(parseVideoTag(message.payload)))) return;
     if (carried) this.counters.framesSent += 1;
     else this.counters.framesDropped += 1;
   }

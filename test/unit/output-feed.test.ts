@@ -95,6 +95,19 @@ describe('OutputFeed', () => {
     expect(feed.dropped).toMatchObject({ frames: 3, skips: 1 });
   });
 
+  it('counts frames as a player does: the end-of-sequence tag is sent but is no frame', () => {
+    const hub = new StreamHub();
+    const source = live(hub, 0);
+    const feed = new OutputFeed(hub, 1 << 20, noEvents);
+    feed.start();
+    const sink = new RecordingSink();
+    feed.attach(sink);
+    expect(feed.counters.framesSent).toBe(3);
+    source.push('video', 80, Buffer.from([0x17, 0x02, 0x00, 0x00, 0x00])); // AVC end of sequence
+    expect(sink.sent.at(-1)).toMatchObject({ kind: 'video', timestamp: 80 });
+    expect(feed.counters.framesSent).toBe(3);
+  });
+
   it('counts frames the sink cannot carry as dropped, not sent, without skipping what it can carry', () => {
     const hub = new StreamHub();
     const source = live(hub, 0);
