@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SrtListenerOutputConfig } from '../config/schema.js';
 import { parseListen } from '../config/schema.js';
-import type { ConnectionReport, FlowOutput } from '../core/flow-parts.js';
+import type { ConnectionReport, FlowOutput, TransportStats } from '../core/flow-parts.js';
 import type { OutputFeed } from '../core/output-feed.js';
 import type { StreamHub } from '../core/stream-hub.js';
 import type { SrtConnection } from './connection.js';
@@ -15,6 +15,9 @@ import { SrtReject, type SrtListener } from './types.js';
 
 /** Each caller may queue this much before it skips to the next keyframe. */
 const CALLER_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/** libsrt's running totals, which the output adds up over its callers, those gone included. */
+const TRANSPORT_COUNTERS = ['packetsLostReceiving', 'packetsLostSending', 'packetsRetransmitted', 'packetsDroppedReceiving', 'packetsDroppedSending', 'messagesRefusedSending'];
 
 /**
  * An `srt-listener` output: remote callers pull the flow as MPEG-TS from a port of the
@@ -32,8 +35,13 @@ export class SrtListenerOutput implements FlowOutput {
   private sampledBytes = 0;
   private rejected = 0;
   private readonly retry: ListenRetry;
+  /** What callers that left had counted: totals never go back when one leaves. */
   private bytesBefore = 0;
   private framesBefore = 0;
+  private readonly droppedBefore = { frames: 0, bytes: 0, skips: 0 };
+  private readonly transportBefore: TransportStats = {};
+  /** Each caller's transport statistics as last read (once a second, and when it leaves). */
+  private readonly lastTransport = new Map<SrtConnection, TransportStats>();
   private closed = false;
   private readonly cidrs: CidrList;
 
@@ -97,10 +105,9 @@ export class SrtListenerOutput implements FlowOutput {
   }
 
   report(): ConnectionReport {
+    const peers = [...this.callers.keys()].map((c) => ({ address: c.peer.address, port: c.peer.port, transport: this.readTransport(c) }));
     let frames = this.framesBefore;
-    let framesDropped = 0;
-    let bytesDropped = 0;
-    let skips = 0;
+    let { frames: framesDropped, bytes: bytesDropped, skips } = this.droppedBefore;
     for (const { feed } of this.callers.values()) {
       frames += feed.counters.framesSent;
       framesDropped += feed.dropped.frames;
@@ -121,8 +128,35 @@ export class SrtListenerOutput implements FlowOutput {
       framesDropped,
       bytesDropped,
       skips,
-      peers: [...this.callers.keys()].map((c) => ({ address: c.peer.address, port: c.peer.port, transport: srtTransportStats(c) })),
+      ...this.transportTotals(peers),
+      peers,
     };
+  }
+
+  /**
+   * The callers' transport as one: libsrt's counters summed (those gone included), the
+   * highest round trip and the total send rate of those connected. Metrics show this
+   * rather than a series per caller, whose ephemeral port would make a new one each time.
+   */
+  private transportTotals(peers: { transport: TransportStats }[]): { transport: TransportStats } {
+    const transport: TransportStats = { ...this.transportBefore };
+    for (const { transport: t } of peers) {
+      for (const key of TRANSPORT_COUNTERS) if (t[key] !== undefined) transport[key] = (transport[key] ?? 0) + t[key];
+      if (t.rttMs !== undefined) transport.rttMs = Math.max(transport.rttMs ?? 0, t.rttMs);
+      if (t.sendRateMbps !== undefined) transport.sendRateMbps = (transport.sendRateMbps ?? 0) + t.sendRateMbps;
+    }
+    return { transport };
+  }
+
+  private readTransport(connection: SrtConnection): TransportStats {
+    try {
+      const stats = srtTransportStats(connection);
+      this.lastTransport.set(connection, stats);
+      return stats;
+    } catch {
+      // Closed under us: what was read last.
+      return this.lastTransport.get(connection) ?? {};
+    }
   }
 
   private onCaller(connection: SrtConnection): void {
@@ -142,9 +176,15 @@ export class SrtListenerOutput implements FlowOutput {
     this.callers.set(connection, { feed, connectedAt: new Date() });
     this.logger.info({ peer: connection.peer.address, callers: this.callers.size }, 'srt caller connected');
     connection.once('closed', (error) => {
+      const transport = this.readTransport(connection);
+      for (const key of TRANSPORT_COUNTERS) if (transport[key] !== undefined) this.transportBefore[key] = (this.transportBefore[key] ?? 0) + transport[key];
+      this.lastTransport.delete(connection);
       this.callers.delete(connection);
       this.bytesBefore += connection.counters.bytesSent;
       this.framesBefore += feed.counters.framesSent;
+      this.droppedBefore.frames += feed.dropped.frames;
+      this.droppedBefore.bytes += feed.dropped.bytes;
+      this.droppedBefore.skips += feed.dropped.skips;
       if (this.callers.size === 0) clearInterval(this.sampler);
       this.logger.info({ peer: connection.peer.address, err: error?.message }, 'srt caller left');
     });
@@ -159,6 +199,7 @@ export class SrtListenerOutput implements FlowOutput {
       const total = this.bytesSent();
       this.meter.add(total - this.sampledBytes, Date.now());
       this.sampledBytes = total;
+      for (const connection of this.callers.keys()) this.readTransport(connection);
     }, 1_000);
     this.sampler.unref();
   }

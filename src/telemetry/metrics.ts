@@ -131,15 +131,12 @@ export function createMetrics(source: MetricsSource): Registry {
       if (stats?.[key] !== undefined) out.push([{ flow: flow.id, kind: 'input', name: input.name }, stats[key]]);
     }
     for (const o of outputs()) {
+      // (An srt-listener output reports its callers summed: one series, not one per caller.)
       if (o.report.transport?.[key] !== undefined) out.push([{ flow: o.flow.id, kind: 'output', name: o.name }, o.report.transport[key]]);
-      // An srt-listener output's callers, one series each.
-      for (const p of o.report.peers ?? []) {
-        if (p.transport[key] !== undefined) out.push([{ flow: o.flow.id, kind: 'output', name: o.name, peer: `${p.address}:${p.port}` }, p.transport[key]]);
-      }
     }
     return out;
   };
-  const srtLabels = ['flow', 'kind', 'name', 'peer'];
+  const srtLabels = ['flow', 'kind', 'name'];
   gauge('flowrelay_srt_rtt_ms', 'SRT round-trip time', srtLabels, srt('rttMs'));
   counter('flowrelay_srt_lost_received_packets_total', 'SRT packets lost on receive', srtLabels, srt('packetsLostReceiving'));
   counter('flowrelay_srt_lost_sent_packets_total', 'SRT packets lost on send', srtLabels, srt('packetsLostSending'));
