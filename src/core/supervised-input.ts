@@ -120,14 +120,21 @@ export class SupervisedInput implements FlowPullInput {
   }
 
   private connect(handlers: { ready(): void; closed(error: Error | undefined): void }): { close(reason: string): void } {
+    // Connected is when media flows: a remote that accepts the connection and sends
+    // nothing fails the attempt at idleTimeoutMs (counted towards failAfter and giveUp),
+    // instead of reading as connected, then reconnected, forever.
+    let carrying = false;
     const attempt = this.connector.connect({
       ready: () => {
         this.meter.reset();
         this.lastMediaAt = this.clock.now();
         this.startWatchdog(attempt);
-        handlers.ready();
       },
       media: (kind, timestamp, payload) => {
+        if (!carrying) {
+          carrying = true;
+          handlers.ready();
+        }
         if (this.ensureSource()?.push(kind, timestamp, payload)) this.frames += 1;
         this.meter.add(payload.length, this.lastMediaAt);
       },

@@ -499,6 +499,36 @@ flows:
     }
   });
 
+  it('an srt-caller input whose listener accepts but sends nothing fails its attempts (failAfter, giveUp), not connected then reconnected', async () => {
+    const daemon = await startInProcess('flows: []\n');
+    const srtPort = await freeUdpPort();
+    // Listens for SRT callers; nothing ever arrives on its UDP side.
+    const transmit = srtLiveTransmitListener(srtPort, await freeUdpPort());
+    try {
+      await reconfigure(daemon, `  - id: quiet
+    inputs: [{ name: up, type: srt-caller, url: "srt://127.0.0.1:${srtPort}", reconnect: { initialDelayMs: 200, maxDelayMs: 1000, failAfter: 2, giveUp: true }, idleTimeoutMs: 1000 }]
+`);
+      const input = () => daemon.app.registry.get('quiet')!.pullInputs.get('up')!.report();
+      const statuses: string[] = [];
+      const poll = setInterval(() => statuses.push(input().status), 50);
+      try {
+        await waitFor(() => input().status === 'failed_to_connect', 'the attempts to fail', 15_000);
+        const attempts = input().attempts;
+        await delay(2_000);
+        // Given up: no more attempts.
+        expect(input().attempts).toBe(attempts);
+      } finally {
+        clearInterval(poll);
+      }
+      expect(statuses).not.toContain('connected');
+      expect(statuses).not.toContain('reconnected');
+      expect(input()).toMatchObject({ reconnects: 0, consecutiveFailures: 2, lastError: expect.stringMatching(/no media from upstream/) });
+    } finally {
+      transmit.proc.kill('SIGKILL');
+      await daemon.close();
+    }
+  });
+
   it('srt-caller input from srt-live-transmit as listener plays back, and recovers when the remote restarts', async () => {
     const daemon = await startInProcess('flows: []\n');
     const srtPort = await freeUdpPort();
