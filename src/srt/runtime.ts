@@ -39,6 +39,7 @@ import { SrtConnection, type SrtConnectionHost } from './connection.js';
 import { lastError, loadLibsrt, SrtError, srtErrorName, type Libsrt } from './libsrt.js';
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from './sockaddr.js';
 import type { PbKeyLen, SrtAcceptDecision, SrtCallOptions, SrtHandshake, SrtListener, SrtListenOptions, SrtStats } from './types.js';
+import { SrtReject } from './types.js';
 import { redactStreamId } from '../protocol/srt/stream-id.js';
 
 export { SrtConnection } from './connection.js';
@@ -763,9 +764,27 @@ function rejectCode(reason: number): number {
   return Number.isInteger(reason) && reason >= SRT_REJC_PREDEFINED && reason < 10_000 ? reason : SRT_REJX_FALLBACK;
 }
 
+/**
+ * What the standard application rejection codes mean (srt.h's SRT_REJX_*, which follow
+ * HTTP's): libsrt's text for all of them is "Application-defined rejection reason". Our
+ * own shared port answers with these.
+ */
+const REJECTION_MEANINGS: Record<number, string> = {
+  [SrtReject.BadRequest]: 'bad request: the stream id is not understood',
+  [SrtReject.Unauthorized]: 'unauthorized: a wrong or missing key',
+  [SrtReject.Overload]: 'overloaded: too many connections',
+  [SrtReject.Forbidden]: 'forbidden: not allowed from this address or for this mode',
+  [SrtReject.NotFound]: 'not found: no such stream',
+  [SrtReject.Conflict]: 'conflict: the stream is already being published',
+  [SrtReject.Unavailable]: 'unavailable: the service is down or stopping',
+};
+
 function connectError(reason: number, text: string, where: string): SrtError {
   if (reason === SRT_REJ_TIMEOUT) return new SrtError('SRT_ENOSERVER', `SRT connection to ${where} timed out (${text})`, SRT_ENOSERVER, reason);
-  if (reason >= SRT_REJC_PREDEFINED) return new SrtError('SRT_ECONNREJ', `SRT connection to ${where} rejected by the listener: ${reason} (${text})`, SRT_ECONNREJ, reason);
+  if (reason >= SRT_REJC_PREDEFINED) {
+    const meaning = REJECTION_MEANINGS[reason];
+    return new SrtError('SRT_ECONNREJ', `SRT connection to ${where} rejected by the listener: ${reason} (${meaning ?? text})`, SRT_ECONNREJ, reason);
+  }
   if (reason === SRT_REJ_BADSECRET || reason === SRT_REJ_UNSECURE) {
     return new SrtError('SRT_ECONNREJ', `SRT connection to ${where} rejected: ${text} (check the passphrase)`, SRT_ECONNREJ, reason);
   }

@@ -283,7 +283,7 @@ describe('SRT runtime against ffmpeg and srt-live-transmit', () => {
     const error = await closedOf(caller);
     expect(connected).toBe(false);
     expect(error).toMatchObject({ name: 'SrtError', code: 'SRT_ECONNREJ', rejectReason: 1404 });
-    expect(error!.message).toContain('1404');
+    expect(error!.message).toContain('1404 (not found: no such stream)');
 
     // And the same listener still takes a caller it knows.
     const ok = runtime.call({ host: '127.0.0.1', port: l.port, streamId: 'known', latencyMs: 120, connectTimeoutMs: 3000 });
