@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { LatestFileWriter } from '../lib/latest-file-writer.js';
@@ -85,9 +85,10 @@ export class RecordingIndex {
     let stored: RecordingEntry[] = [];
     try {
       const parsed = JSON.parse(await readFile(index.file, 'utf8')) as { version?: number; recordings?: RecordingEntry[] };
-      if (parsed.version === INDEX_VERSION && Array.isArray(parsed.recordings)) stored = parsed.recordings;
+      if (parsed.version !== INDEX_VERSION || !Array.isArray(parsed.recordings)) throw new Error(`not a version ${INDEX_VERSION} recording index`);
+      stored = parsed.recordings;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.error({ err: (err as Error).message, file: index.file }, 'recording index unreadable; starting a new one');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') await setAside(index.file, err as Error, clock, logger);
     }
     let changed = false;
     for (const entry of stored) {
@@ -177,5 +178,19 @@ export class RecordingIndex {
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     return this.writer.write();
+  }
+}
+
+/**
+ * An index that cannot be read is moved aside, not overwritten by the new one: the list
+ * of every earlier recording is in it, for an operator (or a later version) to recover.
+ */
+async function setAside(file: string, err: Error, clock: Clock, logger: Logger): Promise<void> {
+  const aside = `${file}.unreadable-${new Date(clock.now()).toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    await rename(file, aside);
+    logger.error({ err: err.message, file, keptAs: aside }, 'recording index unreadable; kept aside, starting a new one');
+  } catch (renameErr) {
+    logger.error({ err: err.message, file, renameErr: (renameErr as Error).message }, 'recording index unreadable and cannot be moved aside; starting a new one');
   }
 }

@@ -135,7 +135,7 @@ describe('RecordingIndex', () => {
       ['an empty file', ''],
       ['another version', JSON.stringify({ version: 99, recordings: [entry('rec_x')] })],
       ['no list', JSON.stringify({ version: 1, recordings: 'nope' })],
-    ])('starts empty, without throwing, from %s', async (_what, text) => {
+    ])('starts empty, without throwing, from %s, and keeps that file aside', async (_what, text) => {
       await writeFile(indexFile(), text);
       const index = await RecordingIndex.load(dir, nodeRecordingFs, logger);
       expect(index.list()).toEqual([]);
@@ -143,6 +143,10 @@ describe('RecordingIndex', () => {
       await index.flush();
       expect((await readStored()).recordings.map((e) => e.id)).toEqual(['rec_new']);
       await index.close();
+      // Not overwritten: the list of every earlier recording may be in it.
+      const aside = (await readdir(dirname(indexFile()))).filter((f) => f.startsWith('index.json.unreadable-'));
+      expect(aside).toHaveLength(1);
+      expect(await readFile(join(dirname(indexFile()), aside[0]!), 'utf8')).toBe(text);
     });
   });
 
