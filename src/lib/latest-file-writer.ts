@@ -1,20 +1,30 @@
 import { writeFileAtomic } from './atomic-write.js';
 
+/** After a failed write, the next is tried this much later, doubling up to RETRY_MAX_MS. */
+const RETRY_INITIAL_MS = 5_000;
+const RETRY_MAX_MS = 60_000;
+
 /**
  * Keeps a state file in step with memory: writes are atomic and one at a time, and a
  * write asked for while one runs is made once, after it, rendering the state of that
  * moment, so the file always ends with the latest state and never falls behind by more
- * than one write, however often it is asked for.
+ * than one write, however often it is asked for. A failed write (a full or read-only
+ * disk) is tried again by itself until one succeeds: the state may not change again for
+ * a long time, and the file would stay behind until it did.
  */
 export class LatestFileWriter {
   private writing: Promise<void> = Promise.resolve();
   private queued: Promise<void> | undefined;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     readonly path: string,
     private readonly mode: number,
     private readonly render: () => string,
     private readonly onError: (err: Error) => void,
+    private readonly retryInitialMs = RETRY_INITIAL_MS,
   ) {}
 
   /** Resolves when the state as it is now (or later) is on disk; never rejects. */
@@ -22,14 +32,30 @@ export class LatestFileWriter {
     if (this.queued) return this.queued;
     this.queued = this.writing.then(async () => {
       this.queued = undefined;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
       try {
         await writeFileAtomic(this.path, this.render(), this.mode);
+        this.failures = 0;
       } catch (err) {
-        this.onError(err as Error);
+        // Told once per run of failures, not at every retry.
+        if (this.failures === 0) this.onError(err as Error);
+        this.failures += 1;
+        if (!this.stopped) {
+          this.retryTimer = setTimeout(() => void this.write(), Math.min(this.retryInitialMs * 2 ** (this.failures - 1), RETRY_MAX_MS));
+          this.retryTimer.unref();
+        }
       }
     });
     this.writing = this.queued;
     return this.writing;
+  }
+
+  /** No retries after this (the owner is closing); writes asked for still happen. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   /** Resolves when the writes asked for so far are done. */

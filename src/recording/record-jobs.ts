@@ -147,6 +147,7 @@ export class RecordJobs {
     await Promise.all([...this.running.values()].map((job) => job.suspend()));
     this.running.clear();
     await this.writer.write();
+    this.writer.stop();
     for (const notifier of this.notifiers.values()) notifier.close();
   }
 

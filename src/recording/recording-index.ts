@@ -162,6 +162,7 @@ export class RecordingIndex {
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush(true);
+    this.writer.stop();
   }
 
   private flushSoon(): void {
