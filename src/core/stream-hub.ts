@@ -70,6 +70,9 @@ export interface HubCounters {
   sourceStarts: number;
   /** Times a source's clock went back and the timeline continued past it. */
   timestampJumps: number;
+  /** Frames the flow's RTMP players missed because they fell behind, and the skips to a keyframe that cost them. */
+  playerFramesDropped: number;
+  playerSkips: number;
 }
 
 /**
@@ -99,7 +102,7 @@ export class StreamHub {
   private readonly lastOut: Record<MediaKind, number> = { audio: -1, video: -1, data: -1 };
   /** Per track, the last coded frame's time and its distance from the one before (its frame duration). */
   private readonly lastFrame = { audio: { at: -1, duration: 0 }, video: { at: -1, duration: 0 } };
-  readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0, timestampJumps: 0 };
+  readonly counters: HubCounters = { bytesIn: 0, messagesIn: 0, videoFrames: 0, audioFrames: 0, keyframes: 0, sourceStarts: 0, timestampJumps: 0, playerFramesDropped: 0, playerSkips: 0 };
   private readonly options: StreamHubOptions;
 
   constructor(options: Partial<StreamHubOptions> = {}) {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { MediaMessage } from '../core/media.js';
 import { ReaderGate } from '../core/reader-gate.js';
-import type { HubReader, StreamHub } from '../core/stream-hub.js';
+import type { HubCounters, HubReader, StreamHub } from '../core/stream-hub.js';
 import { streamBegin, streamEof } from '../protocol/rtmp/control.js';
 import { onStatus } from './replies.js';
 import { PLAY_STREAM_ID, type WireCache } from './wire-cache.js';
@@ -20,6 +20,8 @@ export interface PlayerCounters {
 export class RtmpPlayer implements HubReader {
   private readonly gate: ReaderGate;
   readonly counters: PlayerCounters = { bytesOut: 0, messagesOut: 0 };
+  /** The flow's counters, where what this player misses is added up with its other players'. */
+  private flowCounters: HubCounters | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -38,6 +40,7 @@ export class RtmpPlayer implements HubReader {
 
   /** Joins the hub: its cached GOP is replayed at once, as the gate's startup burst. Returns the detach. */
   join(hub: StreamHub): () => void {
+    this.flowCounters = hub.counters;
     this.gate.beginBurst();
     try {
       return hub.addReader(this);
@@ -53,7 +56,15 @@ export class RtmpPlayer implements HubReader {
     // altogether would still grow without this hard stop. (What is left of the startup
     // burst is asked for only when the raw backlog is that high: behind <= backlog.)
     if (backlog > 2 * this.maxBacklogBytes && this.gate.behind(backlog) > 2 * this.maxBacklogBytes) return this.owner.stuck();
-    if (!this.gate.admit(message, backlog)) return;
+    const { droppedMessages, skips } = this.gate;
+    if (!this.gate.admit(message, backlog)) {
+      // (Not what a player waiting for its first keyframe is not sent: only what it lost.)
+      if (this.flowCounters) {
+        this.flowCounters.playerFramesDropped += this.gate.droppedMessages - droppedMessages;
+        this.flowCounters.playerSkips += this.gate.skips - skips;
+      }
+      return;
+    }
     const bytes = this.wire.chunksFor(message);
     this.write(bytes);
     this.counters.bytesOut += bytes.length;

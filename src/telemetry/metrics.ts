@@ -68,6 +68,8 @@ export function createMetrics(source: MetricsSource): Registry {
   counter('flowrelay_flow_received_bytes_total', 'Media payload bytes a flow received', ['flow'], perFlow((f) => f.hub.counters.bytesIn));
   counter('flowrelay_flow_frames_total', 'Video and audio frames a flow received', ['flow'], perFlow((f) => f.hub.counters.videoFrames + f.hub.counters.audioFrames));
   counter('flowrelay_flow_source_starts_total', 'Sources that attached to a flow (1 + reconnects)', ['flow'], perFlow((f) => f.hub.counters.sourceStarts));
+  counter('flowrelay_flow_player_dropped_frames_total', "Frames a flow's RTMP players missed because they fell behind", ['flow'], perFlow((f) => f.hub.counters.playerFramesDropped));
+  counter('flowrelay_flow_player_skips_total', "Times one of a flow's RTMP players fell behind and skipped to the next keyframe", ['flow'], perFlow((f) => f.hub.counters.playerSkips));
   counter('flowrelay_flow_timestamp_jumps_total', "Times a source's clock went back and the flow's timeline continued past it", ['flow'], perFlow((f) => f.hub.counters.timestampJumps));
   counter('flowrelay_flow_refusals_total', 'Publishers refused, by reason', ['flow', 'reason'], () =>
     source.flows().flatMap((f) => Object.entries(f.refusals).map(([reason, n]): Sample => [{ flow: f.id, reason }, n])),

@@ -28,6 +28,9 @@ describe('a player that stops reading', () => {
       expect(pub.code, pub.stderr).toBe(0);
       const normalDone = await normal.done;
       expect(normalDone.code, normalDone.stderr).toBe(0);
+      // The flow's counters show the loss while the player is still connected.
+      expect(hub.counters.playerSkips).toBeGreaterThan(0);
+      expect(hub.counters.playerFramesDropped).toBeGreaterThan(0);
       stuck.destroy();
       type Report = { dropped: { messages: number; bytes: number; skips: number }; bytesOut: number };
       const reports = () => logs.filter((l) => l.msg === 'player disconnected') as unknown as Report[];
@@ -38,6 +41,9 @@ describe('a player that stops reading', () => {
       expect(stuckReport.dropped.bytes).toBeGreaterThan(1_000_000);
       // ...while the normal reader never had to skip.
       expect(normalReport.dropped.skips).toBe(0);
+      // And the flow's counters add up what its players lost.
+      expect(hub.counters.playerSkips).toBe(stuckReport.dropped.skips);
+      expect(hub.counters.playerFramesDropped).toBe(stuckReport.dropped.messages);
 
       // The normal player got every frame, starting on a keyframe, in order.
       const streams = await probeStreams(join(dir, 'normal.flv'));

@@ -353,6 +353,8 @@ describe('StreamHub fan-out and join', () => {
       keyframes: 1,
       sourceStarts: 1,
       timestampJumps: 0,
+      playerFramesDropped: 0,
+      playerSkips: 0,
     });
   });
 });
