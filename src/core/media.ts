@@ -15,4 +15,6 @@ export interface MediaMessage {
   readonly isKeyframe: boolean;
   /** Codec configuration (AVC/HEVC decoder record, AAC AudioSpecificConfig, ...). */
   readonly isSequenceHeader: boolean;
+  /** A coded frame, as players count frames: not a codec header, an end of sequence or metadata. */
+  readonly isFrame: boolean;
 }

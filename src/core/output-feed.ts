@@ -1,4 +1,3 @@
-import { isCodedVideo, parseVideoTag } from '../protocol/flv/tag.js';
 import type { MediaMessage } from './media.js';
 import { ReaderGate } from './reader-gate.js';
 import type { HubReader, StreamHub } from './stream-hub.js';
@@ -121,7 +120,7 @@ export class OutputFeed implements HubReader {
     }
     const carried = sink.sendMedia(message.kind, timestamp, message.payload, message);
     // Frames as a player counts them: not codec headers, nor a video end-of-sequence tag.
-    if (message.isSequenceHeader || (message.kind === 'video' && !isCodedVideo(parseVideoTag(message.payload)))) return;
+    if (!message.isFrame) return;
     if (carried) this.counters.framesSent += 1;
     else this.counters.framesDropped += 1;
   }

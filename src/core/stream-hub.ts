@@ -133,10 +133,10 @@ export class StreamHub {
         // sends it: FFmpeg's FLV reader takes an onMetaData at any other time for a data
         // stream of its own, a phantom "subtitle" stream that makes `-map 0` fail or never
         // end. (A failover switch re-sends the new encoder's metadata mid-stream.)
-        this.metadata = this.ingest('data', 0, payload, false, true);
+        this.metadata = this.ingest('data', 0, payload, false, true, false);
       },
       pushData: (timestamp, payload) => {
-        if (this.source?.handle === handle) this.ingest('data', this.toTimeline('data', timestamp, false), payload, false, false);
+        if (this.source?.handle === handle) this.ingest('data', this.toTimeline('data', timestamp, false), payload, false, false, false);
       },
       detach: () => {
         if (this.source?.handle === handle) this.endSource();
@@ -231,7 +231,7 @@ export class StreamHub {
       if (info.isCommandFrame) return false;
       this.hasVideo = true;
       const codedFrame = isCodedVideo(info);
-      const message = this.ingest('video', this.toTimeline('video', timestamp, codedFrame), payload, info.isKeyframe, info.isSequenceHeader);
+      const message = this.ingest('video', this.toTimeline('video', timestamp, codedFrame), payload, info.isKeyframe, info.isSequenceHeader, codedFrame);
       if (info.isSequenceHeader) this.videoHeader = message;
       else if (codedFrame) {
         // Frames as a player counts them: not the end-of-sequence or metadata packets.
@@ -243,20 +243,21 @@ export class StreamHub {
     const info = parseAudioTag(payload);
     // Without video every audio frame is a join point; with video, keyframes rule.
     const codedFrame = isCodedAudio(info);
-    const message = this.ingest('audio', this.toTimeline('audio', timestamp, codedFrame), payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader);
+    const message = this.ingest('audio', this.toTimeline('audio', timestamp, codedFrame), payload, !this.hasVideo && !info.isSequenceHeader, info.isSequenceHeader, codedFrame);
     if (info.isSequenceHeader) this.audioHeader = message;
     else if (codedFrame) this.counters.audioFrames += 1;
     return codedFrame;
   }
 
   /** Counts, caches and delivers one message, at `timestamp` on the flow's timeline. */
-  private ingest(kind: MediaKind, timestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean): MediaMessage {
+  private ingest(kind: MediaKind, timestamp: number, payload: Buffer, isKeyframe: boolean, isSequenceHeader: boolean, isFrame: boolean): MediaMessage {
     const message: MediaMessage = {
       kind,
       timestamp,
       payload,
       isKeyframe,
       isSequenceHeader,
+      isFrame,
     };
     this.counters.bytesIn += payload.length;
     this.counters.messagesIn += 1;

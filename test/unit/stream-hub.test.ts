@@ -750,7 +750,7 @@ describe('StreamHub close', () => {
 // ---------------------------------------------------------------------------------------
 
 function media(kind: MediaMessage['kind'], opts: { key?: boolean; header?: boolean; size?: number } = {}): MediaMessage {
-  return { kind, timestamp: 0, payload: Buffer.alloc(opts.size ?? 100), isKeyframe: opts.key ?? false, isSequenceHeader: opts.header ?? false };
+  return { kind, timestamp: 0, payload: Buffer.alloc(opts.size ?? 100), isKeyframe: opts.key ?? false, isSequenceHeader: opts.header ?? false, isFrame: !opts.header };
 }
 
 describe('ReaderGate', () => {
