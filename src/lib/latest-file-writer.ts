@@ -1,4 +1,5 @@
 import { writeFileAtomic } from './atomic-write.js';
+import { Backoff } from './backoff.js';
 
 /** After a failed write, the next is tried this much later, doubling up to RETRY_MAX_MS. */
 const RETRY_INITIAL_MS = 5_000;
@@ -15,7 +16,9 @@ const RETRY_MAX_MS = 60_000;
 export class LatestFileWriter {
   private writing: Promise<void> = Promise.resolve();
   private queued: Promise<void> | undefined;
-  private failures = 0;
+  /** Whether the last write failed (a run of failures is told once), and the wait before the next try. */
+  private failing = false;
+  private readonly retryBackoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -24,8 +27,10 @@ export class LatestFileWriter {
     private readonly mode: number,
     private readonly render: () => string,
     private readonly onError: (err: Error) => void,
-    private readonly retryInitialMs = RETRY_INITIAL_MS,
-  ) {}
+    retryInitialMs = RETRY_INITIAL_MS,
+  ) {
+    this.retryBackoff = new Backoff({ initialDelayMs: retryInitialMs, maxDelayMs: RETRY_MAX_MS, jitter: 0 });
+  }
 
   /** Resolves when the state as it is now (or later) is on disk; never rejects. */
   write(): Promise<void> {
@@ -36,13 +41,14 @@ export class LatestFileWriter {
       this.retryTimer = undefined;
       try {
         await writeFileAtomic(this.path, this.render(), this.mode);
-        this.failures = 0;
+        this.failing = false;
+        this.retryBackoff.reset();
       } catch (err) {
         // Told once per run of failures, not at every retry.
-        if (this.failures === 0) this.onError(err as Error);
-        this.failures += 1;
+        if (!this.failing) this.onError(err as Error);
+        this.failing = true;
         if (!this.stopped) {
-          this.retryTimer = setTimeout(() => void this.write(), Math.min(this.retryInitialMs * 2 ** (this.failures - 1), RETRY_MAX_MS));
+          this.retryTimer = setTimeout(() => void this.write(), this.retryBackoff.next());
           this.retryTimer.unref();
         }
       }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RecordingEvent } from '../core/flow-events.js';
 import { OutputFeed } from '../core/output-feed.js';
 import type { StreamHub } from '../core/stream-hub.js';
+import { Backoff } from '../lib/backoff.js';
 import type { Clock } from '../lib/clock.js';
 import type { RecordingFileSystem } from './recording-fs.js';
 import type { RecordingFormat, RecordingIndex } from './recording-index.js';
@@ -99,8 +100,8 @@ export class Recorder {
   private sessions = 0;
   private closed = false;
   private unwatchSpace: (() => void) | undefined;
-  /** Sessions failed in a row, and the retry after the last one. */
-  private failures = 0;
+  /** The wait before the retry after a failed session: doubles per failure in a row. */
+  private readonly retryBackoff = new Backoff({ initialDelayMs: RETRY_INITIAL_MS, maxDelayMs: RETRY_MAX_MS, jitter: 0 });
   private sessionStartedAt = 0;
   private retryTimer: unknown;
   private retryAt: number | undefined;
@@ -164,7 +165,7 @@ export class Recorder {
     this.timer = undefined;
     // A new source tries at once, whatever failed before.
     this.cancelRetry();
-    this.failures = 0;
+    this.retryBackoff.reset();
     if (this.session) {
       this.session.sourceRestarted();
       this.setState('recording');
@@ -238,15 +239,14 @@ export class Recorder {
     this.setState('failed');
     if (this.closed) return;
     // A session that ran a good while before failing starts the count again.
-    if (this.deps.clock.now() - this.sessionStartedAt >= RETRY_MAX_MS) this.failures = 0;
-    this.failures += 1;
-    const delay = Math.min(RETRY_INITIAL_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
+    if (this.deps.clock.now() - this.sessionStartedAt >= RETRY_MAX_MS) this.retryBackoff.reset();
+    const delay = this.retryBackoff.next();
     this.retryAt = this.deps.clock.now() + delay;
     this.retryTimer = this.deps.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.retryAt = undefined;
       if (this.closed || this.state !== 'failed' || this.session || !this.hub.live) return;
-      this.deps.logger.info({ failures: this.failures }, 'recording: trying a new file after the failure');
+      this.deps.logger.info({ afterMs: delay }, 'recording: trying a new file after the failure');
       this.startSession();
     }, delay);
   }
