@@ -19,6 +19,11 @@ const CALLER_BACKLOG_BYTES = 8 * 1024 * 1024;
 /** libsrt's running totals, which the output adds up over its callers, those gone included. */
 const TRANSPORT_COUNTERS = ['packetsLostReceiving', 'packetsLostSending', 'packetsRetransmitted', 'packetsDroppedReceiving', 'packetsDroppedSending', 'messagesRefusedSending'];
 
+/** Adds `from`'s running totals into `into`. */
+function addTransportCounters(into: TransportStats, from: TransportStats): void {
+  for (const key of TRANSPORT_COUNTERS) if (from[key] !== undefined) into[key] = (into[key] ?? 0) + from[key];
+}
+
 /**
  * An `srt-listener` output: remote callers pull the flow as MPEG-TS from a port of the
  * output's own, with its own passphrase; several at once, each from a keyframe.
@@ -141,7 +146,7 @@ export class SrtListenerOutput implements FlowOutput {
   private transportTotals(peers: { transport: TransportStats }[]): { transport: TransportStats } {
     const transport: TransportStats = { ...this.transportBefore };
     for (const { transport: t } of peers) {
-      for (const key of TRANSPORT_COUNTERS) if (t[key] !== undefined) transport[key] = (transport[key] ?? 0) + t[key];
+      addTransportCounters(transport, t);
       if (t.rttMs !== undefined) transport.rttMs = Math.max(transport.rttMs ?? 0, t.rttMs);
       if (t.sendRateMbps !== undefined) transport.sendRateMbps = (transport.sendRateMbps ?? 0) + t.sendRateMbps;
     }
@@ -176,8 +181,7 @@ export class SrtListenerOutput implements FlowOutput {
     this.callers.set(connection, { feed, connectedAt: new Date() });
     this.logger.info({ peer: connection.peer.address, callers: this.callers.size }, 'srt caller connected');
     connection.once('closed', (error) => {
-      const transport = this.readTransport(connection);
-      for (const key of TRANSPORT_COUNTERS) if (transport[key] !== undefined) this.transportBefore[key] = (this.transportBefore[key] ?? 0) + transport[key];
+      addTransportCounters(this.transportBefore, this.readTransport(connection));
       this.lastTransport.delete(connection);
       this.callers.delete(connection);
       this.bytesBefore += connection.counters.bytesSent;
