@@ -34,27 +34,22 @@ export class RateMeter {
    */
   bitsPerSecond(nowMs: number): number {
     const current = Math.floor(nowMs / 1000);
+    // The completed seconds counted, [from, current), and the time they stand for.
     let from = current - this.windowSeconds;
-    let partial: { second: number; seconds: number } | undefined;
-    if (this.firstMs !== undefined) {
-      const firstSecond = Math.floor(this.firstMs / 1000);
-      if (firstSecond >= from) {
-        from = firstSecond;
-        if (this.firstMs > firstSecond * 1000) partial = { second: firstSecond, seconds: Math.max(0.1, firstSecond + 1 - this.firstMs / 1000) };
-      }
-    }
-    // The partial first second is left out once a whole one follows it.
-    if (partial && current - 1 > partial.second) {
-      from = partial.second + 1;
-      partial = undefined;
+    let seconds: number | undefined;
+    const firstSecond = this.firstMs === undefined ? -Infinity : Math.floor(this.firstMs / 1000);
+    if (firstSecond >= from) {
+      const partial = this.firstMs! > firstSecond * 1000;
+      // A partial first second is left out once a whole one follows it.
+      from = partial && current - 1 > firstSecond ? firstSecond + 1 : firstSecond;
+      if (partial && from === firstSecond) seconds = Math.max(0.1, firstSecond + 1 - this.firstMs! / 1000);
     }
     let bytes = 0;
     for (let i = 0; i < this.buckets.length; i++) {
       const stamp = this.stamps[i]!;
       if (stamp < current && stamp >= from) bytes += this.buckets[i]!;
     }
-    const seconds = partial ? partial.seconds : Math.max(1, current - from);
-    return Math.round((bytes * 8) / seconds);
+    return Math.round((bytes * 8) / (seconds ?? Math.max(1, current - from)));
   }
 
   /** Forgets every sample: a new connection starts its own measure. */
