@@ -22,6 +22,8 @@ export class RtmpPlayer implements HubReader {
   readonly counters: PlayerCounters = { bytesOut: 0, messagesOut: 0 };
   /** The flow's counters, where what this player misses is added up with its other players'. */
   private flowCounters: HubCounters | undefined;
+  /** The gate's loss counts as last added to the flow's. */
+  private reported = { messages: 0, skips: 0 };
 
   constructor(
     private readonly socket: Socket,
@@ -56,19 +58,23 @@ export class RtmpPlayer implements HubReader {
     // altogether would still grow without this hard stop. (What is left of the startup
     // burst is asked for only when the raw backlog is that high: behind <= backlog.)
     if (backlog > 2 * this.maxBacklogBytes && this.gate.behind(backlog) > 2 * this.maxBacklogBytes) return this.owner.stuck();
-    const { droppedMessages, skips } = this.gate;
-    if (!this.gate.admit(message, backlog)) {
-      // (Not what a player waiting for its first keyframe is not sent: only what it lost.)
-      if (this.flowCounters) {
-        this.flowCounters.playerFramesDropped += this.gate.droppedMessages - droppedMessages;
-        this.flowCounters.playerSkips += this.gate.skips - skips;
-      }
-      return;
-    }
+    if (!this.gate.admit(message, backlog)) return this.reportLoss();
     const bytes = this.wire.chunksFor(message);
     this.write(bytes);
     this.counters.bytesOut += bytes.length;
     this.counters.messagesOut += 1;
+  }
+
+  /**
+   * Adds what the gate has dropped since last time to the flow's counters: only what the
+   * player lost, not what a player waiting for its first keyframe was not sent. Called
+   * when a message is held back only, so delivery pays nothing for it.
+   */
+  private reportLoss(): void {
+    if (!this.flowCounters) return;
+    this.flowCounters.playerFramesDropped += this.gate.droppedMessages - this.reported.messages;
+    this.flowCounters.playerSkips += this.gate.skips - this.reported.skips;
+    this.reported = { messages: this.gate.droppedMessages, skips: this.gate.skips };
   }
 
   sourceStarted(): void {
