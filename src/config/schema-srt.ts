@@ -2,19 +2,20 @@ import { z } from 'zod';
 import { cidrList, intRange, listen, listenAddress, listenerAccess, objectName, quantity, secretKey } from './schema-parts.js';
 import { reconnectSchema } from './schema-restream.js';
 
-/**
- * SRT settings. Passphrases are 10..79 bytes (libsrt's SRTO_PASSPHRASE limits);
- * pbkeylen 0 lets libsrt choose (AES-128 when a passphrase is set). ffmpeg's SRT
- * latency is in microseconds; ours is in milliseconds like libsrt's SRTO_LATENCY.
- */
-/** libsrt counts bytes (of UTF-8), not characters: "é" is two. */
+/** A string of min..max bytes of UTF-8: libsrt counts bytes, not characters ("é" is two). */
 const utf8Bytes = (min: number, max: number) =>
-  z.string().refine((s) => Buffer.byteLength(s) >= min && Buffer.byteLength(s) <= max, {
-    error: (issue) => `must be ${min === 0 ? `at most ${max}` : `${min}..${max}`} bytes of UTF-8 (is ${Buffer.byteLength(String(issue.input))})`,
+  z.string().superRefine((s, ctx) => {
+    const bytes = Buffer.byteLength(s);
+    if (bytes < min || bytes > max) ctx.addIssue({ code: 'custom', message: `must be ${min === 0 ? `at most ${max}` : `${min}..${max}`} bytes of UTF-8 (is ${bytes})` });
   });
 
+/**
+ * SRT settings. Passphrases are 10..79 bytes (libsrt's SRTO_PASSPHRASE limits), stream
+ * ids at most 512 (SRT_STREAMID_MAX); pbkeylen 0 lets libsrt choose (AES-128 when a
+ * passphrase is set). ffmpeg's SRT latency is in microseconds; ours is in milliseconds
+ * like libsrt's SRTO_LATENCY.
+ */
 export const passphrase = utf8Bytes(10, 79);
-/** SRT's stream id: at most 512 bytes (SRT_STREAMID_MAX). */
 const streamId = utf8Bytes(0, 512);
 const pbkeylen = z.union([z.literal(0), z.literal(16), z.literal(24), z.literal(32)], { error: 'must be 0, 16, 24 or 32' }).default(0);
 const latencyMs = intRange(20, 8_000).default(120);
