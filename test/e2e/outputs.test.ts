@@ -121,51 +121,20 @@ describe('rtmp outputs', () => {
   });
 
   it('a destination that stops reading while its connection stays up is reconnected, with the reason in lastError', async () => {
-    // The sink flow must not time its publisher out first (rtmp.idleTimeoutMs): the hung
-    // ingest keeps its connection open and says nothing.
-    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 120000');
-    // Forwards 256 KiB, then next to nothing: a hung ingest behind a live TCP connection.
-    const proxy = await throttlingProxy(daemon.port, 256 * 1024, 1);
-    try {
-      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('stuck', proxy.port, 'sink', { maxBacklog: '64Ki', reconnect: FAST_RETRY })] })}${flowYaml('sink')}`);
-      const publisher = publish(daemon.url(publishKey('src')), { seconds: 40, lossless: true });
-      try {
-        await waitFor(() => report(daemon, 'src', 'stuck').status === 'connected', 'the output connected', 15_000);
-        // STALL_MS (15 s) after it stops draining, the output drops the connection and reconnects.
-        await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
-        await waitFor(() => report(daemon, 'src', 'stuck').attempts >= 2, 'a new connection attempt', 10_000);
-        expect(report(daemon, 'src', 'stuck').skips).toBeGreaterThan(0);
-      } finally {
-        publisher.proc.kill('SIGKILL');
-      }
-    } finally {
-      await daemon.close();
-      await proxy.close();
-    }
+    await withStalledOutput(FAST_RETRY, async (daemon) => {
+      await waitFor(() => report(daemon, 'src', 'stuck').attempts >= 2, 'a new connection attempt', 10_000);
+      expect(report(daemon, 'src', 'stuck').skips).toBeGreaterThan(0);
+    });
   });
 
   it('a stalled destination\'s connection is reset, not closed behind its unread backlog', async () => {
-    const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 120000');
-    const proxy = await throttlingProxy(daemon.port, 256 * 1024, 1);
-    try {
-      // The next attempt waits 10 s, so the stalled connection is the only one to the proxy meanwhile.
-      const reconnect = { initialDelayMs: 10_000, maxDelayMs: 10_000, failAfter: 2 };
-      await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('stuck', proxy.port, 'sink', { maxBacklog: '64Ki', reconnect })] })}${flowYaml('sink')}`);
-      const publisher = publish(daemon.url(publishKey('src')), { seconds: 40, lossless: true });
-      try {
-        await waitFor(() => report(daemon, 'src', 'stuck').status === 'connected', 'the output connected', 15_000);
-        await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
-        await waitFor(() => !tcpStatesTo(proxy.port).includes('ESTABLISHED'), 'the stalled connection closed', 5_000);
-        // A graceful close would leave the socket in FIN_WAIT1 holding megabytes the
-        // destination does not read, and the destination holding the stream key, for minutes.
-        expect(tcpStatesTo(proxy.port)).toEqual([]);
-      } finally {
-        publisher.proc.kill('SIGKILL');
-      }
-    } finally {
-      await daemon.close();
-      await proxy.close();
-    }
+    // The next attempt waits 10 s, so the stalled connection is the only one to the proxy meanwhile.
+    await withStalledOutput({ initialDelayMs: 10_000, maxDelayMs: 10_000, failAfter: 2 }, async (_daemon, proxyPort) => {
+      await waitFor(() => !tcpStatesTo(proxyPort).includes('ESTABLISHED'), 'the stalled connection closed', 5_000);
+      // A graceful close would leave the socket in FIN_WAIT1 holding megabytes the
+      // destination does not read, and the destination holding the stream key, for minutes.
+      expect(tcpStatesTo(proxyPort)).toEqual([]);
+    });
   });
 
   it('a destination that drops an output while its input is away leaves it idle, without a reconnecting status or warning', async () => {
@@ -267,3 +236,29 @@ describe('rtmp outputs', () => {
     }
   });
 });
+
+/**
+ * Flow src's output `stuck` publishes to flow sink through a proxy that forwards 256 KiB,
+ * then next to nothing: a hung ingest behind a live TCP connection. Runs `then` once the
+ * output has noticed the stall (STALL_MS, 15 s, after it stopped draining).
+ */
+async function withStalledOutput(reconnect: object, then: (daemon: InProcessDaemon, proxyPort: number) => Promise<void>): Promise<void> {
+  // The sink flow must not time its publisher out first (rtmp.idleTimeoutMs): the hung
+  // ingest keeps its connection open and says nothing.
+  const daemon = await startInProcess(`flows:\n${flowYaml('sink')}`, ', idleTimeoutMs: 120000');
+  const proxy = await throttlingProxy(daemon.port, 256 * 1024, 1);
+  try {
+    await reconfigure(daemon, `${flowYaml('src', { outputs: [outputTo('stuck', proxy.port, 'sink', { maxBacklog: '64Ki', reconnect })] })}${flowYaml('sink')}`);
+    const publisher = publish(daemon.url(publishKey('src')), { seconds: 40, lossless: true });
+    try {
+      await waitFor(() => report(daemon, 'src', 'stuck').status === 'connected', 'the output connected', 15_000);
+      await waitFor(() => (report(daemon, 'src', 'stuck').lastError ?? '').includes('stopped reading'), 'the output to notice the stall', 30_000);
+      await then(daemon, proxy.port);
+    } finally {
+      publisher.proc.kill('SIGKILL');
+    }
+  } finally {
+    await daemon.close();
+    await proxy.close();
+  }
+}
